@@ -1,0 +1,11 @@
+"""The list of ``dfalens`` subcommands; each lives in its own module of this package.
+
+A command returns an int to choose its exit code (0 ok, 2 user error, 3 not equivalent); raising
+:class:`dfalens.DfalensError` gives a one-line error and exit 2.
+"""
+
+from __future__ import annotations
+
+import click
+
+COMMANDS: list[click.Command] = []
