@@ -1,0 +1,571 @@
+"""Hidden states of a probed network: on all short words, on given words, or by exploring its state space.
+
+- :func:`collect` enumerates every word up to a length, one batched step per depth level, in chunks.
+- :func:`collect_words` does the same on the prefix tree of a given word list.
+- :func:`predict` runs (long) words through the network and returns its class at the last step.
+- :func:`explore` walks the network's own state space breadth-first and keeps one representative per
+  ε-ball; for a network that implements an automaton it closes after ``|states| × |Σ|`` steps.
+
+Node numbering of :func:`collect` (breadth-first, lexicographic within a depth): with ``k`` symbols the
+words of length ``l`` occupy the global indices ``off[l] .. off[l] + k**l - 1`` where
+``off[l] = 1 + k + ... + k**(l-1)``, in the order of their base-``k`` value. The child of node
+``off[l] + i`` by symbol ``a`` is ``off[l+1] + i*k + a``; conversely node ``off[l+1] + j`` has parent
+``off[l] + j // k`` and last symbol ``j % k``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from dfalens.errors import BudgetError, ConfigError, DataError
+from dfalens.probes.probe import Probe
+from dfalens.probes.scale import scale
+from dfalens.probes.stateset import StateSet
+
+__all__ = [
+    "Exploration",
+    "collect",
+    "collect_words",
+    "count_words",
+    "encode_words",
+    "explore",
+    "predict",
+]
+
+DEFAULT_MAX_STATES = 5_000_000
+DEFAULT_MAX_MEMORY = 8 * 10**9
+DEFAULT_CHUNK = 1 << 16
+_SCALE_NODES = 2047  # relative eps: enumerate to the largest depth with at most this many nodes
+
+
+def count_words(n_symbols: int, max_len: int) -> int:
+    """Number of words of length 0..max_len over ``n_symbols`` symbols (the root included)."""
+    return sum(n_symbols**length for length in range(max_len + 1))
+
+
+def _estimate_bytes(n_nodes: int, state_dim: int, n_outputs: int, itemsize: int) -> int:
+    # hidden twice (ours + StateSet's copy), outputs float32 + float64, tree arrays int64 (ours, copies,
+    # temporaries)
+    return n_nodes * (2 * state_dim * itemsize + 12 * n_outputs + 64)
+
+
+def _probe_dtype(probe: Probe) -> np.dtype:
+    h = probe.initial(1)
+    return np.dtype(np.float64) if h.dtype == torch.float64 else np.dtype(np.float32)
+
+
+def _n_outputs(probe: Probe) -> int:
+    if probe.n_classes is not None:
+        return int(probe.n_classes)
+    return int(probe.readout(probe.initial(1)).shape[1])
+
+
+def _check_budget(
+    n_nodes: int, probe: Probe, max_states: int, max_memory: float, what: str, way_out: str
+) -> np.dtype:
+    dtype = _probe_dtype(probe)
+    if n_nodes > max_states:
+        raise BudgetError(
+            f"{what} give {n_nodes:,} states, over max_states={max_states:,}; {way_out}, or raise max_states"
+        )
+    need = _estimate_bytes(n_nodes, probe.state_dim, _n_outputs(probe), dtype.itemsize)
+    if need > max_memory:
+        raise BudgetError(
+            f"{what} need about {need / 1e9:.1f} GB ({n_nodes:,} states x {probe.state_dim} units), over "
+            f"the memory budget of {max_memory / 1e9:.1f} GB; {way_out}, or raise max_memory"
+        )
+    return dtype
+
+
+def _fill(
+    probe: Probe,
+    parent: np.ndarray,
+    symbol: np.ndarray,
+    bounds: Sequence[tuple[int, int]],
+    dtype: np.dtype,
+    chunk_size: int,
+    progress: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Compute the state and output of every node of a breadth-first tree, depth by depth.
+
+    ``bounds[l] = (start, stop)`` is the contiguous index range of depth ``l`` (``bounds[0] == (0, 1)``).
+    Each chunk gathers its parents' states, takes one batched step with the chunk's symbols and writes
+    the children in place, so peak extra memory is a few chunks.
+    """
+    n = parent.shape[0]
+    n_out = _n_outputs(probe)
+    hidden = np.empty((n, probe.state_dim), dtype=dtype)
+    output = np.empty((n, n_out), dtype=np.float32)
+    h0 = probe.initial(1)
+    hidden[0] = h0[0].cpu().numpy()
+    output[0] = probe.readout(h0)[0].cpu().numpy()
+    device = probe.device
+    levels = tqdm(bounds[1:], desc="collect", unit="depth", disable=None if progress else True)
+    for length, (start, stop) in enumerate(levels, start=1):
+        for s in range(start, stop, chunk_size):
+            e = min(s + chunk_size, stop)
+            h = torch.from_numpy(hidden[parent[s:e]]).to(device)
+            sym = torch.from_numpy(symbol[s:e]).to(device)
+            child = probe.step(h, sym)
+            if not bool(torch.isfinite(child).all()):
+                raise DataError(
+                    f"states became NaN or inf at word length {length}; the network diverged: "
+                    "use an earlier checkpoint"
+                )
+            hidden[s:e] = child.cpu().numpy()
+            output[s:e] = probe.readout(child).cpu().numpy()
+    return hidden, output
+
+
+def collect(
+    probe: Probe,
+    max_len: int,
+    *,
+    max_states: int = DEFAULT_MAX_STATES,
+    max_memory: float = DEFAULT_MAX_MEMORY,
+    chunk_size: int = DEFAULT_CHUNK,
+    progress: bool = False,
+) -> StateSet:
+    """States of the network on every word of length 0..max_len.
+
+    One batched step per depth level: the children of all words of length ``l`` are computed together
+    (in chunks of ``chunk_size`` children, so memory beyond the result stays bounded). Nodes are in
+    breadth-first order, lexicographic within a depth; see the module docstring for the index arithmetic.
+
+    Parameters
+    ----------
+    probe : Probe
+    max_len : int
+        Longest word length (0 gives the root alone).
+    max_states : int, default 5,000,000
+        Refuse (before any work) when ``sum(|Σ|**l for l <= max_len)`` is larger.
+    max_memory : float, default 8e9
+        Bytes; refuse (before any work) when the estimated peak (states × units × itemsize × 2 plus the
+        tree and outputs) is larger.
+    chunk_size : int, default 65536
+        Children computed per batched step.
+    progress : bool, default False
+        Show a progress bar over depth levels (only on a terminal).
+
+    Returns
+    -------
+    StateSet
+
+    Raises
+    ------
+    BudgetError
+        When the enumeration would exceed ``max_states`` or ``max_memory``; the message names the ways out
+        (a smaller ``max_len``, :func:`explore`, or :func:`collect_words` with a word list).
+    DataError
+        When a state becomes NaN or inf.
+    """
+    if max_len < 0:
+        raise ConfigError(f"max_len must be >= 0, got {max_len}")
+    if chunk_size < 1:
+        raise ConfigError(f"chunk_size must be >= 1, got {chunk_size}")
+    k = probe.n_symbols
+    n = count_words(k, max_len)
+    largest = max_len
+    while largest > 0 and count_words(k, largest) > max_states:
+        largest -= 1
+    way_out = (
+        f"use max_len <= {largest}, explore(probe, eps) to walk the state space, or collect_words with a "
+        "word list"
+    )
+    dtype = _check_budget(
+        n,
+        probe,
+        max_states,
+        max_memory,
+        f"all words up to length {max_len} over {k} symbols",
+        way_out,
+    )
+    counts = np.array([k**length for length in range(max_len + 1)], dtype=np.int64)
+    off = np.concatenate([[0], np.cumsum(counts)])  # off[l] = first index of depth l
+    depth = np.repeat(np.arange(max_len + 1, dtype=np.int64), counts)
+    within = (
+        np.arange(n, dtype=np.int64) - off[depth]
+    )  # index of the word among those of its length
+    parent = np.where(depth > 0, off[np.maximum(depth - 1, 0)] + within // k, -1)
+    symbol = np.where(depth > 0, within % k, -1)
+    del within
+    bounds = [(int(off[length]), int(off[length + 1])) for length in range(max_len + 1)]
+    hidden, output = _fill(probe, parent, symbol, bounds, dtype, chunk_size, progress)
+    return StateSet(hidden, parent, symbol, depth, output, probe.alphabet)
+
+
+def encode_words(
+    words: Sequence[str] | Sequence[Sequence[int]] | np.ndarray, alphabet: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Words as a padded index matrix.
+
+    Parameters
+    ----------
+    words : sequence of str, sequence of int sequences, or int array (n, T)
+        Strings are read symbol by symbol (characters when every symbol name is one character, else
+        whitespace-separated names); index sequences are used as they are.
+    alphabet : sequence of str
+
+    Returns
+    -------
+    matrix : ndarray of int64, shape (n, T_max)
+        Row ``i`` holds word ``i`` left-aligned, padded with -1.
+    lengths : ndarray of int64, shape (n,)
+
+    Raises
+    ------
+    DataError
+        For a symbol outside the alphabet or an index out of range.
+    """
+    k = len(alphabet)
+    if isinstance(words, str):
+        raise DataError(
+            f"expected a list of words, got the single string {words!r}; wrap it in a list"
+        )
+    if isinstance(words, (np.ndarray, Tensor)):
+        arr = np.asarray(words.cpu() if isinstance(words, Tensor) else words)
+        if arr.ndim == 1 and arr.dtype.kind in "iu":
+            arr = arr[None, :]
+        if arr.ndim == 2 and arr.dtype.kind in "iu":
+            mat = arr.astype(np.int64)
+            lengths = np.full(mat.shape[0], mat.shape[1], dtype=np.int64)
+            _check_indices(mat, k)
+            return mat, lengths
+        words = arr.tolist()
+    rows: list[list[int]] = []
+    index = {name: i for i, name in enumerate(alphabet)}
+    chars = all(len(a) == 1 for a in alphabet)
+    for w in words:
+        tokens = (list(w) if chars else w.split()) if isinstance(w, str) else list(w)
+        try:
+            rows.append([index[t] if isinstance(t, str) else int(t) for t in tokens])
+        except KeyError as exc:
+            raise DataError(
+                f"word {w!r} has the symbol {exc.args[0]!r}, which is not in the alphabet "
+                f"{' '.join(alphabet)}"
+            ) from None
+    lengths = np.array([len(r) for r in rows], dtype=np.int64)
+    width = int(lengths.max()) if len(rows) else 0
+    mat = np.full((len(rows), width), -1, dtype=np.int64)
+    if len(rows):
+        mask = np.arange(width)[None, :] < lengths[:, None]
+        mat[mask] = np.fromiter(
+            (s for r in rows for s in r), dtype=np.int64, count=int(lengths.sum())
+        )
+        _check_indices(mat[mask], k)
+    return mat, lengths
+
+
+def _check_indices(values: np.ndarray, k: int) -> None:
+    if values.size and (values.min() < 0 or values.max() >= k):
+        bad = values[(values < 0) | (values >= k)][0]
+        raise DataError(
+            f"symbol index {int(bad)} is outside the alphabet of {k} symbols (0..{k - 1})"
+        )
+
+
+def collect_words(
+    probe: Probe,
+    words: Sequence[str] | Sequence[Sequence[int]] | np.ndarray,
+    *,
+    max_states: int = DEFAULT_MAX_STATES,
+    max_memory: float = DEFAULT_MAX_MEMORY,
+    chunk_size: int = DEFAULT_CHUNK,
+) -> StateSet:
+    """States of the network on the prefix tree of a word list.
+
+    Every prefix of every word becomes a node (shared prefixes once); the root is the empty word. Nodes
+    are breadth-first, lexicographic within a depth, and each depth is one batched step (chunked).
+
+    Parameters
+    ----------
+    probe : Probe
+    words : sequence of str, sequence of int sequences, or int array (n, T)
+        See :func:`encode_words`.
+    max_states, max_memory, chunk_size
+        As in :func:`collect`; checked on the number of distinct prefixes before any step is taken.
+
+    Returns
+    -------
+    StateSet
+    """
+    k = probe.n_symbols
+    mat, lengths = encode_words(words, probe.alphabet)
+    node = np.zeros(mat.shape[0], dtype=np.int64)  # current prefix node of each word
+    parents = [np.array([-1], dtype=np.int64)]
+    symbols = [np.array([-1], dtype=np.int64)]
+    bounds = [(0, 1)]
+    next_id = 1
+    for length in range(1, mat.shape[1] + 1):
+        live = lengths >= length
+        key = node[live] * k + mat[live, length - 1]
+        uniq, inv = np.unique(key, return_inverse=True)  # sorted: parents in order, then symbols
+        node[live] = next_id + inv
+        parents.append(uniq // k)
+        symbols.append(uniq % k)
+        bounds.append((next_id, next_id + uniq.shape[0]))
+        next_id += uniq.shape[0]
+    parent = np.concatenate(parents)
+    symbol = np.concatenate(symbols)
+    depth = np.repeat(np.arange(len(bounds), dtype=np.int64), [b - a for a, b in bounds])
+    dtype = _check_budget(
+        next_id,
+        probe,
+        max_states,
+        max_memory,
+        f"the prefixes of {mat.shape[0]:,} words",
+        "use fewer or shorter words",
+    )
+    hidden, output = _fill(probe, parent, symbol, bounds, dtype, max(1, chunk_size), False)
+    return StateSet(hidden, parent, symbol, depth, output, probe.alphabet)
+
+
+def _classes(scores: np.ndarray) -> np.ndarray:
+    # the same rule as StateSet.predicted
+    if scores.shape[1] == 1:
+        return (scores[:, 0] > 0.5).astype(np.int64)
+    return np.argmax(scores, axis=1)
+
+
+def predict(
+    probe: Probe,
+    words: np.ndarray | Sequence[str] | Sequence[Sequence[int]],
+    *,
+    chunk_size: int = DEFAULT_CHUNK,
+) -> np.ndarray:
+    """The network's class after reading each word (argmax of the readout at the last step).
+
+    All words of a chunk advance together, one batched step per position, so 1000 words of length 1000
+    cost 1000 steps of batch 1000. Words of different lengths are allowed (shorter ones stop early).
+
+    Parameters
+    ----------
+    probe : Probe
+    words : int array (n, T), or sequence of str / int sequences
+        See :func:`encode_words`.
+    chunk_size : int, default 65536
+        Words processed together.
+
+    Returns
+    -------
+    ndarray of int64, shape (n,)
+        Predicted class per word (for a single output score: ``score > 0.5``, as
+        :attr:`StateSet.predicted`).
+    """
+    if probe.n_classes == 0:
+        raise ConfigError(
+            "the probe has no readout, so it predicts nothing; build it with readout=..."
+        )
+    mat, lengths = encode_words(words, probe.alphabet)
+    n, width = mat.shape
+    out = np.empty(n, dtype=np.int64)
+    ragged = bool(n) and bool((lengths != width).any())
+    device = probe.device
+    for s in range(0, n, max(1, chunk_size)):
+        e = min(s + chunk_size, n)
+        cols = torch.from_numpy(np.ascontiguousarray(np.maximum(mat[s:e], 0).T)).to(device)
+        lens = torch.from_numpy(lengths[s:e]).to(device)
+        h = probe.initial(e - s)
+        for t in range(width):
+            nxt = probe.step(h, cols[t])
+            h = torch.where((lens > t)[:, None], nxt, h) if ragged else nxt
+        scores = probe.readout(h).cpu().numpy()
+        if not np.all(np.isfinite(scores)):
+            raise DataError("network outputs became NaN or inf on long words; the network diverged")
+        out[s:e] = _classes(scores)
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class Exploration:
+    """Result of :func:`explore`: one representative state per ε-ball the network visited.
+
+    Attributes
+    ----------
+    stateset : StateSet
+        The kept representatives as a prefix tree (each was first reached from its parent by its symbol).
+    delta : ndarray of int, shape (n_kept, n_symbols)
+        For every kept state and symbol, the kept state within ε of the successor (the nearest one, or the
+        successor itself when it was new); -1 where the successor was never computed or not kept because a
+        budget stopped the walk.
+    closed : bool
+        True when the frontier emptied: every successor of every kept state lies within ε of a kept state.
+    steps : int
+        Number of (state, symbol) successors computed; equals ``n_kept * n_symbols`` when closed.
+    eps : float
+        The absolute distance used.
+    depth : int
+        Number of breadth-first levels expanded.
+    reason : str
+        ``"closed"``, ``"max_states"`` or ``"max_depth"``.
+    """
+
+    stateset: StateSet
+    delta: np.ndarray
+    closed: bool
+    steps: int
+    eps: float
+    depth: int
+    reason: str
+
+    @property
+    def n_states(self) -> int:
+        """Number of kept representatives."""
+        return self.stateset.n_nodes
+
+
+def _nearest(x: Tensor, ref: Tensor, block: int = 1024) -> tuple[Tensor, Tensor]:
+    """Distance to, and index of, the nearest row of ``ref`` for every row of ``x`` (exact, chunked)."""
+    dmin = torch.empty(x.shape[0], dtype=x.dtype, device=x.device)
+    arg = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
+    for s in range(0, x.shape[0], block):
+        d = torch.cdist(x[s : s + block], ref, compute_mode="donot_use_mm_for_euclid_dist")
+        dmin[s : s + block], arg[s : s + block] = d.min(dim=1)
+    return dmin, arg
+
+
+def explore(
+    probe: Probe,
+    eps: float,
+    *,
+    relative: bool = True,
+    max_states: int = 10_000,
+    max_depth: int | None = None,
+    scale_len: int | None = None,
+    block: int = 1024,
+) -> Exploration:
+    """Walk the network's state space breadth-first, keeping one state per ε-ball.
+
+    Starting from the initial state, every kept state is expanded by every symbol. A successor farther
+    than ε from every kept state is kept (and expanded at the next level); among several new successors
+    within ε of each other the first (in breadth-first, lexicographic order) is kept and the others map to
+    it. The walk is *closed* when no new state appears: then the kept states with :attr:`Exploration.delta`
+    form a complete automaton that reproduces the network on words of every length, up to ε. For a network
+    that implements an automaton with ``n`` states this takes ``n × |Σ|`` steps whatever the word length.
+
+    Parameters
+    ----------
+    probe : Probe
+    eps : float
+        Merge distance. Relative by default: the absolute distance is ``eps × scale(H)`` where ``H`` are
+        the states of all words up to length ``scale_len`` (by default the largest length with at most
+        2,047 words, e.g. 10 for two symbols, the paper's evaluation set) and :func:`scale` is the norm of
+        the per-unit standard deviation.
+    relative : bool, default True
+        False: ``eps`` is an absolute Euclidean distance.
+    max_states : int, default 10,000
+        Stop (not closed) when this many states are kept.
+    max_depth : int, optional
+        Stop (not closed) after this many levels; unbounded by default (``max_states`` bounds the walk).
+    scale_len : int, optional
+        Word length of the enumeration that sets the relative scale.
+    block : int, default 1024
+        Successors compared per distance block.
+
+    Returns
+    -------
+    Exploration
+    """
+    if eps < 0:
+        raise ConfigError(f"eps must be >= 0, got {eps}")
+    if max_states < 1:
+        raise ConfigError(f"max_states must be >= 1, got {max_states}")
+    k = probe.n_symbols
+    if relative:
+        if scale_len is None:
+            scale_len = 1
+            while count_words(k, scale_len + 1) <= _SCALE_NODES:
+                scale_len += 1
+        eps_abs = float(eps) * scale(collect(probe, scale_len).hidden)
+    else:
+        eps_abs = float(eps)
+    h0 = probe.initial(1)
+    cap = min(max_states, 1024)  # grows by doubling up to max_states
+    kept = torch.empty((cap, probe.state_dim), dtype=h0.dtype, device=h0.device)
+    kept[0] = h0[0]
+    parent = np.full(cap, -1, dtype=np.int64)
+    symbol = np.full(cap, -1, dtype=np.int64)
+    depth = np.zeros(cap, dtype=np.int64)
+    delta = np.full((cap, k), -1, dtype=np.int64)
+    m, steps, level, reason = 1, 0, 0, "closed"
+    frontier = np.array([0], dtype=np.int64)
+    while frontier.size:
+        if max_depth is not None and level >= max_depth:
+            reason = "max_depth"
+            break
+        level += 1
+        par = np.repeat(frontier, k)
+        sym = np.tile(np.arange(k, dtype=np.int64), frontier.size)
+        new_frontier: list[int] = []
+        for s in range(0, par.size, block):
+            p, a = par[s : s + block], sym[s : s + block]
+            child = probe.step(kept[torch.from_numpy(p).to(kept.device)], a)
+            steps += p.size
+            if not bool(torch.isfinite(child).all()):
+                raise DataError(
+                    f"states became NaN or inf at depth {level}; the network diverged: use an earlier "
+                    "checkpoint"
+                )
+            dmin, arg = _nearest(child, kept[:m], block)
+            old = (dmin <= eps_abs).cpu().numpy()
+            delta[p[old], a[old]] = arg.cpu().numpy()[old]
+            cand = np.flatnonzero(~old)
+            if cand.size == 0:
+                continue
+            # greedy leaders among the new successors, in order: each leader absorbs those within eps
+            close = (
+                (
+                    torch.cdist(
+                        child[cand], child[cand], compute_mode="donot_use_mm_for_euclid_dist"
+                    )
+                    <= eps_abs
+                )
+                .cpu()
+                .numpy()
+            )
+            alive = np.ones(cand.size, dtype=bool)
+            while alive.any():
+                if m >= max_states:
+                    reason = "max_states"
+                    break
+                if m == cap:
+                    cap = min(2 * cap, max_states)
+                    kept = torch.cat([kept, kept.new_empty((cap - m, kept.shape[1]))])
+                    parent = np.concatenate([parent, np.full(cap - m, -1, dtype=np.int64)])
+                    symbol = np.concatenate([symbol, np.full(cap - m, -1, dtype=np.int64)])
+                    depth = np.concatenate([depth, np.zeros(cap - m, dtype=np.int64)])
+                    delta = np.concatenate([delta, np.full((cap - m, k), -1, dtype=np.int64)])
+                i = int(np.argmax(alive))
+                members = cand[alive & close[i]]
+                delta[p[members], a[members]] = m
+                kept[m] = child[cand[i]]
+                parent[m], symbol[m], depth[m] = p[cand[i]], a[cand[i]], depth[p[cand[i]]] + 1
+                new_frontier.append(m)
+                m += 1
+                alive &= ~close[i]
+            if reason == "max_states":
+                break
+        if reason == "max_states":
+            break
+        frontier = np.array(new_frontier, dtype=np.int64)
+    closed = reason == "closed"
+    states = kept[:m]
+    output = probe.readout(states).cpu().numpy()
+    stateset = StateSet(
+        states.cpu().numpy(), parent[:m], symbol[:m], depth[:m], output, probe.alphabet
+    )
+    return Exploration(
+        stateset=stateset,
+        delta=delta[:m].copy(),
+        closed=closed,
+        steps=int(steps),
+        eps=eps_abs,
+        depth=level,
+        reason=reason,
+    )
