@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from dfalens.automata.machine import UNDEFINED, Machine
-from dfalens.errors import DataError
+from dfalens.errors import DataError, MachineError
 
 __all__ = ["run", "final_states", "trace", "complete", "reachable", "trim", "as_word_array"]
 
@@ -57,7 +57,8 @@ def as_word_array(machine: Machine, words: Any) -> np.ndarray:
         if isinstance(words, str):
             raise DataError("words must be a sequence of words, not one string; use [word]")
         seq = list(words)
-        seq = [machine.encode(w) if isinstance(w, str) else w for w in seq]
+        if any(isinstance(w, str) for w in seq):
+            seq = [_encode(machine, w) if isinstance(w, str) else w for w in seq]
         lengths = np.fromiter((len(w) for w in seq), dtype=np.int64, count=len(seq))
         width = int(lengths.max()) if len(seq) else 0
         flat = np.fromiter(
@@ -78,6 +79,13 @@ def as_word_array(machine: Machine, words: Any) -> np.ndarray:
                 "a word has a symbol after its -1 padding; pad only at the end of a row"
             )
     return arr
+
+
+def _encode(machine: Machine, word: str) -> tuple[int, ...]:
+    try:
+        return machine.encode(word)
+    except MachineError as exc:
+        raise DataError(f"word {word!r}: {exc}") from None
 
 
 def final_states(machine: Machine, words: Any) -> np.ndarray:
@@ -145,7 +153,7 @@ def trace(machine: Machine, word: Sequence[int] | str) -> np.ndarray:
         transition on.
     """
     if isinstance(word, str):
-        word = machine.encode(word)
+        word = _encode(machine, word)
     arr = as_word_array(machine, [list(word)])[0]
     if np.any(arr < 0):
         raise DataError("trace takes one unpadded word; it contains -1")
