@@ -9,6 +9,7 @@ from dfalens.probes.collect import (
     explore,
     predict,
 )
+from dfalens.probes.loading import RecurrentSpec, from_checkpoint, infer_recurrent, read_weights
 from dfalens.probes.probe import Probe, as_alphabet, from_model, from_module, from_step
 from dfalens.probes.scale import scale
 from dfalens.probes.stateset import StateSet
@@ -16,6 +17,7 @@ from dfalens.probes.stateset import StateSet
 __all__ = [
     "Exploration",
     "Probe",
+    "RecurrentSpec",
     "StateSet",
     "as_alphabet",
     "collect",
@@ -23,9 +25,12 @@ __all__ = [
     "count_words",
     "encode_words",
     "explore",
+    "from_checkpoint",
     "from_model",
     "from_module",
     "from_step",
+    "infer_recurrent",
     "predict",
+    "read_weights",
     "scale",
 ]
