@@ -83,6 +83,11 @@ def _check_budget(
     return dtype
 
 
+def _finite(x: Tensor) -> bool:
+    # a sum is NaN/inf when any entry is (or, rarely, when it overflows: then check entry by entry)
+    return bool(torch.isfinite(x.sum())) or bool(torch.isfinite(x).all())
+
+
 def _fill(
     probe: Probe,
     parent: np.ndarray,
@@ -113,7 +118,7 @@ def _fill(
             h = torch.from_numpy(hidden[parent[s:e]]).to(device)
             sym = torch.from_numpy(symbol[s:e]).to(device)
             child = probe.step(h, sym)
-            if not bool(torch.isfinite(child).all()):
+            if not _finite(child):
                 raise DataError(
                     f"states became NaN or inf at word length {length}; the network diverged: "
                     "use an earlier checkpoint"
@@ -507,7 +512,7 @@ def explore(
             p, a = par[s : s + block], sym[s : s + block]
             child = probe.step(kept[torch.from_numpy(p).to(kept.device)], a)
             steps += p.size
-            if not bool(torch.isfinite(child).all()):
+            if not _finite(child):
                 raise DataError(
                     f"states became NaN or inf at depth {level}; the network diverged: use an earlier "
                     "checkpoint"

@@ -413,6 +413,8 @@ def from_module(
 
     def split(h: Tensor) -> Tensor | tuple[Tensor, Tensor]:
         b = h.shape[0]
+        if n_layers == 1 and not is_lstm:
+            return h[None]  # (1, batch, units): a view, no copy
         hh = h[:, :h_dim].reshape(b, n_layers, h_units).transpose(0, 1).contiguous()
         if not is_lstm:
             return hh
@@ -430,6 +432,8 @@ def from_module(
                 ],
                 dim=1,
             )
+        if n_layers == 1:
+            return state[0]
         b = state.shape[1]
         return state.transpose(0, 1).reshape(b, h_dim)
 
