@@ -34,9 +34,9 @@ from dfalens.automata.library import (
     tomita,
 )
 from dfalens.automata.machine import UNDEFINED, Machine
-from dfalens.automata.minimize import minimal_state_map, minimize, n_states_trimmed
+from dfalens.automata.minimization import minimal_state_map, minimize, n_states_trimmed
 from dfalens.automata.ops import complete, final_states, reachable, run, trace, trim
-from dfalens.automata.render import RenderWarning, available_renderer, mimebundle, render
+from dfalens.automata.rendering import RenderWarning, available_renderer, mimebundle, render
 
 __all__ = [
     "Machine",

@@ -134,7 +134,7 @@ def random_machine(
     thrown away and the whole machine (transitions and outputs) drawn again from the same generator, up
     to ``max_tries`` times; so a seed always gives the same machine.
     """
-    from dfalens.automata.minimize import minimize
+    from dfalens.automata.minimization import minimize
 
     if max_states < 2:
         raise ConfigError(f"max_states must be >= 2 for a non-trivial machine, got {max_states}")

@@ -172,7 +172,7 @@ class Machine:
 
     def minimize(self) -> Machine:
         """The minimal complete machine of the same language; see :func:`dfalens.automata.minimize`."""
-        from dfalens.automata.minimize import minimize
+        from dfalens.automata.minimization import minimize
 
         return minimize(self)
 
@@ -202,14 +202,14 @@ class Machine:
 
     def render(self, path: Any, **kwargs: Any) -> Any:
         """Render to .svg/.png/.pdf/.dot; see :func:`dfalens.automata.render`."""
-        from dfalens.automata.render import render
+        from dfalens.automata.rendering import render
 
         return render(self, path, **kwargs)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         """Jupyter display: SVG when a Graphviz renderer exists, else a text table. Never raises."""
         try:
-            from dfalens.automata.render import mimebundle
+            from dfalens.automata.rendering import mimebundle
 
             return mimebundle(self)
         except Exception:  # a repr must never raise

@@ -25,7 +25,7 @@ from dfalens.automata import (
     parity,
     tomita,
 )
-from dfalens.automata.minimize import refine_partition
+from dfalens.automata.minimization import refine_partition
 
 
 def _complete_with_zero(m: Machine) -> Machine:
