@@ -266,7 +266,7 @@ class TaskInfo:
 def list_tasks() -> tuple[TaskInfo, ...]:
     """The task names :func:`get_task_machine` understands (fixed names and patterns)."""
     tasks = [
-        TaskInfo("parity", "parity", "number of 1s mod 2 (streaming parity), 2 states"),
+        TaskInfo("parity", "parity", "number of 1s mod 2 (streaming parity)"),
         TaskInfo("modK", "mod3", "number of 1s mod K, output 0..K-1 (K >= 2), K states"),
     ]
     tasks += [

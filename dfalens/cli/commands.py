@@ -9,3 +9,7 @@ from __future__ import annotations
 import click
 
 COMMANDS: list[click.Command] = []
+
+from dfalens.cli.tasks import tasks  # noqa: E402
+
+COMMANDS.append(tasks)
