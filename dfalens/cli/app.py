@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from dfalens import __version__
 from dfalens.errors import DfalensError
 
 EXIT_OK = 0
@@ -65,7 +66,7 @@ def _run(cmd: click.Command, argv: list[str] | None) -> int:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="dfalens")
+@click.version_option(version=__version__, prog_name="dfalens")
 def cli() -> None:
     """dfalens: extract finite automata from recurrent networks and time their emergence.
 
