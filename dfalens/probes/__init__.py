@@ -1,5 +1,6 @@
 """Probing recurrent models: any network as a step function, its states, and their automata."""
 
+from dfalens.probes.cluster import cluster
 from dfalens.probes.collect import (
     Exploration,
     collect,
@@ -9,28 +10,35 @@ from dfalens.probes.collect import (
     explore,
     predict,
 )
+from dfalens.probes.extraction import Extraction, extract
 from dfalens.probes.loading import RecurrentSpec, from_checkpoint, infer_recurrent, read_weights
 from dfalens.probes.probe import Probe, as_alphabet, from_model, from_module, from_step
+from dfalens.probes.quotient import QuotientStats, quotient
 from dfalens.probes.scale import scale
 from dfalens.probes.stateset import StateSet
 
 __all__ = [
     "Exploration",
+    "Extraction",
     "Probe",
+    "QuotientStats",
     "RecurrentSpec",
     "StateSet",
     "as_alphabet",
+    "cluster",
     "collect",
     "collect_words",
     "count_words",
     "encode_words",
     "explore",
+    "extract",
     "from_checkpoint",
     "from_model",
     "from_module",
     "from_step",
     "infer_recurrent",
     "predict",
+    "quotient",
     "read_weights",
     "scale",
 ]

@@ -1,0 +1,626 @@
+"""Clustering hidden states: which states of a network count as the same automaton state.
+
+One function, :func:`cluster`, puts six methods behind one interface. The two distance-threshold methods
+(``leader``, the paper's greedy grouping, and ``threshold``, its order-independent version) share a
+vectorised *leader cover*: points are visited in chunks, each chunk is compared with all current leaders in
+one matrix product, and only the points that no leader covers are grouped among themselves. A network
+whose states have merged has few leaders, so the cost is about ``n x n_leaders x d``; no pairwise
+``n x n`` matrix is ever built for the threshold methods.
+
+Distances are Euclidean. ``eps`` is relative by default: the absolute radius is ``eps x scale``
+where ``scale`` is the norm of the per-unit standard deviation of the states
+(:func:`dfalens.probes.scale`, the paper's "representational standard deviation"). Two states closer
+than about ``1e-5 x scale`` are treated as identical whatever ``eps`` (floating-point rounding).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from dfalens.errors import BudgetError, ConfigError, DataError
+from dfalens.probes.stateset import StateSet
+
+__all__ = ["METHODS", "DEFAULT_EPS", "cluster", "absolute_eps", "canonical_labels"]
+
+METHODS = ("leader", "threshold", "agglomerative", "kmeans", "hdbscan", "dbscan")
+"""The clustering methods :func:`cluster` accepts."""
+
+DEFAULT_EPS = {
+    "leader": 0.01,
+    "threshold": 0.01,
+    "agglomerative": 0.01,
+    "dbscan": 0.01,
+    "hdbscan": 0.0,
+}
+"""Relative ``eps`` used when none is given (0.01 is the paper's merger cutoff; for ``hdbscan`` eps is
+its ``cluster_selection_epsilon``)."""
+
+_CHUNK_MIN = 256
+_CHUNK_ELEMENTS = (
+    1 << 16
+)  # points x max(leaders, d) per cover chunk: small blocks stay in reused memory
+_CHUNK_MAX = 65536
+_BLOCK_ELEMENTS = 1 << 22  # elements of one distance block (32 MiB in float64)
+_COVER_BUDGET = 5e9  # points x leaders comparisons a cover may make
+_PAIRWISE_LIMIT = 30_000  # points for the methods that need O(n^2) memory (agglomerative)
+
+
+# -- small helpers -----------------------------------------------------------------------------------
+def _as_array(hidden: np.ndarray | StateSet) -> np.ndarray:
+    x = hidden.hidden if isinstance(hidden, StateSet) else np.asarray(hidden)
+    if x.ndim != 2:
+        raise DataError(f"hidden states must be a 2-D array (n, d), got shape {x.shape}")
+    if x.shape[0] == 0:
+        raise DataError("there are no hidden states to cluster")
+    if not np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float64)
+    return x
+
+
+def _chunks(n: int, d: int) -> int:
+    return max(1, min(n, _BLOCK_ELEMENTS // max(d, 1)))
+
+
+def _mean(x: np.ndarray) -> np.ndarray:
+    n, d = x.shape
+    step = _chunks(n, d)
+    total = np.zeros(d)
+    for s in range(0, n, step):
+        total += x[s : s + step].sum(axis=0, dtype=np.float64)
+    return total / n
+
+
+def _moments(x: np.ndarray) -> tuple[np.ndarray, float]:
+    """Mean (float64) and scale (:func:`dfalens.probes.scale`) of the rows, chunked so a big float32
+    array is never copied whole."""
+    n, d = x.shape
+    if n * d <= _BLOCK_ELEMENTS:
+        x64 = x.astype(np.float64)
+        mu = x64.mean(axis=0)
+        x64 -= mu
+        return mu, float(np.sqrt(np.einsum("ij,ij->", x64, x64) / n))
+    mu = _mean(x)
+    step = _chunks(n, d)
+    sq = 0.0
+    for s in range(0, n, step):
+        c = _centred(x[s : s + step], mu)
+        sq += float(np.einsum("ij,ij->", c, c))
+    return mu, float(np.sqrt(sq / n))
+
+
+def _eps_abs(eps: float, relative: bool, scale: float) -> float:
+    eps = float(eps)
+    if not np.isfinite(eps) or eps < 0:
+        raise ConfigError(f"eps must be a finite number >= 0, got {eps}")
+    if not relative:
+        return eps
+    scale = float(scale)
+    if not np.isfinite(scale) or scale < 0:
+        raise ConfigError(f"scale must be a finite number >= 0, got {scale}")
+    return eps * scale
+
+
+def absolute_eps(
+    hidden: np.ndarray | StateSet, eps: float, *, relative: bool = True, scale: float | None = None
+) -> float:
+    """The absolute radius for ``eps``: ``eps x scale`` when relative, else ``eps`` itself.
+
+    ``scale`` defaults to :func:`dfalens.probes.scale` of ``hidden``; pass it to pool one scale over
+    several checkpoints.
+    """
+    if relative and scale is None:
+        scale = _moments(_as_array(hidden))[1]
+    return _eps_abs(eps, relative, 1.0 if scale is None else scale)
+
+
+def canonical_labels(labels: np.ndarray) -> np.ndarray:
+    """Renumber cluster ids 0, 1, 2, ... in order of first appearance (node 0 gets 0)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    _, first, inv = np.unique(labels, return_index=True, return_inverse=True)
+    rank = np.empty(first.size, dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(first.size)
+    return rank[inv.reshape(-1)]
+
+
+def _centred(rows: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """``rows - mu`` in a fresh float64 array (in place: a binary operation on a large temporary makes
+    numpy probe the call stack for elision, which costs milliseconds in some sandboxes)."""
+    out = np.array(rows, dtype=np.float64)
+    out -= mu
+    return out
+
+
+def _sqdist(a: np.ndarray, asq: np.ndarray, b: np.ndarray, bsq: np.ndarray) -> np.ndarray:
+    d2 = a @ b.T
+    d2 *= -2.0
+    d2 += asq[:, None]
+    d2 += bsq[None, :]
+    np.maximum(d2, 0.0, out=d2)
+    return d2
+
+
+def _rowsq(a: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->i", a, a)
+
+
+# -- the leader cover --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Cover:
+    """A greedy cover of the points by balls around leaders (internal; shared by ``leader``,
+    ``threshold`` and the extraction ladder).
+
+    Attributes
+    ----------
+    group : ndarray of int, shape (n,)
+        Index of the leader (into ``leaders``) each point joined.
+    leaders : ndarray of int, shape (L,)
+        Point index of every leader, in the order they were created.
+    radius : float
+        The cover radius (absolute): every point is within it of its leader.
+    spread : ndarray of float, shape (L,)
+        Largest distance of a member from its leader.
+    mean : ndarray, shape (d,)
+        The centre subtracted before computing distances.
+    tol2 : float
+        Squared-distance rounding tolerance.
+    """
+
+    group: np.ndarray
+    leaders: np.ndarray
+    radius: float
+    spread: np.ndarray
+    mean: np.ndarray
+    tol2: float
+
+
+def _group_uncovered(
+    q: np.ndarray, qsq: np.ndarray, lim: float, base: int, limit: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Greedy leader grouping of points that no existing leader covers, in their given order.
+
+    Candidates are taken in blocks: the first ``b`` still-uncovered points are grouped among themselves
+    (a ``b x b`` matrix, one boolean-row operation per new leader), then every later uncovered point is
+    compared with the block's new leaders at once. ``b`` doubles while every candidate becomes a leader
+    and shrinks otherwise, so a few new clusters cost ``O(u x d)`` and many cost ``O(u^2 x d)`` without
+    a ``u x u`` matrix.
+
+    Returns
+    -------
+    tuple
+        Group ids (``base`` + creation index), squared distance to the leader, and the rows of the new
+        leaders; all empty when more than ``limit`` leaders would be needed.
+    """
+    u = q.shape[0]
+    sub = np.full(u, -1, dtype=np.int64)
+    subd = np.zeros(u)
+    new: list[np.ndarray] = []
+    n_new = 0
+    pending = np.arange(u)
+    b = 1
+    while pending.size:
+        cand = pending[:b]
+        later = pending[b:]
+        cq, csq = q[cand], qsq[cand]
+        cd2 = _sqdist(cq, csq, cq, csq)
+        near = cd2 <= lim
+        csub = np.full(cand.size, -1, dtype=np.int64)
+        made: list[int] = []
+        for i in range(cand.size):
+            if csub[i] < 0:
+                take = near[i] & (csub < 0)
+                csub[take] = len(made)
+                made.append(i)
+        madei = np.asarray(made, dtype=np.int64)
+        sub[cand] = base + n_new + csub
+        subd[cand] = cd2[madei[csub], np.arange(cand.size)]
+        new.append(cand[madei])
+        if later.size:
+            d2 = _sqdist(q[later], qsq[later], cq[madei], csq[madei])
+            hit = d2 <= lim
+            has = hit.any(axis=1)
+            first = hit.argmax(axis=1)
+            sub[later[has]] = base + n_new + first[has]
+            subd[later[has]] = d2[has, first[has]]
+            pending = later[~has]
+        else:
+            pending = later
+        n_new += madei.size
+        if n_new > limit:
+            e = np.empty(0, dtype=np.int64)
+            return e, np.empty(0), e
+        cap = max(1, min(4096, _BLOCK_ELEMENTS // max(pending.size, 1)))
+        b = min(cap, b * 2) if madei.size == cand.size else max(1, b // 2)
+    return sub, subd, np.concatenate(new)
+
+
+def leader_cover(
+    x: np.ndarray,
+    radius: float,
+    order: np.ndarray | None = None,
+    *,
+    moments: tuple[np.ndarray, float] | None = None,
+) -> Cover:
+    """Greedy leader grouping: visit points in ``order``; each joins the first leader within
+    ``radius`` (distance <= radius), else becomes a new leader.
+
+    Vectorised by chunks: a chunk is compared with all existing leaders in one matrix product, and its
+    uncovered points are grouped among themselves by :func:`_group_uncovered`. Chunks hold about four
+    million distances, so memory stays bounded whatever the number of points.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n, d)
+    radius : float
+        Absolute radius.
+    order : ndarray of int, optional
+        Visiting order (a permutation of the rows); default the row order.
+    moments : (mean, scale), optional
+        From :func:`_moments`, to avoid recomputing them.
+    """
+    n, d = x.shape
+    mu, scale = _moments(x) if moments is None else moments
+    r2 = float(radius) ** 2
+    # rounding tolerance of |a|^2 + |b|^2 - 2ab on centred float64 vectors
+    tol2 = 1e-10 * scale * scale + 1e-300
+    group = np.empty(n, dtype=np.int64)
+    dist2 = np.empty(n, dtype=np.float64)
+    lead_nodes: list[np.ndarray] = []
+    lm = np.empty((0, d))
+    lsq = np.empty(0)
+    n_lead = 0
+    start = 0
+    while start < n:
+        chunk = max(_CHUNK_MIN, min(_CHUNK_MAX, (1 << 20) // max(n_lead, d, 1)))
+        stop = min(n, start + chunk)
+        sel: slice | np.ndarray = slice(start, stop) if order is None else order[start:stop]
+        p = _centred(x[sel], mu)
+        psq = _rowsq(p)
+        m = p.shape[0]
+        g = np.full(m, -1, dtype=np.int64)
+        gd = np.zeros(m)
+        if n_lead:
+            d2 = _sqdist(p, psq, lm, lsq)
+            hit = d2 <= r2 + tol2
+            has = hit.any(axis=1)
+            first = hit.argmax(axis=1)
+            g[has] = first[has]
+            gd[has] = d2[has, first[has]]
+        rest = np.flatnonzero(g < 0)
+        if rest.size:
+            q = p[rest]
+            qsq = psq[rest]
+            limit = max(1, int(_COVER_BUDGET / n) - n_lead)
+            sub, subd, newi = _group_uncovered(q, qsq, r2 + tol2, n_lead, limit)
+            if sub.size == 0:
+                raise BudgetError(
+                    f"more than {n_lead + limit} distinct states among {n} at radius {radius:.3g}: the "
+                    "states have not merged at this eps; raise eps, lower max_len, or use "
+                    "method='kmeans'"
+                )
+            g[rest] = sub
+            gd[rest] = subd
+            lm = np.vstack([lm, q[newi]])
+            lsq = np.concatenate([lsq, qsq[newi]])
+            idx = np.arange(start, stop) if order is None else np.asarray(sel)
+            lead_nodes.append(idx[rest[newi]])
+            n_lead += newi.size
+        group[sel] = g
+        dist2[sel] = gd
+        start = stop
+    leaders = np.concatenate(lead_nodes) if lead_nodes else np.empty(0, dtype=np.int64)
+    spread = np.zeros(leaders.size)
+    np.maximum.at(spread, group, np.sqrt(dist2))
+    return Cover(group, leaders, float(radius), spread, mu, tol2)
+
+
+def leader_pairs(x: np.ndarray, cover: Cover, reach: float) -> tuple[np.ndarray, ...]:
+    """Pairs of leaders (a < b) closer than ``reach``, with their distances, computed in row blocks."""
+    lpts = _centred(x[cover.leaders], cover.mean)
+    lsq = _rowsq(lpts)
+    n_l = lpts.shape[0]
+    step = max(1, _BLOCK_ELEMENTS // max(n_l, 1))
+    ia: list[np.ndarray] = []
+    ib: list[np.ndarray] = []
+    dd: list[np.ndarray] = []
+    lim = reach * reach + cover.tol2
+    for s in range(0, n_l, step):
+        d2 = _sqdist(lpts[s : s + step], lsq[s : s + step], lpts, lsq)
+        a, b = np.nonzero(d2 <= lim)
+        a = a + s
+        keep = b > a
+        ia.append(a[keep])
+        ib.append(b[keep])
+        dd.append(np.sqrt(d2[a[keep] - s, b[keep]]))
+    if not ia:
+        e = np.empty(0, dtype=np.int64)
+        return e, e, np.empty(0)
+    return np.concatenate(ia), np.concatenate(ib), np.concatenate(dd)
+
+
+def _members(cover: Cover) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(cover.group, kind="stable")
+    bounds = np.searchsorted(cover.group[order], np.arange(cover.leaders.size + 1))
+    return order, bounds
+
+
+def _touch(
+    x: np.ndarray,
+    cover: Cover,
+    members: tuple[np.ndarray, np.ndarray],
+    a: int,
+    b: int,
+    eps: float,
+) -> bool:
+    """Whether some member of group ``a`` is within ``eps`` of some member of group ``b``."""
+    order, bounds = members
+    mu = cover.mean
+    pa = _centred(x[order[bounds[a] : bounds[a + 1]]], mu)
+    pb = _centred(x[order[bounds[b] : bounds[b + 1]]], mu)
+    la = _centred(x[cover.leaders[a]], mu)
+    lb = _centred(x[cover.leaders[b]], mu)
+    # only members within eps + spread of the other leader can touch the other group
+    ra = (eps + cover.spread[b]) ** 2 + cover.tol2
+    rb = (eps + cover.spread[a]) ** 2 + cover.tol2
+    pa = pa[_rowsq(pa - lb) <= ra]
+    pb = pb[_rowsq(pb - la) <= rb]
+    if pa.shape[0] == 0 or pb.shape[0] == 0:
+        return False
+    bsq = _rowsq(pb)
+    step = max(1, _BLOCK_ELEMENTS // max(pb.shape[0], 1))
+    lim = eps * eps + cover.tol2
+    for s in range(0, pa.shape[0], step):
+        blk = pa[s : s + step]
+        if np.any(_sqdist(blk, _rowsq(blk), pb, bsq) <= lim):
+            return True
+    return False
+
+
+def components_at(
+    x: np.ndarray,
+    cover: Cover,
+    eps: float,
+    pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Connected components of the graph "distance <= eps" over the points, from a cover whose radius is
+    at most ``eps / 2`` (so each group is a clique).
+
+    Two groups are joined directly when their leaders are within ``eps``; pairs of groups whose leaders
+    are farther apart but within ``eps + spread_a + spread_b`` are checked member by member, in order of
+    leader distance, skipping pairs already connected. ``pairs`` (from :func:`leader_pairs` with a reach
+    of at least ``eps + 2 x radius``) can be passed to reuse one leader distance computation for many
+    ``eps``.
+
+    Returns
+    -------
+    ndarray of int, shape (n,)
+        Component of every point (not canonically numbered).
+    """
+    if cover.radius > eps / 2 * (1 + 1e-9) + 1e-300:
+        raise ConfigError("the cover radius must be at most eps/2 for exact components")
+    n_l = cover.leaders.size
+    if pairs is None:
+        pairs = leader_pairs(x, cover, eps + 2 * cover.radius)
+    ia, ib, dd = pairs
+    direct = dd * dd <= eps * eps + cover.tol2
+    graph = coo_matrix((np.ones(int(direct.sum())), (ia[direct], ib[direct])), shape=(n_l, n_l))
+    _, comp = connected_components(graph, directed=False)
+    band = (~direct) & (dd <= eps + cover.spread[ia] + cover.spread[ib])
+    band &= comp[ia] != comp[ib]
+    if band.any():
+        members = _members(cover)
+        parent = np.arange(int(comp.max()) + 1)
+
+        def find(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = int(parent[i])
+            return i
+
+        bi, bj, bd = ia[band], ib[band], dd[band]
+        for t in np.argsort(bd, kind="stable"):
+            a, b = int(bi[t]), int(bj[t])
+            ra, rb = find(int(comp[a])), find(int(comp[b]))
+            if ra != rb and _touch(x, cover, members, a, b, eps):
+                parent[max(ra, rb)] = min(ra, rb)
+        roots = np.array([find(i) for i in range(parent.size)], dtype=np.int64)
+        comp = roots[comp]
+    return comp[cover.group]
+
+
+# -- the public function -----------------------------------------------------------------------------
+def cluster(
+    hidden: np.ndarray | StateSet,
+    method: str = "threshold",
+    eps: float | None = None,
+    *,
+    relative: bool = True,
+    scale: float | None = None,
+    order: np.ndarray | None = None,
+    n_clusters: int | None = None,
+    linkage: str = "single",
+    min_samples: int | None = None,
+    min_cluster_size: int = 5,
+    seed: int = 0,
+) -> np.ndarray:
+    """Group hidden states into clusters (candidate automaton states).
+
+    Parameters
+    ----------
+    hidden : ndarray of float, shape (n, d), or StateSet
+        The states; a :class:`StateSet` is read through its ``hidden`` array.
+    method : {"leader", "threshold", "agglomerative", "kmeans", "hdbscan", "dbscan"}
+        - ``leader``: the paper's greedy grouping. Points are visited in ``order`` (default: the given row
+          order, which for a StateSet is breadth-first: shorter words first, words of one length in
+          lexicographic order of symbol indices; the paper's code instead sorts its label strings, for that
+          pass ``order``). Each point joins the first group whose *first member* is within ``eps``,
+          otherwise it starts a group. Depends on the visiting order.
+        - ``threshold``: connected components of the graph linking states within ``eps``; independent of
+          order (single-linkage clustering cut at ``eps``). Exact, computed from a leader cover of radius
+          ``eps/2`` without an ``n x n`` matrix.
+        - ``agglomerative``: scikit-learn ``AgglomerativeClustering`` with ``linkage`` ("single",
+          "average", "complete") and ``distance_threshold=eps`` (clusters merge while their linkage
+          distance is below eps). Needs O(n^2) memory: at most 30,000 states.
+        - ``kmeans``: scikit-learn ``KMeans`` with ``n_clusters`` (required; ``extract`` sweeps a k-range
+          and keeps the smallest k whose quotient is consistent).
+        - ``hdbscan``: the scikit-learn-contrib ``hdbscan`` package, ``min_cluster_size``, ``min_samples``
+          and ``cluster_selection_epsilon=eps``; noise points become singleton clusters.
+        - ``dbscan``: scikit-learn ``DBSCAN`` with ``eps`` and ``min_samples`` (default 1, which makes it
+          the threshold method); noise points become singleton clusters.
+    eps : float, optional
+        The merge distance; relative to :func:`dfalens.probes.scale` unless ``relative=False``. Default
+        :data:`DEFAULT_EPS` (0.01, the paper's cutoff; 0 for hdbscan). Distances equal to eps merge.
+    relative : bool, default True
+        Interpret ``eps`` as a multiple of ``scale``.
+    scale : float, optional
+        The unit of a relative eps; default the norm of the per-unit standard deviation of ``hidden``.
+        Pass a pooled value to use one scale across checkpoints.
+    order : ndarray of int, optional
+        Visiting order for ``leader`` (a permutation of the rows).
+    n_clusters : int, optional
+        k for ``kmeans``.
+    linkage : str, default "single"
+        Linkage for ``agglomerative``.
+    min_samples : int, optional
+        For ``dbscan`` (default 1) and ``hdbscan`` (default: the package's).
+    min_cluster_size : int, default 5
+        For ``hdbscan``.
+    seed : int, default 0
+        Random state for ``kmeans``.
+
+    Returns
+    -------
+    ndarray of int64, shape (n,)
+        Cluster ids ``0..n_clusters-1``, numbered in order of first appearance (row 0 is in cluster 0).
+
+    Raises
+    ------
+    ConfigError
+        Unknown method or invalid parameters.
+    BudgetError
+        When the states have not merged enough for the method's memory or time budget.
+    """
+    x = _as_array(hidden)
+    n = x.shape[0]
+    if method not in METHODS:
+        raise ConfigError(
+            f"unknown clustering method {method!r}; choose one of {', '.join(METHODS)}"
+        )
+    if method == "kmeans":
+        return _kmeans(x, n_clusters, seed)
+    if eps is None:
+        eps = DEFAULT_EPS[method]
+    moments = _moments(x)
+    eps_abs = _eps_abs(eps, relative, moments[1] if scale is None else scale)
+    if order is not None:
+        order = np.asarray(order, dtype=np.int64)
+        if order.shape != (n,) or not np.array_equal(np.sort(order), np.arange(n)):
+            raise ConfigError("order must be a permutation of the state indices")
+    if method == "leader":
+        return canonical_labels(leader_cover(x, eps_abs, order, moments=moments).group)
+    if method == "threshold":
+        cover = leader_cover(x, eps_abs / 2, moments=moments)
+        return canonical_labels(components_at(x, cover, eps_abs))
+    if n == 1:
+        return np.zeros(1, dtype=np.int64)
+    if method == "agglomerative":
+        return _agglomerative(x, eps_abs, linkage)
+    if method == "dbscan":
+        return _dbscan(x, eps_abs, 1 if min_samples is None else min_samples)
+    return _hdbscan(x, eps_abs, min_cluster_size, min_samples)
+
+
+def _tiny(x: np.ndarray) -> float:
+    return 1e-5 * max(_moments(x)[1], 1e-30)
+
+
+def _noise_to_singletons(labels: np.ndarray) -> np.ndarray:
+    labels = np.asarray(labels, dtype=np.int64).copy()
+    noise = labels < 0
+    if noise.any():
+        labels[noise] = labels.max(initial=-1) + 1 + np.arange(int(noise.sum()))
+    return canonical_labels(labels)
+
+
+def _agglomerative(x: np.ndarray, eps_abs: float, linkage: str) -> np.ndarray:
+    from sklearn.cluster import AgglomerativeClustering
+
+    if linkage not in ("single", "average", "complete", "ward"):
+        raise ConfigError(f"unknown linkage {linkage!r}; choose single, average, complete or ward")
+    if x.shape[0] > _PAIRWISE_LIMIT:
+        raise BudgetError(
+            f"agglomerative clustering of {x.shape[0]} states needs O(n^2) memory (limit "
+            f"{_PAIRWISE_LIMIT}); use method='threshold' (single linkage at eps, no n x n matrix) or a "
+            "smaller max_len"
+        )
+    model = AgglomerativeClustering(
+        n_clusters=None,
+        distance_threshold=max(eps_abs, _tiny(x)),
+        linkage=linkage,
+        compute_full_tree=True,
+    )
+    return canonical_labels(model.fit_predict(x.astype(np.float64)))
+
+
+def _dbscan(x: np.ndarray, eps_abs: float, min_samples: int) -> np.ndarray:
+    from sklearn.cluster import DBSCAN
+
+    if min_samples < 1:
+        raise ConfigError(f"min_samples must be >= 1, got {min_samples}")
+    if x.shape[0] > _PAIRWISE_LIMIT:
+        raise BudgetError(
+            f"dbscan on {x.shape[0]} states stores every neighbourhood (up to n^2 pairs for merged "
+            f"states; limit {_PAIRWISE_LIMIT}); use method='threshold', the same clustering as "
+            "min_samples=1 without that memory"
+        )
+    model = DBSCAN(eps=max(eps_abs, _tiny(x)), min_samples=min_samples)
+    return _noise_to_singletons(model.fit_predict(x.astype(np.float64)))
+
+
+def _hdbscan(
+    x: np.ndarray, eps_abs: float, min_cluster_size: int, min_samples: int | None
+) -> np.ndarray:
+    import hdbscan
+
+    if min_cluster_size < 2:
+        raise ConfigError(f"min_cluster_size must be >= 2, got {min_cluster_size}")
+    n = x.shape[0]
+    if n <= min_cluster_size:
+        return np.zeros(n, dtype=np.int64) if _moments(x)[1] == 0 else np.arange(n, dtype=np.int64)
+    kwargs: dict[str, Any] = {
+        "min_cluster_size": min_cluster_size,
+        "cluster_selection_epsilon": float(eps_abs),
+    }
+    if min_samples is not None:
+        kwargs["min_samples"] = min_samples
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        labels = hdbscan.HDBSCAN(**kwargs).fit_predict(x.astype(np.float64))
+    return _noise_to_singletons(labels)
+
+
+def _kmeans(x: np.ndarray, n_clusters: int | None, seed: int) -> np.ndarray:
+    from sklearn.cluster import KMeans
+
+    if n_clusters is None:
+        raise ConfigError(
+            "kmeans needs n_clusters (or use extract(method='kmeans'), which sweeps a k-range)"
+        )
+    k = int(n_clusters)
+    if k < 1:
+        raise ConfigError(f"n_clusters must be >= 1, got {k}")
+    n = x.shape[0]
+    if k >= n:
+        return canonical_labels(np.arange(n))
+    with warnings.catch_warnings():
+        warnings.simplefilter(
+            "ignore"
+        )  # fewer distinct points than k: sklearn warns, labels are fine
+        model = KMeans(n_clusters=k, n_init=3, random_state=seed)
+        labels = model.fit_predict(x.astype(np.float64))
+    return canonical_labels(labels)
