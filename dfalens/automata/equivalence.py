@@ -94,7 +94,7 @@ def _product_search(
     """
     nb = np.int64(delta_b.shape[0])
     k = delta_a.shape[1]
-    seen = np.empty(0, dtype=np.int64)  # sorted pair keys p * nb + q already expanded or queued
+    seen = _PairSet(delta_a.shape[0] * delta_b.shape[0])  # pair keys p * nb + q already queued
     frontier_a = np.array([start_a], dtype=np.int64)
     frontier_b = np.array([start_b], dtype=np.int64)
     parents: list[np.ndarray] = []  # per level: index into the previous level of each pair
@@ -102,7 +102,7 @@ def _product_search(
     level = 0
     check = check_empty
     if check_empty:
-        seen = np.array([start_a * nb + start_b], dtype=np.int64)
+        seen.add(np.array([start_a * nb + start_b], dtype=np.int64))
     while frontier_a.size:
         if check:
             oa, ob = out_a[frontier_a], out_b[frontier_b]
@@ -122,11 +122,11 @@ def _product_search(
         cand_b = nb_.ravel()[idx]
         key = cand_a * nb + cand_b
         uniq, first = np.unique(key, return_index=True)
-        fresh = ~_isin_sorted(uniq, seen)
+        fresh = ~seen.contains(uniq)
         first = np.sort(first[fresh])
         if not first.size:
             return None
-        seen = np.union1d(seen, uniq[fresh])
+        seen.add(uniq[fresh])
         sel = idx[first]
         parents.append(sel // k)
         symbols.append(sel % k)
@@ -135,13 +135,29 @@ def _product_search(
     return None
 
 
-def _isin_sorted(values: np.ndarray, sorted_ref: np.ndarray) -> np.ndarray:
-    """Membership of ``values`` in the sorted array ``sorted_ref``."""
-    if not sorted_ref.size:
-        return np.zeros(values.shape, dtype=bool)
-    pos = np.searchsorted(sorted_ref, values)
-    pos = np.minimum(pos, sorted_ref.size - 1)
-    return sorted_ref[pos] == values
+class _PairSet:
+    """A set of int64 pair keys: a bitmap for small products, a sorted array for large ones."""
+
+    BITMAP_LIMIT = 1 << 25
+
+    def __init__(self, size: int) -> None:
+        self.bitmap = np.zeros(size, dtype=bool) if size <= self.BITMAP_LIMIT else None
+        self.sorted = np.empty(0, dtype=np.int64)
+
+    def contains(self, keys: np.ndarray) -> np.ndarray:
+        if self.bitmap is not None:
+            return self.bitmap[keys]
+        if not self.sorted.size:
+            return np.zeros(keys.shape, dtype=bool)
+        pos = np.minimum(np.searchsorted(self.sorted, keys), self.sorted.size - 1)
+        return self.sorted[pos] == keys
+
+    def add(self, keys: np.ndarray) -> None:
+        """Add keys that are sorted, distinct and not yet present."""
+        if self.bitmap is not None:
+            self.bitmap[keys] = True
+        else:
+            self.sorted = np.insert(self.sorted, np.searchsorted(self.sorted, keys), keys)
 
 
 def _word(parents: list[np.ndarray], symbols: list[np.ndarray], i: int) -> tuple[int, ...]:

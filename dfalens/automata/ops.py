@@ -208,26 +208,37 @@ def complete(machine: Machine) -> Machine:
     return Machine(delta, output, machine.start, machine.alphabet, names)
 
 
+SMALL_LEVEL = 64
+"""Breadth-first levels with at most this many candidate transitions are expanded in plain Python (cheaper
+than a dozen numpy calls; it matters for deep, narrow machines such as long cycles)."""
+
+
 def bfs_order(delta: np.ndarray, start: int) -> np.ndarray:
     """States reachable from ``start`` in breadth-first order, symbols taken in index order.
 
     This is the canonical order: each state comes at the position of the shortest, then
     lexicographically smallest, word that reaches it. ``-1`` entries of ``delta`` are skipped.
     """
-    n = delta.shape[0]
+    n, k = delta.shape
     seen = np.zeros(n, dtype=bool)
     seen[start] = True
     levels = [np.array([start], dtype=np.int64)]
     frontier = levels[0]
     while frontier.size:
-        cand = delta[frontier].ravel()
-        cand = cand[cand >= 0]
-        cand = cand[~seen[cand]]
-        if not cand.size:
-            break
-        _, first = np.unique(cand, return_index=True)
-        frontier = cand[np.sort(first)]
-        seen[frontier] = True
+        if frontier.size * k <= SMALL_LEVEL:
+            found = []
+            for t in delta[frontier].ravel().tolist():
+                if t >= 0 and not seen[t]:
+                    seen[t] = True
+                    found.append(t)
+            frontier = np.array(found, dtype=np.int64)
+        else:
+            cand = delta[frontier].ravel()
+            cand = cand[cand >= 0]
+            cand = cand[~seen[cand]]
+            _, first = np.unique(cand, return_index=True)
+            frontier = cand[np.sort(first)]
+            seen[frontier] = True
         levels.append(frontier)
     return np.concatenate(levels)
 

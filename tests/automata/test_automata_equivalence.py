@@ -183,3 +183,20 @@ def test_long_counterexample_on_a_large_pair() -> None:
     v = equivalent(a, b)
     assert v.counterexample == (1,) * 991
     assert (v.output_a, v.output_b) == (991, 0)
+
+
+def test_large_product_mode_gives_the_same_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dfalens.automata import random_machine
+    from dfalens.automata.equivalence import _PairSet
+
+    cases = []
+    for seed in range(60):
+        a = random_machine(max_states=6, seed=seed)
+        b = random_machine(max_states=6, seed=seed + 1000)
+        c = permuted_copy(a, np.random.default_rng(seed), extra=3)
+        cases += [(a, b), (a, c), (c, b)]
+    expected = [(equivalent(a, b), equivalent(a, b, ignore_empty=True)) for a, b in cases]
+    monkeypatch.setattr(_PairSet, "BITMAP_LIMIT", 0)  # force the sorted-array set
+    for (a, b), (v, w) in zip(cases, expected, strict=True):
+        assert equivalent(a, b) == v and v.counterexample == shortest_cex(a, b)
+        assert equivalent(a, b, ignore_empty=True) == w

@@ -132,3 +132,28 @@ def test_machine_methods_delegate() -> None:
     assert m.trim().n_states == 2
     assert m.complete().n_states == 4
     assert m.minimize().n_states == 3
+
+
+@pytest.mark.parametrize("small_level", [0, 10**9])
+def test_bfs_order_is_the_same_in_numpy_and_python_levels(
+    small_level: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from collections import deque
+
+    from dfalens.automata import ops
+
+    monkeypatch.setattr(ops, "SMALL_LEVEL", small_level)
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        n, k = int(rng.integers(1, 40)), int(rng.integers(1, 4))
+        delta = rng.integers(-1, n, size=(n, k))
+        start = int(rng.integers(n))
+        order, seen, queue = [], {start}, deque([start])
+        while queue:
+            q = queue.popleft()
+            order.append(q)
+            for t in delta[q].tolist():
+                if t >= 0 and t not in seen:
+                    seen.add(t)
+                    queue.append(t)
+        assert ops.bfs_order(delta, start).tolist() == order
