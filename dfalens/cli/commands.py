@@ -13,3 +13,7 @@ COMMANDS: list[click.Command] = []
 from dfalens.cli.tasks import tasks  # noqa: E402
 
 COMMANDS.append(tasks)
+
+from dfalens.cli.extract import extract  # noqa: E402
+
+COMMANDS.append(extract)

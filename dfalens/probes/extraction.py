@@ -33,7 +33,7 @@ from dfalens.probes.cluster import (
 )
 from dfalens.probes.collect import collect, predict
 from dfalens.probes.probe import Probe
-from dfalens.probes.quotient import QuotientStats, quotient
+from dfalens.probes.quotient import MAX_NAMED_STATES, QuotientStats, _state_names, quotient
 from dfalens.probes.stateset import StateSet
 
 __all__ = ["Extraction", "extract", "EPS_LADDER", "lexicographic_order"]
@@ -261,6 +261,8 @@ class _Checker:
             self.states, labels, include_empty=self.include_empty, names=names
         )
         minimal = minimize(machine)
+        if not self.include_empty and stats.sizes[0] == 1:
+            machine, minimal = self._free_root(machine, minimal)
         agreement = self.agreement(minimal)
         held = self.heldout(minimal) if stats.closed else None
         entry.update(
@@ -271,6 +273,21 @@ class _Checker:
             heldout=None if held is None else round(held, 6),
         )
         return _Candidate(labels, machine, stats, minimal, agreement, held, entry)
+
+    def _free_root(self, machine: Machine, minimal: Machine) -> tuple[Machine, Machine]:
+        """The start state holds only the empty word, whose output nobody voted for: give it the class
+        that makes the minimal machine smallest (a don't-care; ties keep 0)."""
+        best = (machine, minimal)
+        for c in range(1, int(self.pred.max(initial=0)) + 1):
+            output = machine.output.copy()
+            output[machine.start] = c
+            alt = Machine(
+                machine.delta, output, machine.start, machine.alphabet, machine.state_names
+            )
+            alt_min = minimize(alt)
+            if alt_min.n_states < best[1].n_states:
+                best = (alt, alt_min)
+        return best
 
     def consistent(self, c: _Candidate, heldout: bool = False) -> bool:
         """Closed and reproduces the network on the collected words (and, with ``heldout``, on the
@@ -466,8 +483,11 @@ def extract(
     if not relative and settings.get("eps_abs") is not None:
         settings["eps"] = settings["eps_abs"]
     final = best
-    if final.machine.state_names is None:  # candidates of a sweep are built without names
-        named, _ = quotient(states, final.labels, include_empty=include_empty, names=True)
+    if final.machine.state_names is None and final.machine.n_states <= MAX_NAMED_STATES:
+        # candidates of a sweep are built without names
+        m = final.machine
+        names = _state_names(states, final.labels, m.n_states, 3)
+        named = Machine(m.delta, m.output, m.start, m.alphabet, names)
         final = _Candidate(
             final.labels,
             named,
@@ -627,6 +647,7 @@ def _auto(
     skipped: list[dict[str, Any]] = []
     cover = None
     pairs = None
+    reach = 0.0
     previous = -1
     for rel in EPS_LADDER:
         eps_abs = rel * unit
@@ -636,7 +657,10 @@ def _auto(
             except BudgetError:
                 skipped.append({"method": "threshold", "eps": rel, "skipped": "not merged"})
                 continue
-            pairs = leader_pairs(x, cover, EPS_LADDER[-1] * unit + 2 * cover.radius)
+        if pairs is None or eps_abs + 2 * cover.radius > reach:
+            # leader distances for this and the next few steps (the ladder usually stops early)
+            reach = min(4 * eps_abs, EPS_LADDER[-1] * unit) + 2 * cover.radius
+            pairs = leader_pairs(x, cover, reach)
         labels = canonical_labels(components_at(x, cover, eps_abs, pairs))
         n_clusters = int(labels.max()) + 1
         if n_clusters == previous:
