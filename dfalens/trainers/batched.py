@@ -1,0 +1,790 @@
+"""Train many small recurrent networks at once with stacked parameters.
+
+``torch.vmap`` cannot batch ``nn.RNN``/``nn.GRU``, so this module holds a hand-written cell whose parameters
+carry a leading *member* axis ``M``: ``rnn.weight_hh_l0`` has shape ``(M, G*H, H)``, and one time loop with
+one ``bmm`` per step advances every member at once. Parameter names are those of a
+:class:`~dfalens.trainers.models.RecurrentModel` state dict, so a member slices out into an ordinary model
+and checkpoint (:meth:`BatchedRun.model`, :meth:`BatchedRun.save_member`).
+
+Members
+-------
+A batched run takes one :class:`~dfalens.trainers.config.TrainConfig` and a list of :class:`Member` s, each
+overriding the settings that a sweep varies without changing the tensor shapes: ``seed``, ``gain``,
+``data_fraction`` and ``lr``. Member ``m`` behaves as ``train(config.replace(seed=..., gain=...,
+data_fraction=..., lr=...))``:
+
+- its initial weights are built by :func:`~dfalens.trainers.models.build_model` with the seed ``train``
+  derives, so they are bit-identical to the separate run's;
+- its data subset is the one :func:`~dfalens.trainers.data.make_task_data` draws for its seed and
+  fraction, kept as a boolean mask over the shared table of all words up to ``max_len``;
+- its batch order comes from its own ``torch.Generator`` seeded as in ``train``: each epoch visits the
+  lengths in increasing order, and for every length the member draws ``torch.randperm`` over its own
+  words of that length and cuts it into batches of ``batch_size``. Every batch therefore holds words of one
+  length (the paper's per-length loaders) and is exactly the batch the separate run would draw.
+
+Members step together: step ``k`` of length ``L`` feeds every member its own ``k``-th batch of that length.
+A member with fewer batches of length ``L`` (a smaller subset) sits out the remaining steps of ``L``: its
+parameters, its optimizer state and its step count stay untouched, exactly as if those steps did not exist
+for it. Short batches are padded with zero-weight words.
+
+The loss is the sum over members of each member's mean loss over its own batch, so the gradient with
+respect to a member's parameters is exactly its own gradient. SGD (with momentum and weight decay) and Adam
+are applied per member with per-member step counts and learning rates (:class:`StackedOptimizer`), so one
+optimizer over the stacked tensors behaves as ``M`` independent ones. After every epoch each training
+member's loss over its whole subset is measured (as ``train`` does with ``stop_loss``); members below
+``stop_loss`` are frozen, and the run ends when all are frozen or ``epochs`` is reached.
+
+A member therefore follows the trajectory of its separate run step for step; the only differences are
+float32 rounding (the stacked ``bmm`` sums in another order than ``nn.RNN``), about 1e-7 relative per step.
+Over thousands of steps such differences can grow where training is chaotic, as between any two
+floating-point implementations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from dfalens.automata import Machine, get_task_machine
+from dfalens.errors import ConfigError
+from dfalens.trainers import checkpoints as ck
+from dfalens.trainers.config import TrainConfig
+from dfalens.trainers.data import TaskData, enumerate_words, make_task_data, word_targets
+from dfalens.trainers.loop import _derived_seed, resolve_device
+from dfalens.trainers.models import ModelConfig, RecurrentModel, build_model
+
+__all__ = [
+    "BATCHED_CELLS",
+    "Member",
+    "BatchedRun",
+    "train_batched",
+    "stacked_forward",
+    "stacked_final_scores",
+    "stacked_loss",
+    "StackedOptimizer",
+]
+
+BATCHED_CELLS = ("rnn", "gru")
+"""Cells the stacked trainer implements (the Elman network of the paper and the GRU)."""
+
+_TIME_CHUNK = 256
+_EVAL_ITEMS = 1 << 18
+
+
+# -- the stacked cell ---------------------------------------------------------------------------------
+def _layer_update(
+    params: Mapping[str, Tensor], inp: Tensor, h: Tensor, k: int, cell: str, nonlinearity: str
+) -> Tensor:
+    """One recurrent update of layer ``k``; ``inp`` (R, B, G*H) is the input term including ``bias_ih``."""
+    gh = torch.baddbmm(
+        params[f"rnn.bias_hh_l{k}"].unsqueeze(1), h, params[f"rnn.weight_hh_l{k}"].mT
+    )
+    if cell == "rnn":
+        pre = inp + gh
+        return torch.relu(pre) if nonlinearity == "relu" else torch.tanh(pre)
+    ir, iz, i_n = inp.chunk(3, dim=-1)
+    hr, hz, h_n = gh.chunk(3, dim=-1)
+    r = torch.sigmoid(ir + hr)
+    z = torch.sigmoid(iz + hz)
+    n = torch.tanh(i_n + r * h_n)
+    return n + z * (h - n)
+
+
+def _initial_states(params: Mapping[str, Tensor], batch: int, layers: int) -> list[Tensor]:
+    h0 = params["h0"]
+    per = h0.view(h0.shape[0], layers, -1)
+    return [per[:, k, :].unsqueeze(1).expand(-1, batch, -1) for k in range(layers)]
+
+
+def _advance(
+    params: Mapping[str, Tensor],
+    words: Tensor,
+    hs: list[Tensor],
+    *,
+    cell: str,
+    layers: int,
+    nonlinearity: str,
+    n_symbols: int,
+    every: bool = False,
+) -> tuple[list[Tensor], list[Tensor]]:
+    """Read ``words`` (R, B, L) from the per-layer states ``hs``; return the new states (and the top
+    layer after every symbol when ``every``)."""
+    r_, b_, length = words.shape
+    tops: list[Tensor] = []
+    if length == 0:
+        return hs, tops
+    hs = list(hs)
+    w_ih0 = params["rnn.weight_ih_l0"]
+    x = F.one_hot(words, n_symbols).to(w_ih0.dtype).reshape(r_, b_ * length, n_symbols)
+    gi0 = torch.baddbmm(params["rnn.bias_ih_l0"].unsqueeze(1), x, w_ih0.mT)
+    gi0 = gi0.view(r_, b_, length, -1)
+    for t in range(length):
+        inp = gi0[:, :, t, :]
+        for k in range(layers):
+            if k > 0:
+                w_ih, b_ih = params[f"rnn.weight_ih_l{k}"], params[f"rnn.bias_ih_l{k}"]
+                inp = torch.baddbmm(b_ih.unsqueeze(1), hs[k - 1], w_ih.mT)
+            hs[k] = _layer_update(params, inp, hs[k], k, cell, nonlinearity)
+        if every:
+            tops.append(hs[-1])
+    return hs, tops
+
+
+def _head(params: Mapping[str, Tensor], h: Tensor) -> Tensor:
+    return torch.baddbmm(params["head.bias"].unsqueeze(1), h, params["head.weight"].mT)
+
+
+def stacked_forward(
+    params: Mapping[str, Tensor],
+    words: Tensor,
+    *,
+    cell: str,
+    layers: int,
+    nonlinearity: str,
+    n_symbols: int,
+    every: bool = False,
+) -> Tensor:
+    """Run ``R`` stacked networks over one batch of equal-length words each; return their scores.
+
+    Parameters
+    ----------
+    params : mapping of str to Tensor
+        Stacked parameters with leading member axis ``R``, named as in a
+        :class:`~dfalens.trainers.models.RecurrentModel` state dict: ``rnn.weight_ih_l{k}`` (R, G*H, in),
+        ``rnn.weight_hh_l{k}`` (R, G*H, H), ``rnn.bias_ih_l{k}`` and ``rnn.bias_hh_l{k}`` (R, G*H),
+        ``head.weight`` (R, C, H), ``head.bias`` (R, C) and ``h0`` (R, layers*H). ``G`` is 1 (Elman)
+        or 3 (GRU, gates in torch's order r, z, n).
+    words : Tensor of int64, shape (R, B, L)
+        Symbol indices; member ``r`` reads ``words[r]``. ``L`` may be 0 (the readout of ``h0``).
+    cell : {"rnn", "gru"}
+    layers : int
+    nonlinearity : {"relu", "tanh"}
+        Elman activation (ignored for GRU).
+    n_symbols : int
+        Alphabet size; inputs are one-hot.
+    every : bool
+        Return the scores after every symbol instead of after the last one.
+
+    Returns
+    -------
+    Tensor, shape (R, B, C), or (R, B, L, C) when ``every``
+    """
+    r_, b_, length = words.shape
+    hs = _initial_states(params, b_, layers)
+    hs, tops = _advance(
+        params,
+        words,
+        hs,
+        cell=cell,
+        layers=layers,
+        nonlinearity=nonlinearity,
+        n_symbols=n_symbols,
+        every=every,
+    )
+    if every:
+        if not tops:
+            return hs[-1].new_zeros((r_, b_, 0, params["head.bias"].shape[-1]))
+        seq = torch.stack(tops, dim=2).reshape(r_, b_ * length, -1)
+        return _head(params, seq).view(r_, b_, length, -1)
+    return _head(params, hs[-1])
+
+
+@torch.no_grad()
+def stacked_final_scores(
+    params: Mapping[str, Tensor], words: Tensor, *, chunk: int = _TIME_CHUNK, **shape: Any
+) -> Tensor:
+    """Scores after the last symbol of long words, reading time in chunks (no gradients).
+
+    Parameters
+    ----------
+    params : mapping of str to Tensor
+        Stacked parameters (see :func:`stacked_forward`).
+    words : Tensor of int64, shape (R, B, L)
+    chunk : int
+        Time steps read per chunk (bounds memory for long words).
+    **shape
+        ``cell``, ``layers``, ``nonlinearity``, ``n_symbols``.
+
+    Returns
+    -------
+    Tensor, shape (R, B, C)
+    """
+    hs = _initial_states(params, words.shape[1], shape["layers"])
+    for start in range(0, words.shape[2], chunk):
+        hs, _ = _advance(params, words[:, :, start : start + chunk], hs, **shape)
+    return _head(params, hs[-1])
+
+
+def _per_example(logits: Tensor, targets: Tensor, loss: str) -> Tensor:
+    """Loss of each example: ``logits`` (R, B, [L,] C), ``targets`` (R, B[, L]) -> (R, B).
+
+    ``mse`` is the squared error against one-hot targets averaged over classes; with per-symbol targets
+    an example's loss is the mean over its positions.
+    """
+    if loss == "ce":
+        per = F.cross_entropy(logits.flatten(0, -2), targets.flatten(), reduction="none")
+        per = per.view(targets.shape)
+    else:
+        onehot = F.one_hot(targets, logits.shape[-1]).to(logits.dtype)
+        per = (logits - onehot).square().mean(dim=-1)
+    return per.mean(dim=2) if per.dim() > 2 else per
+
+
+def stacked_loss(logits: Tensor, targets: Tensor, weights: Tensor, loss: str) -> Tensor:
+    """Per-member weighted mean loss.
+
+    Parameters
+    ----------
+    logits : Tensor, shape (R, B, C) or (R, B, L, C)
+    targets : Tensor of int64, shape (R, B) or (R, B, L)
+        Class indices (after the last symbol, or after every symbol).
+    weights : Tensor, shape (R, B)
+        1 for a real example, 0 for padding; every row needs at least one real example.
+    loss : {"ce", "mse"}
+        Cross-entropy on the scores, or the squared error against one-hot targets averaged over classes
+        (``nn.MSELoss`` on one-hot targets), as :func:`dfalens.trainers.evaluate.loss_terms`.
+
+    Returns
+    -------
+    Tensor, shape (R,)
+    """
+    per = _per_example(logits, targets, loss)
+    return (per * weights).sum(dim=1) / weights.sum(dim=1)
+
+
+class StackedOptimizer:
+    """SGD or Adam over stacked tensors, acting as one independent optimizer per member.
+
+    Each update names the rows (members) it applies to; the other rows keep their parameters and
+    optimizer state untouched, and every member counts its own steps for Adam's bias correction. The
+    update formulas are those of ``torch.optim.SGD`` (dampening 0, no Nesterov) and ``torch.optim.Adam``
+    (L2 ``weight_decay`` added to the gradient, not AdamW).
+
+    Parameters
+    ----------
+    params : dict of str to Tensor
+        Stacked parameters to update in place (leading member axis ``M``).
+    kind : {"sgd", "adam"}
+    lr : Tensor, shape (M,)
+        Learning rate of each member.
+    momentum : float
+        SGD momentum (0 for plain SGD).
+    weight_decay : float
+    betas : tuple of float
+        Adam coefficients.
+    eps : float
+        Adam denominator term.
+    """
+
+    def __init__(
+        self,
+        params: dict[str, Tensor],
+        kind: str,
+        lr: Tensor,
+        *,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ) -> None:
+        if kind not in ("sgd", "adam"):
+            raise ConfigError(f"unknown optimizer {kind!r}; use 'sgd' or 'adam'")
+        self.params = params
+        self.kind = kind
+        self.lr = lr
+        self.momentum = float(momentum)
+        self.weight_decay = float(weight_decay)
+        self.betas = betas
+        self.eps = eps
+        self.steps = torch.zeros(lr.shape[0], dtype=torch.int64, device=lr.device)
+        self.state: dict[str, list[Tensor]] = {}
+        if kind == "adam":
+            self.state = {k: [torch.zeros_like(v), torch.zeros_like(v)] for k, v in params.items()}
+        elif self.momentum:
+            self.state = {k: [torch.zeros_like(v)] for k, v in params.items()}
+
+    @torch.no_grad()
+    def step(self, rows: Tensor, grads: Mapping[str, Tensor]) -> None:
+        """Update members ``rows`` (int64, distinct) with their gradients ``grads[name]`` of shape (R, ...)."""
+        self.steps[rows] += 1
+        lr = self.lr[rows]
+        steps = self.steps[rows]
+        for name, g in grads.items():
+            p = self.params[name]
+            shape = (-1,) + (1,) * (g.dim() - 1)
+            pr = p[rows]
+            if self.weight_decay:
+                g = g.add(pr, alpha=self.weight_decay)
+            if self.kind == "sgd":
+                if self.momentum:
+                    buf = self.state[name][0]
+                    first = (steps == 1).view(shape)
+                    g = torch.where(first, g, buf[rows].mul_(self.momentum).add_(g))
+                    buf[rows] = g
+                p[rows] = pr.sub_(lr.view(shape) * g)
+                continue
+            b1, b2 = self.betas
+            m_all, v_all = self.state[name]
+            m = m_all[rows].lerp_(g, 1 - b1)
+            v = v_all[rows].mul_(b2).addcmul_(g, g, value=1 - b2)
+            m_all[rows] = m
+            v_all[rows] = v
+            t = steps.to(torch.float64)
+            bc1 = (1 - b1**t).to(g.dtype).view(shape)
+            bc2_sqrt = (1 - b2**t).sqrt().to(g.dtype).view(shape)
+            denom = (v.sqrt() / bc2_sqrt).add_(self.eps)
+            p[rows] = pr.sub_((lr.view(shape) / bc1) * m / denom)
+
+
+# -- members and their data ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Member:
+    """One network of a batched run: the settings it overrides in the shared :class:`TrainConfig`.
+
+    Parameters
+    ----------
+    seed : int
+        Seeds its data subset, test words, initial weights and batch order (as ``TrainConfig.seed``).
+    gain : float, optional
+        Xavier gain of its initial weights (default: the config's).
+    data_fraction : float, optional
+        Fraction of the words of each length it trains on (default: the config's).
+    lr : float, optional
+        Its learning rate (default: the config's).
+    """
+
+    seed: int = 0
+    gain: float | None = None
+    data_fraction: float | None = None
+    lr: float | None = None
+
+    def apply(self, config: TrainConfig) -> TrainConfig:
+        """The config of the equivalent separate run."""
+        changes: dict[str, Any] = {"seed": int(self.seed)}
+        for name in ("gain", "data_fraction", "lr"):
+            value = getattr(self, name)
+            if value is not None:
+                changes[name] = float(value)
+        return config.replace(**changes)
+
+
+def _index_of(words: np.ndarray, n_symbols: int) -> np.ndarray:
+    """Position of each word in the lexicographic list of all words of its length."""
+    powers = n_symbols ** np.arange(words.shape[1] - 1, -1, -1, dtype=np.int64)
+    return words @ powers
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """The shared word table (every word up to ``max_len``) and every member's view of it."""
+
+    machine: Machine
+    lengths: tuple[int, ...]
+    words: tuple[Tensor, ...]
+    targets: tuple[Tensor, ...]
+    masks: tuple[np.ndarray, ...]
+    data: tuple[TaskData, ...]
+
+
+def _shared_data(configs: Sequence[TrainConfig], device: torch.device) -> _Shared:
+    base = configs[0]
+    machine = get_task_machine(base.task)
+    k = machine.n_symbols
+    table = enumerate_words(k, base.max_len)
+    streaming = base.targets == "every"
+    data = tuple(
+        make_task_data(
+            machine,
+            max_len=c.max_len,
+            data_fraction=c.data_fraction,
+            test_lengths=c.test_lengths,
+            n_test_words=c.n_test_words,
+            targets=c.targets,
+            seed=c.seed,
+        )
+        for c in configs
+    )
+    masks = [np.zeros((len(configs), w.shape[0]), dtype=bool) for w in table]
+    for m, d in enumerate(data):
+        for w in d.train.words:
+            masks[w.shape[1] - 1][m, _index_of(w, k)] = True
+    keep = [i for i, mk in enumerate(masks) if mk.any()]
+    return _Shared(
+        machine=machine,
+        lengths=tuple(table[i].shape[1] for i in keep),
+        words=tuple(torch.as_tensor(table[i]).to(device) for i in keep),
+        targets=tuple(
+            torch.as_tensor(word_targets(machine, table[i], streaming)).to(device) for i in keep
+        ),
+        masks=tuple(masks[i] for i in keep),
+        data=data,
+    )
+
+
+def _check_members(config: TrainConfig, members: Sequence[Member]) -> list[TrainConfig]:
+    if config.cell not in BATCHED_CELLS:
+        raise ConfigError(
+            f"the batched trainer supports cells {', '.join(BATCHED_CELLS)}, not {config.cell!r}; "
+            "train LSTMs one by one with train()"
+        )
+    if not members:
+        raise ConfigError("a batched run needs at least one member")
+    return [member.apply(config) for member in members]
+
+
+# -- the result ---------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class BatchedRun:
+    """The outcome of :func:`train_batched`.
+
+    Attributes
+    ----------
+    config : TrainConfig
+        The shared settings.
+    members : tuple of Member
+    member_configs : tuple of TrainConfig
+        The config of each member's equivalent separate run.
+    model_config : ModelConfig
+        Architecture shared by all members (its ``gain`` is the shared config's).
+    params : dict of str to Tensor
+        Final stacked parameters (CPU), leading member axis.
+    epochs : ndarray of int, shape (M,)
+        Epochs each member trained.
+    stopped_early : ndarray of bool, shape (M,)
+        Whether the member reached ``stop_loss``.
+    train_loss, train_accuracy : ndarray of float, shape (M,)
+        Over each member's whole training subset, with the final weights.
+    steps : ndarray of int, shape (M,)
+        Optimizer steps each member took.
+    test_loss, test_accuracy : dict of str to ndarray
+        Per test length (as a string, like ``Run.metrics``), one value per member on its own test words.
+    machine : Machine
+        The task's ground truth.
+    elapsed_s : float
+        Wall time of the training loop.
+    """
+
+    config: TrainConfig
+    members: tuple[Member, ...]
+    member_configs: tuple[TrainConfig, ...]
+    model_config: ModelConfig
+    params: dict[str, Tensor]
+    epochs: np.ndarray
+    stopped_early: np.ndarray
+    train_loss: np.ndarray
+    train_accuracy: np.ndarray
+    steps: np.ndarray
+    test_loss: dict[str, np.ndarray]
+    test_accuracy: dict[str, np.ndarray]
+    machine: Machine
+    elapsed_s: float
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def state_dict(self, i: int) -> dict[str, Tensor]:
+        """Member ``i``'s weights as a :class:`RecurrentModel` state dict (copies)."""
+        return {k: v[i].clone() for k, v in self.params.items()}
+
+    def model(self, i: int) -> RecurrentModel:
+        """Member ``i`` as an ordinary :class:`RecurrentModel` (CPU, eval mode)."""
+        cfg = dataclasses.replace(self.model_config, gain=float(self.member_configs[i].gain))
+        model = RecurrentModel(cfg)
+        model.load_state_dict(self.state_dict(i))
+        model.eval()
+        return model
+
+    def meta(self, i: int) -> dict[str, Any]:
+        """Checkpoint metadata of member ``i`` (the keys ``train`` writes, plus the member settings)."""
+        c = self.member_configs[i]
+        return {
+            "task": c.task,
+            "alphabet": list(self.machine.alphabet),
+            "epoch": int(self.epochs[i]),
+            "step": int(self.steps[i]),
+            "seed": int(c.seed),
+            "train_loss": float(self.train_loss[i]),
+            "val_accuracy": {k: float(v[i]) for k, v in self.test_accuracy.items()},
+            "targets": c.targets,
+            "config": c.to_dict(),
+            "batched": True,
+        }
+
+    def save_member(self, i: int, path: str | Path) -> Path:
+        """Write member ``i`` as a dfalens checkpoint (``load_checkpoint`` and ``extract`` read it)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ck.save_checkpoint(path, self.model(i), self.meta(i))
+        return path
+
+    def save(self, directory: str | Path) -> list[Path]:
+        """Write every member as ``DIR/member_NNNN.safetensors``; return the paths."""
+        directory = Path(directory)
+        return [
+            self.save_member(i, directory / f"member_{i:04d}.safetensors") for i in range(len(self))
+        ]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One summary dict per member: its settings, epochs, losses and test accuracies."""
+        out = []
+        for i, c in enumerate(self.member_configs):
+            row: dict[str, Any] = {
+                "seed": c.seed,
+                "gain": c.gain,
+                "data_fraction": c.data_fraction,
+                "lr": c.lr,
+                "epochs": int(self.epochs[i]),
+                "stopped_early": bool(self.stopped_early[i]),
+                "train_loss": float(self.train_loss[i]),
+                "train_accuracy": float(self.train_accuracy[i]),
+            }
+            for k in self.test_accuracy:
+                row[f"test_loss_{k}"] = float(self.test_loss[k][i])
+                row[f"test_accuracy_{k}"] = float(self.test_accuracy[k][i])
+            out.append(row)
+        return out
+
+
+# -- training -----------------------------------------------------------------------------------------
+def _subset_metrics(
+    params: Mapping[str, Tensor],
+    shared: _Shared,
+    rows: np.ndarray,
+    shape: Mapping[str, Any],
+    loss: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean loss and accuracy of members ``rows`` over their whole subsets (items as ``train`` counts
+    them: words, or word positions when streaming)."""
+    total = np.zeros(len(rows))
+    right = np.zeros(len(rows))
+    items = np.zeros(len(rows))
+    device = params["h0"].device
+    every = bool(shape.get("every"))
+    with torch.no_grad():
+        for words, targets, mask in zip(shared.words, shared.targets, shared.masks, strict=True):
+            n, length = words.shape
+            per_item = length if every else 1
+            step = max(1, _EVAL_ITEMS // max(n * per_item, 1))
+            for a in range(0, len(rows), step):
+                r = rows[a : a + step]
+                w_np = mask[r]
+                if not w_np.any():
+                    continue
+                w = torch.as_tensor(w_np, dtype=params["h0"].dtype, device=device)
+                r_t = torch.as_tensor(r, device=device)
+                sub = {k: v[r_t] for k, v in params.items()}
+                scores = stacked_forward(sub, words.expand(len(r), -1, -1), **shape)
+                tgt = targets.expand(len(r), *targets.shape)
+                per = _per_example(scores, tgt, loss)
+                hits = (scores.argmax(-1) == tgt).to(per.dtype)
+                hits = hits.mean(dim=2) if hits.dim() > 2 else hits
+                total[a : a + step] += ((per * w).sum(dim=1) * per_item).double().cpu().numpy()
+                right[a : a + step] += ((hits * w).sum(dim=1) * per_item).double().cpu().numpy()
+                items[a : a + step] += w_np.sum(axis=1) * per_item
+    return total / items, right / items
+
+
+def _test_metrics(
+    params: Mapping[str, Tensor],
+    shared: _Shared,
+    shape: Mapping[str, Any],
+    loss: str,
+    device: torch.device,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Loss and accuracy after the last symbol on each member's own long test words."""
+    test_loss: dict[str, np.ndarray] = {}
+    test_acc: dict[str, np.ndarray] = {}
+    plain = {k: v for k, v in shape.items() if k != "every"}
+    lengths = shared.data[0].test.lengths
+    for g, length in enumerate(lengths):
+        words = torch.from_numpy(np.stack([d.test.words[g] for d in shared.data])).to(device)
+        targets = torch.from_numpy(np.stack([d.test.targets[g] for d in shared.data])).to(device)
+        scores = stacked_final_scores(params, words, **plain)
+        per = _per_example(scores, targets, loss)
+        test_loss[str(length)] = per.mean(dim=1).double().cpu().numpy()
+        test_acc[str(length)] = (scores.argmax(-1) == targets).double().mean(dim=1).cpu().numpy()
+    return test_loss, test_acc
+
+
+def train_batched(
+    config: TrainConfig,
+    members: Sequence[Member],
+    *,
+    device: str | torch.device | None = None,
+    callback: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
+) -> BatchedRun:
+    """Train ``len(members)`` networks at once, each as ``train(member.apply(config))`` would.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        Shared settings (cell ``rnn`` or ``gru``). ``epochs`` caps every member; with ``stop_loss`` a
+        member stops (is frozen) once its training loss after an epoch is below it. ``checkpoints`` is
+        not used: export members with :meth:`BatchedRun.save_member`.
+    members : sequence of Member
+        Per-member seed, gain, data fraction and learning rate.
+    device : str or torch.device, optional
+        Default ``config.device`` (``auto``: CUDA when available).
+    callback : callable, optional
+        ``callback(epoch, loss, active)`` after every epoch: ``loss`` (M,) the last measured training
+        loss of every member (NaN before the first measurement), ``active`` (M,) the members still
+        training.
+
+    Returns
+    -------
+    BatchedRun
+
+    Raises
+    ------
+    ConfigError
+        An unsupported cell, no members, a member setting out of range, or a member whose data subset
+        is empty.
+
+    Examples
+    --------
+    >>> from dfalens.trainers import make_config
+    >>> cfg = make_config("fast", epochs=2, hidden=8, max_len=4, test_lengths=(20,))
+    >>> run = train_batched(cfg, [Member(seed=0), Member(seed=1, gain=0.5)])
+    >>> run.epochs.tolist(), run.model(1).config.gain
+    ([2, 2], 0.5)
+    """
+    configs = _check_members(config, members)
+    dev = resolve_device(config.device) if device is None else torch.device(device)
+    previous_threads = torch.get_num_threads()
+    if dev.type == "cpu" and config.threads is not None:
+        torch.set_num_threads(config.threads)
+    try:
+        return _train_batched(config, tuple(members), configs, dev, callback)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _train_batched(
+    config: TrainConfig,
+    members: tuple[Member, ...],
+    configs: list[TrainConfig],
+    device: torch.device,
+    callback: Callable[[int, np.ndarray, np.ndarray], None] | None,
+) -> BatchedRun:
+    shared = _shared_data(configs, device)
+    n_classes = shared.data[0].n_classes
+    model_config = ModelConfig(
+        cell=config.cell,
+        hidden=config.hidden,
+        layers=config.layers,
+        nonlinearity=config.nonlinearity,
+        n_symbols=shared.machine.n_symbols,
+        n_classes=n_classes,
+        h0=config.h0,
+        gain=float(config.gain),
+    )
+    models = [
+        build_model(dataclasses.replace(model_config, gain=float(c.gain)), _derived_seed(c.seed, 2))
+        for c in configs
+    ]
+    names = list(models[0].state_dict())
+    params = {
+        k: torch.stack([m.state_dict()[k] for m in models]).to(device).contiguous() for k in names
+    }
+    trainable = [k for k in names if k != "h0" or config.h0 == "learned"]
+    lr = torch.tensor([c.lr for c in configs], dtype=params["h0"].dtype, device=device)
+    optimizer = StackedOptimizer(
+        {k: params[k] for k in trainable},
+        config.optimizer,
+        lr,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+    )
+    shape = {
+        "cell": config.cell,
+        "layers": config.layers,
+        "nonlinearity": config.nonlinearity,
+        "n_symbols": shared.machine.n_symbols,
+        "every": config.targets == "every",
+    }
+    shufflers = [torch.Generator().manual_seed(_derived_seed(c.seed, 3)) for c in configs]
+    m_count = len(configs)
+    counts = np.stack([mk.sum(axis=1) for mk in shared.masks], axis=1)  # (M, n_lengths)
+    if np.any(counts.sum(axis=1) == 0):
+        bad = int(np.flatnonzero(counts.sum(axis=1) == 0)[0])
+        raise ConfigError(
+            f"member {bad} has no training words (data fraction {configs[bad].data_fraction:g} of "
+            f"words up to length {config.max_len}); raise the fraction or max_len"
+        )
+    subsets = [[np.flatnonzero(mk[m]) for mk in shared.masks] for m in range(m_count)]
+    active = np.ones(m_count, dtype=bool)
+    epochs = np.zeros(m_count, dtype=np.int64)
+    last_loss = np.full(m_count, np.nan)
+    batch = config.batch_size
+    dtype = params["h0"].dtype
+    started = time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        for block in range(len(shared.lengths)):
+            rows = np.flatnonzero(active & (counts[:, block] > 0))
+            if not len(rows):
+                continue
+            n_words = int(shared.words[block].shape[0])
+            order = np.zeros((len(rows), n_words), dtype=np.int64)
+            for j, m in enumerate(rows):
+                own = subsets[m][block]
+                perm = torch.randperm(len(own), generator=shufflers[m]).numpy()
+                order[j, : len(own)] = own[perm]
+            n_b = counts[rows, block]
+            for k in range(int(-(-n_b.max() // batch))):
+                sel = n_b > k * batch
+                r = rows[sel]
+                lo, hi = k * batch, min((k + 1) * batch, n_words)
+                idx = torch.as_tensor(order[sel, lo:hi], device=device)
+                real = np.arange(lo, hi)[None, :] < n_b[sel][:, None]
+                weight = torch.as_tensor(real, dtype=dtype, device=device)
+                r_t = torch.as_tensor(r, device=device)
+                whole = len(r) == m_count
+                sub = {
+                    name: (value if whole else value[r_t])
+                    .detach()
+                    .requires_grad_(name in trainable)
+                    for name, value in params.items()
+                }
+                scores = stacked_forward(sub, shared.words[block][idx], **shape)
+                losses = stacked_loss(scores, shared.targets[block][idx], weight, config.loss)
+                grads = torch.autograd.grad(losses.sum(), [sub[name] for name in trainable])
+                optimizer.step(r_t, dict(zip(trainable, grads, strict=True)))
+        training = np.flatnonzero(active)
+        epochs[training] = epoch
+        if config.stop_loss is not None:
+            last_loss[training] = _subset_metrics(params, shared, training, shape, config.loss)[0]
+            active[training] = ~(last_loss[training] < config.stop_loss)
+        if callback is not None:
+            callback(epoch, last_loss.copy(), active.copy())
+        if not active.any():
+            break
+    elapsed = time.perf_counter() - started
+    everyone = np.arange(m_count)
+    train_loss, train_acc = _subset_metrics(params, shared, everyone, shape, config.loss)
+    test_loss, test_acc = _test_metrics(params, shared, shape, config.loss, device)
+    stopped = ~active if config.stop_loss is not None else np.zeros(m_count, dtype=bool)
+    return BatchedRun(
+        config=config,
+        members=members,
+        member_configs=tuple(configs),
+        model_config=model_config,
+        params={k: v.detach().cpu() for k, v in params.items()},
+        epochs=epochs,
+        stopped_early=stopped,
+        train_loss=train_loss,
+        train_accuracy=train_acc,
+        steps=optimizer.steps.cpu().numpy().copy(),
+        test_loss=test_loss,
+        test_accuracy=test_acc,
+        machine=shared.machine,
+        elapsed_s=elapsed,
+    )
