@@ -73,9 +73,7 @@ def test_a_broken_renderer_falls_back_to_dot(tmp_path, monkeypatch) -> None:
         raise RuntimeError("layout crashed\nsecond line")
 
     monkeypatch.setattr(render_mod, "_render_bytes", boom)
-    with pytest.warns(
-        RenderWarning, match=r"\(pygraphviz: RuntimeError: layout crashed\); wrote"
-    ):
+    with pytest.warns(RenderWarning, match=r"\(pygraphviz: RuntimeError: layout crashed\); wrote"):
         out = render(parity(), tmp_path / "p.png")
     assert out.suffix == ".dot"
 
