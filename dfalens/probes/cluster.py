@@ -60,6 +60,10 @@ def _as_array(hidden: np.ndarray | StateSet) -> np.ndarray:
         raise DataError("there are no hidden states to cluster")
     if not np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float64)
+    if not isinstance(hidden, StateSet) and not np.isfinite(x).all():
+        raise DataError(
+            "hidden states contain NaN or inf; the network diverged: use another checkpoint"
+        )
     return x
 
 
