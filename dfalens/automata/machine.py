@@ -127,7 +127,9 @@ class Machine:
         try:
             return self.alphabet.index(str(symbol))
         except ValueError:
-            raise MachineError(f"symbol {symbol!r} is not in the alphabet {self.alphabet}") from None
+            raise MachineError(
+                f"symbol {symbol!r} is not in the alphabet {self.alphabet}"
+            ) from None
 
     def encode(self, word: str | Sequence[str]) -> tuple[int, ...]:
         """Turn a word written in symbol names into a tuple of symbol indices.
@@ -159,9 +161,7 @@ class Machine:
 
     def __repr__(self) -> str:
         kind = "complete" if self.is_complete else "partial"
-        return (
-            f"Machine(n_states={self.n_states}, alphabet={self.alphabet}, start={self.start}, {kind})"
-        )
+        return f"Machine(n_states={self.n_states}, alphabet={self.alphabet}, start={self.start}, {kind})"
 
     # -- conveniences over the algorithm modules (imported lazily: they import this module) --------
     def run(self, words: Any) -> np.ndarray:

@@ -93,4 +93,3 @@ def extract_dfa_main(argv: list[str] | None = None) -> None:
     from dfalens.cli.extract import extract
 
     sys.exit(_run(extract, argv))
-

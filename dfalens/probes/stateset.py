@@ -77,7 +77,9 @@ class StateSet:
         parent = np.asarray(self.parent, dtype=np.int64)
         if np.any(parent >= np.arange(n)):
             raise DataError("every node's parent must come before it (breadth-first order)")
-        object.__setattr__(self, "hidden", _ro(hidden, np.float32 if hidden.dtype != np.float64 else None))
+        object.__setattr__(
+            self, "hidden", _ro(hidden, np.float32 if hidden.dtype != np.float64 else None)
+        )
         object.__setattr__(self, "parent", _ro(parent))
         object.__setattr__(self, "symbol", _ro(self.symbol, np.int64))
         object.__setattr__(self, "depth", _ro(self.depth, np.int64))
