@@ -16,6 +16,7 @@ default) unless ``nonlinearity="relu"`` is given.
 
 from __future__ import annotations
 
+import json
 import pickle
 import pickletools
 import re
@@ -455,10 +456,25 @@ def _float_dtype(tensors: Sequence[Tensor]) -> torch.dtype:
     return torch.float64 if all(t.dtype == torch.float64 for t in tensors) else torch.float32
 
 
+def _safetensors_header(path: Path) -> dict[str, str]:
+    """The metadata of a readable safetensors file; empty for anything else (errors come later)."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            head = f.read(9)
+            if not _looks_safetensors(head, size):
+                return {}
+            f.seek(0)
+            n = int.from_bytes(f.read(8), "little")
+            header = json.loads(f.read(n))
+        meta = header.get("__metadata__") if isinstance(header, dict) else None
+        return {str(k): str(v) for k, v in meta.items()} if isinstance(meta, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
 def _is_dfalens(meta: Mapping[str, str]) -> bool:
-    return any(k in meta for k in ("dfalens", "dfalens_version", "model_config")) or meta.get(
-        "format", ""
-    ).startswith("dfalens")
+    return meta.get("format", "").startswith("dfalens") and "model_config" in meta
 
 
 def _from_dfalens(
@@ -526,9 +542,9 @@ def from_checkpoint(
     p = Path(path)
     if nonlinearity is not None and nonlinearity not in ("tanh", "relu"):
         raise ConfigError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-    obj, meta = _raw(p)
-    if meta and _is_dfalens(meta):
+    if _is_dfalens(_safetensors_header(p)):
         return _from_dfalens(p, alphabet, device)
+    obj, _ = _raw(p)
     weights = _unwrap(obj, p.name)
     spec = infer_recurrent(weights, module)
     if nonlinearity is not None and spec.cell != "RNN":
