@@ -17,3 +17,7 @@ COMMANDS.append(tasks)
 from dfalens.cli.extract import extract  # noqa: E402
 
 COMMANDS.append(extract)
+
+from dfalens.cli.train import train  # noqa: E402
+
+COMMANDS.append(train)
