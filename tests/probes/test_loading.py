@@ -282,3 +282,32 @@ def test_read_weights_strips_and_flattens(tmp_path):
     torch.save({"model": {"module.enc": {"_orig_mod.w": torch.ones(1)}}, "step": 5}, path)
     weights, meta = read_weights(path)
     assert list(weights) == ["enc.w"] and meta == {}
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_dfalens_checkpoint_is_exact(tmp_path, cell):
+    from dfalens.trainers.checkpoints import save_checkpoint
+    from dfalens.trainers.models import ModelConfig, build_model
+
+    model = build_model(ModelConfig(cell=cell, hidden=7, layers=2, gain=1.0), seed=3)
+    path = tmp_path / "last.safetensors"
+    save_checkpoint(path, model, {"task": "parity", "alphabet": ["a", "b"], "epoch": 12})
+    probe = from_checkpoint(path)
+    assert probe.alphabet == ("a", "b") and probe.state_dim == model.config.state_dim
+    assert "task parity" in probe.description and "epoch 12" in probe.description
+    words = _words()
+    with torch.no_grad():
+        ref = model.final_state(torch.as_tensor(words))
+        scores = model(torch.as_tensor(words))
+    h = _run(probe, words)
+    torch.testing.assert_close(h, ref, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(probe.readout(h), scores, rtol=1e-5, atol=1e-6)
+    assert from_checkpoint(path, alphabet="xy").alphabet == ("x", "y")
+    with pytest.raises(DataError, match="3 symbols but the model reads 2"):
+        from_checkpoint(path, alphabet="xyz")
+    # a safetensors file without dfalens metadata is read as foreign weights
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(foreign))
+    p = from_checkpoint(foreign, nonlinearity="relu" if cell == "rnn" else None, h0=1.0)
+    assert "inferred" in p.description
+    torch.testing.assert_close(_run(p, words), ref, rtol=1e-5, atol=1e-6)
