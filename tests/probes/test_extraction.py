@@ -106,6 +106,7 @@ def test_default_strategy_when_the_network_errs_on_longer_words() -> None:
     assert ex.settings["method"] == "threshold"
 
 
+@pytest.mark.slow
 def test_statesets_work_without_a_network(parity_states) -> None:
     ex = extract(parity_states, method="threshold", eps=0.2)
     assert is_parity(ex) and ex.fidelity is None
@@ -114,6 +115,7 @@ def test_statesets_work_without_a_network(parity_states) -> None:
     assert is_parity(auto) and auto.settings["heldout"] is None
 
 
+@pytest.mark.slow
 def test_result_serialises(parity_states) -> None:
     ex = extract(parity_states, method="threshold", eps=0.2)
     d = json.loads(json.dumps(ex.to_dict(labels=True, quotient=True)))
@@ -126,6 +128,7 @@ def test_result_serialises(parity_states) -> None:
     assert names is not None and names[0].startswith("ε")
 
 
+@pytest.mark.slow
 def test_absolute_eps_and_pooled_scale(parity_states) -> None:
     rel = extract(parity_states, method="threshold", eps=0.2)
     unit = rel.settings["scale"]
@@ -178,6 +181,7 @@ def test_root_only_start_state_takes_the_smaller_machine() -> None:
     assert ex.n_minimal == 2 and equivalent(ex.minimal, even).equal
 
 
+@pytest.mark.slow
 def test_lexicographic_order(parity_states) -> None:
     order = lexicographic_order(parity_states)
     words = [parity_states.word_str(int(i)) for i in order[:6]]
@@ -186,6 +190,7 @@ def test_lexicographic_order(parity_states) -> None:
     assert strings == sorted(strings)
 
 
+@pytest.mark.slow
 def test_fidelity_is_measured_against_the_network(parity_probe) -> None:
     ex = extract(parity_probe, method="threshold", eps=0.2, fidelity_lengths=(50,), seed=3)
     words = np.random.default_rng(5).integers(0, 2, size=(64, 50))
@@ -193,6 +198,7 @@ def test_fidelity_is_measured_against_the_network(parity_probe) -> None:
     assert ex.fidelity == {50: 1.0}
 
 
+@pytest.mark.slow
 def test_bad_arguments(parity_states, parity_probe) -> None:
     with pytest.raises(ConfigError, match="unknown clustering method"):
         extract(parity_states, method="spectral")
