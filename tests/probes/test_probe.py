@@ -67,6 +67,7 @@ def test_step_matches_forward(name, make, layers, batch_first):
     assert probe.alphabet == ("a", "b", "c")
 
 
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
 def test_lstm_projection_and_no_bias():
     torch.manual_seed(1)
     rnn = nn.LSTM(2, 5, num_layers=2, proj_size=3, bias=False)
