@@ -17,7 +17,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -25,12 +25,14 @@ from typing import Any
 import numpy as np
 
 from dfalens.automata import Machine
-from dfalens.errors import DataError
+from dfalens.errors import ConfigError, DataError
 from dfalens.probes.events import Event
 
 __all__ = [
     "Row",
     "Timeline",
+    "timeline",
+    "TIMELINE_METHODS",
     "derived_epochs",
     "first_stable",
     "MEMORISATION_LOSS",
@@ -440,3 +442,441 @@ class Timeline:
             task=d.get("task"),
             settings=dict(d.get("settings") or {}),
         )
+
+
+# -- computing a timeline ---------------------------------------------------------------------------
+TIMELINE_METHODS = ("leader", "threshold", "dbscan", "agglomerative", "hdbscan")
+"""Clustering methods a timeline accepts (the ones driven by a merge distance eps)."""
+
+
+def _blocks(n: int, jobs: int, block: int | None) -> list[slice]:
+    if block is None:
+        block = max(1, min(64, -(-n // max(1, 4 * jobs))))
+    return [slice(s, min(s + block, n)) for s in range(0, n, block)]
+
+
+def _lite(meta: dict[str, Any]) -> dict[str, Any]:
+    keep = ("epoch", "step", "train_loss", "val_accuracy", "task", "alphabet", "seed", "targets")
+    out = {k: meta.get(k) for k in keep}
+    out["model_config"] = meta.get("model_config")
+    return out
+
+
+def _moments_block(paths: list[Path], max_len: int, threads: int | None) -> dict[str, Any]:
+    """Worker: metadata and the moments (count, mean, sum of squared deviations) of a block's states."""
+    from dfalens.probes.history import load_models, tree_states
+
+    with _threads(threads):
+        models, metas = load_models(paths)
+        h, _ = tree_states(models, max_len)
+    c, n, d = h.shape
+    flat = h.reshape(c * n, d)
+    mean = flat.mean(axis=0, dtype=np.float64)
+    dev = flat.astype(np.float64) - mean
+    per = np.sqrt(h.var(axis=1, dtype=np.float64).sum(axis=1))
+    return {
+        "metas": [_lite(m) for m in metas],
+        "count": c * n,
+        "mean": mean,
+        "m2": np.einsum("nd,nd->d", dev, dev),
+        "scales": per,
+    }
+
+
+class _threads:
+    """Context manager: one torch and one BLAS thread while it is active (restored afterwards).
+
+    On a small machine shared with other work, several threads per process make tiny products many
+    times slower (they spin waiting for each other); parallelism comes from processes instead.
+    """
+
+    def __init__(self, n: int | None) -> None:
+        self.n = n
+        self.before = 0
+        self.limiter: Any = None
+
+    def __enter__(self) -> None:
+        import torch
+        from threadpoolctl import threadpool_limits
+
+        self.before = torch.get_num_threads()
+        if self.n is not None:
+            torch.set_num_threads(self.n)
+            self.limiter = threadpool_limits(self.n)
+
+    def __exit__(self, *exc: object) -> None:
+        import torch
+
+        torch.set_num_threads(self.before)
+        if self.limiter is not None:
+            self.limiter.restore_original_limits()
+
+
+def _extract_block(
+    paths: list[Path],
+    max_len: int,
+    eps_abs: list[float],
+    method: str,
+    order: str,
+    task: Machine,
+    include_empty: bool,
+    fidelity: tuple[int, int],
+    seed: int,
+    threads: int | None,
+) -> list[dict[str, Any]]:
+    """Worker: the extraction at every checkpoint of a block."""
+    import torch
+
+    from dfalens.automata import equivalent, minimize, run
+    from dfalens.probes.cluster import cluster
+    from dfalens.probes.extraction import lexicographic_order
+    from dfalens.probes.history import load_models, tree_arrays, tree_states
+    from dfalens.probes.quotient import quotient
+    from dfalens.probes.stateset import StateSet
+
+    with _threads(threads):
+        models, metas = load_models(paths)
+        h, o = tree_states(models, max_len)
+        parent, symbol, depth = tree_arrays(len(task.alphabet), max_len)
+        n_words, length = fidelity
+        words = None
+        if n_words > 0 and length > 0:
+            rng = np.random.default_rng(seed)
+            words = rng.integers(0, len(task.alphabet), size=(n_words, length))
+        visit = None
+        results = []
+        for c, model in enumerate(models):
+            states = StateSet(h[c], parent, symbol, depth, o[c], task.alphabet)
+            if order == "lexicographic" and visit is None:
+                visit = lexicographic_order(states)
+            options: dict[str, Any] = {"order": visit} if method == "leader" else {}
+            labels = cluster(h[c], method, eps_abs[c], relative=False, **options)
+            machine, stats = quotient(states, labels, include_empty=include_empty, names=False)
+            minimal = minimize(machine)
+            verdict = equivalent(minimal, task, ignore_empty=not include_empty)
+            fid = None
+            if stats.closed and words is not None:
+                with torch.no_grad():
+                    net = model(torch.from_numpy(words)).argmax(-1).numpy()
+                fid = float(np.mean(run(minimal, words) == net))
+            results.append(
+                {
+                    "meta": _lite(metas[c]),
+                    "labels": labels.astype(np.int32),
+                    "machine": machine,
+                    "n_raw": machine.n_states,
+                    "n_minimal": minimal.n_states,
+                    "closed": bool(stats.closed),
+                    "equal": bool(verdict.equal),
+                    "counterexample": verdict.word_str,
+                    "fidelity": fid,
+                }
+            )
+    return results
+
+
+def _run_blocks(fn: Any, jobs: int, args: list[tuple[Any, ...]], progress: bool, desc: str) -> list:
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(args), desc=desc, unit="block", disable=None if progress else True)
+    out = []
+    if jobs <= 1 or len(args) <= 1:
+        for a in args:
+            out.append(fn(*a))
+            bar.update()
+    else:
+        from joblib import Parallel, delayed, parallel_config
+
+        with parallel_config(backend="loky", inner_max_num_threads=1):
+            results = Parallel(n_jobs=jobs, return_as="generator")(delayed(fn)(*a) for a in args)
+            for r in results:
+                out.append(r)
+                bar.update()
+    bar.close()
+    return out
+
+
+def _pooled_scale(parts: list[dict[str, Any]]) -> float:
+    """Combine block moments (Chan et al.) into the norm of the per-unit std over everything."""
+    n = 0
+    mean = np.zeros_like(parts[0]["mean"])
+    m2 = np.zeros_like(parts[0]["m2"])
+    for p in parts:
+        nb = p["count"]
+        delta = p["mean"] - mean
+        total = n + nb
+        mean = mean + delta * (nb / total)
+        m2 = m2 + p["m2"] + delta**2 * (n * nb / total)
+        n = total
+    return float(np.sqrt(m2.sum() / n))
+
+
+def _metric_table(rows: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+    """The run's metric rows as columns: epoch, step, train_loss, loss_<L>, acc_<L>."""
+    if not rows:
+        return {}
+    lengths = sorted(
+        {
+            int(k)
+            for r in rows
+            for k in list(r.get("val_loss") or {}) + list(r.get("val_accuracy") or {})
+        }
+    )
+    table: dict[str, np.ndarray] = {
+        "epoch": np.array([int(r["epoch"]) for r in rows], dtype=np.int64),
+        "train_loss": np.array([_num(r.get("train_loss")) for r in rows]),
+    }
+    for L in lengths:
+        table[f"loss_{L}"] = np.array([_num((r.get("val_loss") or {}).get(str(L))) for r in rows])
+        table[f"acc_{L}"] = np.array(
+            [_num((r.get("val_accuracy") or {}).get(str(L))) for r in rows]
+        )
+    if lengths:
+        table["val_loss"] = table[f"loss_{lengths[0]}"]
+    order = np.argsort(table["epoch"], kind="stable")
+    return {k: v[order] for k, v in table.items()}
+
+
+def _num(v: Any) -> float:
+    try:
+        return float(v) if v is not None else math.nan
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _opt(v: float) -> float | None:
+    return None if not math.isfinite(v) else float(v)
+
+
+def timeline(
+    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    task: str | Machine | None = None,
+    *,
+    max_len: int | None = None,
+    method: str = "leader",
+    eps: float = 0.01,
+    pooled: bool = True,
+    relative: bool = True,
+    order: str = "bfs",
+    include_empty: bool = False,
+    fidelity_words: int = 64,
+    fidelity_length: int = 100,
+    events: bool = True,
+    jobs: int = 2,
+    block: int | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> Timeline:
+    """Extract the automaton at every checkpoint of a training run.
+
+    Parameters
+    ----------
+    source : path or sequence of paths
+        A run directory (its ``checkpoints/epoch_*.safetensors``) or checkpoint files of one run.
+    task : str or Machine, optional
+        Ground truth to compare with (default: the run's task from ``run.json`` or the checkpoints).
+    max_len : int, optional
+        Longest word whose state is collected (default: the run's training length; 10 in the paper,
+        2,047 words).
+    method : {"leader", "threshold", "dbscan", "agglomerative", "hdbscan"}, default "leader"
+        Clustering (see :func:`dfalens.probes.cluster`); ``leader`` is the paper's greedy grouping.
+    eps : float, default 0.01
+        Merge distance, relative to the representational scale (the paper's 0.01) unless
+        ``relative=False``.
+    pooled : bool, default True
+        The scale is the norm of the per-unit std pooled over all checkpoints and words (the paper);
+        False: each checkpoint's own.
+    relative : bool, default True
+    order : {"bfs", "lexicographic"}, default "bfs"
+        Visiting order of ``leader``: shorter words first, or the paper code's string order.
+    include_empty : bool, default False
+        Let the empty word's output count (see :func:`dfalens.probes.quotient`); equivalence then
+        also compares the empty word.
+    fidelity_words, fidelity_length : int, default 64 and 100
+        Random words on which a closed extraction is compared with the network (0: skip).
+    events : bool, default True
+        Record the individual merges and splits with state names (counts are always recorded).
+    jobs : int, default 2
+        Worker processes (joblib/loky; each runs torch with one thread). 1 runs in this process.
+    block : int, optional
+        Checkpoints per work item (default: a quarter of an even share, at most 64).
+    seed : int, default 0
+        Seeds the fidelity words.
+    progress : bool, default False
+        Progress bars (only on a terminal).
+
+    Returns
+    -------
+    Timeline
+
+    Raises
+    ------
+    CheckpointError
+        No checkpoints, unreadable ones, or checkpoints of different runs.
+    TaskError
+        A task whose alphabet differs from the network's.
+    ConfigError
+        A bad setting.
+    """
+    from dfalens.probes.events import compare_partitions, partition_events
+    from dfalens.probes.history import (
+        check_same_run,
+        resolve_run,
+        resolve_task,
+        tree_arrays,
+        word_strings,
+    )
+
+    if method not in TIMELINE_METHODS:
+        raise ConfigError(
+            f"timeline method must be one of {', '.join(TIMELINE_METHODS)} (merge-distance methods), "
+            f"got {method!r}"
+        )
+    if order not in ("bfs", "lexicographic"):
+        raise ConfigError(f"order must be 'bfs' or 'lexicographic', got {order!r}")
+    if not (math.isfinite(eps) and eps > 0):
+        raise ConfigError(f"eps must be a positive number, got {eps}")
+    if jobs < 1:
+        raise ConfigError(f"jobs must be >= 1, got {jobs}")
+    info = resolve_run(source)
+    if max_len is None:
+        max_len = int(info.config.get("max_len", 10))
+    if max_len < 1:
+        raise ConfigError(f"max_len must be >= 1, got {max_len}")
+    paths = list(info.paths)
+    parts = _blocks(len(paths), jobs, block)
+    threads = 1
+
+    # pass 1: metadata (to check the checkpoints belong together) and the states' scale
+    moments = _run_blocks(
+        _moments_block, jobs, [(paths[p], max_len, threads) for p in parts], progress, "scale"
+    )
+    metas = [m for part in moments for m in part["metas"]]
+    check_same_run(metas, paths)
+    machine, task_name = resolve_task(task, info, metas[0])
+    n_ckpt = len(paths)
+    if not relative:
+        eps_abs = np.full(n_ckpt, float(eps))
+        unit: float | list[float] = 1.0
+    elif pooled:
+        unit = _pooled_scale(moments)
+        eps_abs = np.full(n_ckpt, eps * unit)
+    else:
+        per = np.concatenate([m["scales"] for m in moments])
+        unit = per.tolist()
+        eps_abs = eps * per
+
+    # pass 2: the extraction at every checkpoint
+    fidelity = (int(fidelity_words), int(fidelity_length))
+    args = [
+        (
+            paths[p],
+            max_len,
+            eps_abs[p].tolist(),
+            method,
+            order,
+            machine,
+            include_empty,
+            fidelity,
+            seed,
+            threads,
+        )
+        for p in parts
+    ]
+    results = [
+        r for part in _run_blocks(_extract_block, jobs, args, progress, "extract") for r in part
+    ]
+
+    parent, symbol, depth = tree_arrays(len(machine.alphabet), max_len)
+    words = word_strings(parent, symbol, machine.alphabet)
+    labels = np.stack([r["labels"] for r in results])
+    table = _metric_table(list(info.metrics))
+    by_epoch = {int(e): i for i, e in enumerate(table.get("epoch", []))}
+    lengths = sorted(int(k[5:]) for k in table if k.startswith("loss_"))
+    rows: list[Row] = []
+    all_events: list[Event] = []
+    for c, r in enumerate(results):
+        epoch = int(info.epochs[c])
+        meta = r["meta"]
+        change = compare_partitions(labels[c - 1], labels[c]) if c else None
+        if events and c:
+            all_events.extend(partition_events(labels[c - 1], labels[c], words, epoch))
+        i = by_epoch.get(epoch)
+        if i is not None:
+            train_loss = _opt(table["train_loss"][i])
+            loss = {L: v for L in lengths if math.isfinite(v := float(table[f"loss_{L}"][i]))}
+            acc = {L: v for L in lengths if math.isfinite(v := float(table[f"acc_{L}"][i]))}
+        else:  # no metrics file: what the checkpoint itself recorded
+            train_loss = _opt(_num(meta.get("train_loss")))
+            loss = {}
+            acc = {int(k): float(v) for k, v in (meta.get("val_accuracy") or {}).items()}
+        step = meta.get("step")
+        rows.append(
+            Row(
+                epoch=epoch,
+                step=None if step is None else int(step),
+                train_loss=train_loss,
+                val_loss=loss[min(loss)] if loss else None,
+                states_raw=int(r["n_raw"]),
+                states_minimal=int(r["n_minimal"]),
+                closed=r["closed"],
+                equivalent=bool(r["closed"] and r["equal"]),
+                counterexample=None if r["equal"] else r["counterexample"],
+                fidelity=r["fidelity"],
+                eps=float(eps_abs[c]),
+                merges=None if change is None else change.merges,
+                splits=None if change is None else change.splits,
+                merged_away=None if change is None else change.merged_away,
+                split_created=None if change is None else change.split_created,
+                loss=loss,
+                accuracy=acc,
+            )
+        )
+
+    # derived epochs: the full metric log when there is one, else the rows
+    test_lengths = sorted({L for row in rows for L in row.accuracy})
+    gen_len = (
+        GENERALISATION_LENGTH
+        if GENERALISATION_LENGTH in test_lengths or not test_lengths
+        else max(test_lengths)
+    )
+    epochs_arr = np.array([row.epoch for row in rows])
+    ok = np.array([row.equivalent for row in rows])
+    if table:
+        acc_col = table.get(f"acc_{gen_len}")
+        derived = derived_epochs(
+            epochs_arr, np.array([]), ok, table["epoch"], table["train_loss"], acc_col
+        )
+    else:
+        loss_rows = np.array([_num(row.train_loss) for row in rows])
+        acc_rows = np.array([row.accuracy.get(gen_len, math.nan) for row in rows])
+        derived = derived_epochs(epochs_arr, loss_rows, ok, epochs_arr, loss_rows, acc_rows)
+    settings = {
+        "method": method,
+        "eps": float(eps),
+        "relative": bool(relative),
+        "pooled": bool(pooled),
+        "scale": unit if isinstance(unit, float) else None,
+        "order": order,
+        "max_len": int(max_len),
+        "n_words": int(depth.size),
+        "include_empty": bool(include_empty),
+        "fidelity_words": fidelity[0],
+        "fidelity_length": fidelity[1],
+        "memorisation_loss": MEMORISATION_LOSS,
+        "generalisation_length": gen_len if test_lengths else None,
+        "run_dir": str(info.run_dir) if info.run_dir is not None else None,
+        "n_checkpoints": n_ckpt,
+    }
+    return Timeline(
+        rows=tuple(rows),
+        events=tuple(all_events),
+        task=task_name,
+        settings=settings,
+        words=words,
+        depth=depth,
+        labels=labels,
+        machines=tuple(r["machine"] for r in results),
+        metrics=table,
+        **derived,
+    )

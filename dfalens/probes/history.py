@@ -1,0 +1,433 @@
+"""The hidden states of every checkpoint of a run on every short word: loading and fast collection.
+
+A timeline and the pair statistics look at the same prefix tree of words (every word up to ``max_len``,
+breadth-first, as :func:`dfalens.probes.collect`) at every checkpoint. For the paper's network, a
+one-layer Elman RNN, the states of a block of checkpoints are computed together: the weights are stacked,
+and each depth level is one batched product over checkpoints, applied once per *parent* word (both
+children of a word share ``W_hh h``; only the input term differs). Other models go through their probe,
+one checkpoint at a time.
+
+:func:`resolve_run` finds and checks the checkpoints of a run (or a list of files), :func:`load_history`
+returns every state of every checkpoint in memory (``n_checkpoints x n_words x state_dim`` floats), and
+:func:`tree_states` is the per-block kernel that the parallel timeline workers call.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dfalens.automata import Machine, from_dict, get_task_machine
+from dfalens.errors import CheckpointError, ConfigError, DfalensError, TaskError
+from dfalens.probes.collect import collect, count_words
+from dfalens.probes.probe import from_model
+from dfalens.probes.stateset import StateSet
+
+__all__ = [
+    "RunInfo",
+    "History",
+    "resolve_run",
+    "resolve_task",
+    "tree_arrays",
+    "tree_states",
+    "load_history",
+    "word_strings",
+]
+
+_IDENTITY_KEYS = ("task", "alphabet", "seed", "model_config", "targets")
+
+
+@dataclass(frozen=True, eq=False)
+class RunInfo:
+    """The checkpoints of one run and what is known about the run.
+
+    Attributes
+    ----------
+    paths : tuple of Path
+        Checkpoint files, in epoch order.
+    epochs : ndarray of int
+        Epoch of each checkpoint (from the file name ``epoch_NNNNN``, else from its metadata).
+    run_dir : Path or None
+        The run directory (holding ``run.json`` and ``metrics.jsonl``), when there is one.
+    config : dict
+        The run's training config from ``run.json`` (empty when unknown).
+    task_machine : Machine or None
+        The task machine recorded in ``run.json``.
+    metrics : tuple of dict
+        Rows of ``metrics.jsonl`` (empty when the file is missing).
+    """
+
+    paths: tuple[Path, ...]
+    epochs: np.ndarray
+    run_dir: Path | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    task_machine: Machine | None = None
+    metrics: tuple[dict[str, Any], ...] = ()
+
+
+def _epoch_of(path: Path) -> int | None:
+    digits = path.stem.removeprefix("epoch_")
+    return int(digits) if path.stem.startswith("epoch_") and digits.isdigit() else None
+
+
+def resolve_run(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> RunInfo:
+    """Find the checkpoints of a run directory, or take a list of checkpoint files.
+
+    Parameters
+    ----------
+    source : path or sequence of paths
+        A run directory (``checkpoints/epoch_*.safetensors``; ``last.safetensors`` is skipped since it
+        repeats the final epoch), a single checkpoint file, or a list of checkpoint files. For files, the
+        run directory is the folder above their ``checkpoints/`` folder when it has ``run.json``.
+
+    Raises
+    ------
+    CheckpointError
+        When there are no checkpoints, or two files claim the same epoch.
+    """
+    from dfalens.trainers import checkpoints as ck
+
+    run_dir: Path | None
+    if isinstance(source, str | os.PathLike) and Path(source).is_dir():
+        run_dir = Path(source)
+        folder = run_dir / ck.CHECKPOINT_DIR
+        if not folder.is_dir():
+            raise CheckpointError(
+                f"{run_dir} has no {ck.CHECKPOINT_DIR}/ folder; pass a dfalens run directory "
+                "(written by `dfalens train`) or checkpoint files"
+            )
+        found = ck.list_checkpoints(run_dir)
+        if not found:
+            raise CheckpointError(
+                f"{folder} holds no epoch_*.safetensors checkpoints; train the run first "
+                "(`dfalens train ... -o DIR`)"
+            )
+        paths = [p for _, p in found]
+    else:
+        items = [source] if isinstance(source, str | os.PathLike) else list(source)
+        if not items:
+            raise CheckpointError("no checkpoint files given; pass a run directory or files")
+        paths = [Path(p) for p in items]
+        for p in paths:
+            if not p.is_file():
+                raise CheckpointError(f"checkpoint {p} does not exist; check the path")
+        parents = {p.resolve().parent.parent for p in paths}
+        run_dir = parents.pop() if len(parents) == 1 else None
+        if run_dir is not None and not (run_dir / ck.RUN_JSON).is_file():
+            run_dir = None
+    named = [_epoch_of(p) for p in paths]
+    if any(e is None for e in named):
+        named = [int(ck.read_checkpoint_meta(p).get("epoch", -1)) for p in paths]
+    epochs = np.array(named, dtype=np.int64)
+    order = np.argsort(epochs, kind="stable")
+    epochs, paths = epochs[order], [paths[i] for i in order]
+    dup = np.nonzero(np.diff(epochs) == 0)[0]
+    if dup.size:
+        e = int(epochs[dup[0]])
+        raise CheckpointError(
+            f"two checkpoints claim epoch {e} ({paths[dup[0]].name}, {paths[dup[0] + 1].name}); "
+            "they come from different runs: pass the checkpoints of one run"
+        )
+    config: dict[str, Any] = {}
+    machine = None
+    metrics: tuple[dict[str, Any], ...] = ()
+    if run_dir is not None and (run_dir / ck.RUN_JSON).is_file():
+        record = ck.read_run_json(run_dir)
+        config = dict(record.get("config") or {})
+        if record.get("task_machine"):
+            try:
+                machine = from_dict(record["task_machine"])
+            except DfalensError:
+                machine = None
+        metrics = tuple(ck.read_metrics(run_dir / ck.METRICS))
+    return RunInfo(tuple(paths), epochs, run_dir, config, machine, metrics)
+
+
+def resolve_task(
+    task: str | Machine | None, info: RunInfo, meta: dict[str, Any]
+) -> tuple[Machine, str]:
+    """The ground-truth machine and its name: the given task, else the run's.
+
+    Raises
+    ------
+    TaskError
+        When no task is given and the run does not name one, or when the task's alphabet differs from
+        the alphabet the network was trained on.
+    """
+    if isinstance(task, Machine):
+        machine, name = task, "custom"
+    elif task is not None:
+        machine, name = get_task_machine(task), str(task)
+    else:
+        name = str(info.config.get("task") or meta.get("task") or "")
+        if not name:
+            raise TaskError("the run does not name its task; pass task=... (e.g. --task parity)")
+        machine = info.task_machine if info.task_machine is not None else get_task_machine(name)
+    alphabet = meta.get("alphabet")
+    if alphabet is not None and tuple(str(a) for a in alphabet) != machine.alphabet:
+        raise TaskError(
+            f"task {name!r} has alphabet {list(machine.alphabet)} but the network reads "
+            f"{[str(a) for a in alphabet]}; pass the task the run was trained on"
+        )
+    return machine, name
+
+
+def check_same_run(metas: Sequence[dict[str, Any]], paths: Sequence[Path]) -> None:
+    """Raise :class:`CheckpointError` when checkpoints come from different runs or tasks."""
+    if not metas:
+        return
+    first = metas[0]
+    for meta, path in zip(metas[1:], paths[1:], strict=True):
+        for key in _IDENTITY_KEYS:
+            if json.dumps(meta.get(key), sort_keys=True) != json.dumps(
+                first.get(key), sort_keys=True
+            ):
+                raise CheckpointError(
+                    f"{path.name} differs from {paths[0].name} in {key} ({meta.get(key)!r} vs "
+                    f"{first.get(key)!r}): the checkpoints come from different runs; pass one run"
+                )
+
+
+# -- the prefix tree --------------------------------------------------------------------------------
+def tree_arrays(n_symbols: int, max_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parent, last symbol and depth of every word up to ``max_len``, in :func:`collect`'s order."""
+    counts = np.array([n_symbols**length for length in range(max_len + 1)], dtype=np.int64)
+    off = np.concatenate([[0], np.cumsum(counts)])
+    n = int(off[-1])
+    depth = np.repeat(np.arange(max_len + 1, dtype=np.int64), counts)
+    within = np.arange(n, dtype=np.int64) - off[depth]
+    parent = np.where(depth > 0, off[np.maximum(depth - 1, 0)] + within // n_symbols, -1)
+    symbol = np.where(depth > 0, within % n_symbols, -1)
+    return parent, symbol, depth
+
+
+def word_strings(
+    parent: np.ndarray, symbol: np.ndarray, alphabet: Sequence[str]
+) -> tuple[str, ...]:
+    """Every node's word written with the symbol names ("ε" for the root)."""
+    sep = "" if all(len(a) == 1 for a in alphabet) else " "
+    words: list[str] = [""] * parent.size
+    for i in range(
+        parent.size
+    ):  # parents come first: one concatenation per word, once per timeline
+        p = int(parent[i])
+        if p >= 0:
+            words[i] = (words[p] + sep if words[p] else "") + alphabet[int(symbol[i])]
+    return tuple(w if w else "ε" for w in words)
+
+
+# -- states of many checkpoints ---------------------------------------------------------------------
+def _is_elman(model: Any) -> bool:
+    cfg = getattr(model, "config", None)
+    return (
+        cfg is not None
+        and getattr(cfg, "cell", None) == "rnn"
+        and getattr(cfg, "layers", None) == 1
+        and hasattr(model, "rnn")
+        and hasattr(model, "head")
+    )
+
+
+def _elman_tree(models: Sequence[Any], max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stacked one-layer Elman networks on the whole prefix tree, one batched product per depth."""
+    with torch.no_grad():
+        w_hh = torch.stack([m.rnn.weight_hh_l0 for m in models]).transpose(1, 2).float()
+        table = torch.stack(
+            [m.rnn.weight_ih_l0.t() + m.rnn.bias_ih_l0 + m.rnn.bias_hh_l0 for m in models]
+        ).float()
+        h0 = torch.stack([m.initial(1)[0] for m in models]).float()
+        head_w = torch.stack([m.head.weight for m in models]).transpose(1, 2).float()
+        head_b = torch.stack([m.head.bias for m in models]).float()
+        relu = models[0].config.nonlinearity == "relu"
+        c, hdim = h0.shape
+        k = table.shape[1]
+        n = count_words(k, max_len)
+        hidden = torch.empty((c, n, hdim))
+        hidden[:, 0] = h0
+        start, count, off = 0, 1, 1
+        for _ in range(max_len):  # one level of the tree per step
+            pre = torch.bmm(hidden[:, start : start + count], w_hh)  # W_hh h once per parent
+            child = hidden[:, off : off + count * k].view(c, count, k, hdim)
+            torch.add(pre[:, :, None, :], table[:, None, :, :], out=child)
+            if relu:
+                child.clamp_(min=0.0)
+            else:
+                child.tanh_()
+            start, off, count = off, off + count * k, count * k
+        output = torch.baddbmm(head_b[:, None, :], hidden, head_w)
+    return hidden.numpy(), output.numpy()
+
+
+def tree_states(models: Sequence[Any], max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """States and outputs of several models on every word up to ``max_len``.
+
+    Parameters
+    ----------
+    models : sequence of RecurrentModel
+        Models of one run (same architecture).
+    max_len : int
+
+    Returns
+    -------
+    hidden : ndarray of float32, shape (c, n_words, state_dim)
+    output : ndarray of float32, shape (c, n_words, n_classes)
+    """
+    if models and all(_is_elman(m) and not m.training for m in models):
+        return _elman_tree(models, max_len)
+    hs, outs = [], []
+    for m in models:  # other architectures: their own probe, one checkpoint at a time
+        states = collect(from_model(m), max_len)
+        hs.append(states.hidden.astype(np.float32, copy=False))
+        outs.append(states.output.astype(np.float32, copy=False))
+    return np.stack(hs), np.stack(outs)
+
+
+def load_models(paths: Sequence[Path]) -> tuple[list[Any], list[dict[str, Any]]]:
+    """Open dfalens checkpoints; returns the models (eval mode) and their metadata."""
+    from dfalens.trainers.checkpoints import load_checkpoint
+
+    models, metas = [], []
+    for p in paths:
+        m, meta = load_checkpoint(p)
+        models.append(m)
+        metas.append(meta)
+    return models, metas
+
+
+@dataclass(frozen=True, eq=False)
+class History:
+    """Hidden states of every word up to ``max_len`` at every checkpoint of a run.
+
+    Attributes
+    ----------
+    epochs : ndarray of int, shape (c,)
+    hidden : ndarray of float32, shape (c, n, d)
+    output : ndarray of float32, shape (c, n, n_classes)
+    parent, symbol, depth : ndarray of int, shape (n,)
+        The prefix tree (breadth-first; see :func:`dfalens.probes.collect`).
+    alphabet : tuple of str
+    task : Machine
+    task_name : str
+    train_loss : ndarray of float, shape (c,)
+        From the checkpoints' metadata (NaN where absent).
+    """
+
+    epochs: np.ndarray
+    hidden: np.ndarray
+    output: np.ndarray
+    parent: np.ndarray
+    symbol: np.ndarray
+    depth: np.ndarray
+    alphabet: tuple[str, ...]
+    task: Machine
+    task_name: str
+    train_loss: np.ndarray
+
+    def stateset(self, index: int) -> StateSet:
+        """The :class:`StateSet` of checkpoint ``index``."""
+        return StateSet(
+            self.hidden[index],
+            self.parent,
+            self.symbol,
+            self.depth,
+            self.output[index],
+            self.alphabet,
+        )
+
+    def scale(self, pooled: bool = True) -> float | np.ndarray:
+        """Norm of the per-unit std of the states: pooled over all checkpoints and words (a float,
+        the paper's), or per checkpoint (an array of shape (c,))."""
+        h = self.hidden
+        if pooled:
+            mean = h.mean(axis=(0, 1), dtype=np.float64)
+            var = np.zeros(h.shape[2])
+            for c in range(h.shape[0]):  # one checkpoint at a time: no float64 copy of everything
+                dev = h[c].astype(np.float64) - mean
+                var += np.einsum("nd,nd->d", dev, dev)
+            return float(np.sqrt(var.sum() / (h.shape[0] * h.shape[1])))
+        return np.sqrt(h.var(axis=1, dtype=np.float64).sum(axis=1))
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        """The words of the tree ("ε" for the root)."""
+        return word_strings(self.parent, self.symbol, self.alphabet)
+
+
+def load_history(
+    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    task: str | Machine | None = None,
+    max_len: int | None = None,
+    epochs: Sequence[int] | None = None,
+    block: int = 64,
+) -> History:
+    """Every state of every checkpoint of a run, in memory.
+
+    Parameters
+    ----------
+    source : path or sequence of paths
+        A run directory or checkpoint files (see :func:`resolve_run`).
+    task : str or Machine, optional
+        Ground truth (default: the run's task).
+    max_len : int, optional
+        Longest word (default: the run's training length, else 10).
+    epochs : sequence of int, optional
+        Only these checkpoint epochs (default: all).
+    block : int, default 64
+        Checkpoints computed together.
+
+    Returns
+    -------
+    History
+        ``c x n x d`` float32 states: for the paper's run (1001 checkpoints, 2,047 words, 100 units)
+        about 820 MB; pass ``epochs`` to take fewer.
+    """
+    info = resolve_run(source)
+    paths, eps_ = list(info.paths), info.epochs
+    if epochs is not None:
+        wanted = np.asarray(sorted(set(int(e) for e in epochs)))
+        keep = np.isin(eps_, wanted)
+        missing = wanted[~np.isin(wanted, eps_)]
+        if missing.size:
+            raise CheckpointError(
+                f"no checkpoint at epoch {int(missing[0])}; the run has {eps_.size} checkpoints from "
+                f"epoch {int(eps_[0])} to {int(eps_[-1])}"
+            )
+        paths = [p for p, k in zip(paths, keep, strict=True) if k]
+        eps_ = eps_[keep]
+    if max_len is None:
+        max_len = int(info.config.get("max_len", 10))
+    if max_len < 1:
+        raise ConfigError(f"max_len must be >= 1, got {max_len}")
+    hs: list[np.ndarray] = []
+    outs: list[np.ndarray] = []
+    metas: list[dict[str, Any]] = []
+    for s in range(0, len(paths), max(1, block)):
+        models, ms = load_models(paths[s : s + block])
+        h, o = tree_states(models, max_len)
+        hs.append(h)
+        outs.append(o)
+        metas.extend(ms)
+    check_same_run(metas, paths)
+    machine, name = resolve_task(task, info, metas[0])
+    n_symbols = len(machine.alphabet)
+    parent, symbol, depth = tree_arrays(n_symbols, max_len)
+    loss = np.array([float(m.get("train_loss", np.nan)) for m in metas])
+    return History(
+        eps_,
+        np.concatenate(hs),
+        np.concatenate(outs),
+        parent,
+        symbol,
+        depth,
+        machine.alphabet,
+        machine,
+        name,
+        loss,
+    )
