@@ -11,19 +11,24 @@ from dfalens.probes.collect import (
     predict,
 )
 from dfalens.probes.extraction import Extraction, extract
+from dfalens.probes.history import History, load_history
 from dfalens.probes.loading import RecurrentSpec, from_checkpoint, infer_recurrent, read_weights
 from dfalens.probes.probe import Probe, as_alphabet, from_model, from_module, from_step
 from dfalens.probes.quotient import QuotientStats, quotient
 from dfalens.probes.scale import scale
 from dfalens.probes.stateset import StateSet
+from dfalens.probes.timeline import Row, Timeline, timeline
 
 __all__ = [
     "Exploration",
     "Extraction",
+    "History",
     "Probe",
     "QuotientStats",
     "RecurrentSpec",
+    "Row",
     "StateSet",
+    "Timeline",
     "as_alphabet",
     "cluster",
     "collect",
@@ -37,8 +42,10 @@ __all__ = [
     "from_module",
     "from_step",
     "infer_recurrent",
+    "load_history",
     "predict",
     "quotient",
     "read_weights",
     "scale",
+    "timeline",
 ]
