@@ -12,7 +12,8 @@ __all__ = ["StateSet"]
 
 
 def _ro(a: np.ndarray, dtype: type | None = None) -> np.ndarray:
-    a = np.array(a, dtype=dtype, copy=True)
+    """A read-only view (no copy when the dtype already fits; the caller's array stays writable)."""
+    a = np.asarray(a, dtype=dtype).view()
     a.setflags(write=False)
     return a
 
@@ -41,6 +42,11 @@ class StateSet:
         The network's readout on each node's state (scores; the predicted class is the argmax).
     alphabet : tuple of str
         Symbol names.
+
+    Notes
+    -----
+    The arrays are stored as read-only views, not copies (a state set of all words up to length 20 holds
+    gigabytes): do not modify the arrays you passed in afterwards.
     """
 
     hidden: np.ndarray
@@ -99,6 +105,8 @@ class StateSet:
     @property
     def predicted(self) -> np.ndarray:
         """The network's predicted class at every node (argmax of :attr:`output`)."""
+        if self.output.shape[1] == 0:
+            raise DataError("this state set has no network outputs; give the probe a readout")
         if self.output.shape[1] == 1:
             return (self.output[:, 0] > 0.5).astype(np.int64)
         return np.argmax(self.output, axis=1)
