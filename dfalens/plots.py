@@ -167,7 +167,7 @@ def timeline_plot(tl: Timeline, ax: Axes | None = None, log_states: bool = True)
     ep = tl.epochs
     closed, equiv = tl.column("closed"), tl.column("equivalent")
     # bands span from a checkpoint to the next one
-    right = np.append(ep[1:], ep[-1] + (ep[-1] - ep[-2] if ep.size > 1 else 1))
+    right = np.append(ep[1:], ep[-1])
     for mask, colour, alpha, label in (
         (closed & ~equiv, "#bcbd22", 0.3, "closed"),
         (equiv, "#2ca02c", 0.18, "closed and equivalent"),
@@ -185,7 +185,11 @@ def timeline_plot(tl: Timeline, ax: Axes | None = None, log_states: bool = True)
         ep, tl.column("states_minimal"), color="#9467bd", lw=1.4, ls="--", label="states (minimal)"
     )
     if log_states:
+        from matplotlib.ticker import FuncFormatter, NullFormatter
+
         twin.set_yscale("log")
+        twin.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        twin.yaxis.set_minor_formatter(NullFormatter())
     twin.set_ylabel("number of states")
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = twin.get_legend_handles_labels()

@@ -21,3 +21,7 @@ COMMANDS.append(extract)
 from dfalens.cli.train import train  # noqa: E402
 
 COMMANDS.append(train)
+
+from dfalens.cli.timeline import timeline  # noqa: E402
+
+COMMANDS.append(timeline)

@@ -1,0 +1,145 @@
+"""``dfalens timeline``: the automaton at every checkpoint of a run, and when the run became it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from dfalens.probes.timeline import Timeline
+
+
+def _epoch(value: int | None) -> str:
+    return "never" if value is None else str(value)
+
+
+@click.command("timeline")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--task", help="Ground truth (default: the run's task from run.json).")
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    help="Where to write timeline.csv and timeline.json (default: RUN_DIR).",
+)
+@click.option(
+    "--method",
+    default="leader",
+    show_default=True,
+    help="Clustering: leader (the paper's greedy grouping), threshold, dbscan, agglomerative, hdbscan.",
+)
+@click.option(
+    "--eps",
+    default=0.01,
+    show_default=True,
+    type=float,
+    help="Merge distance, relative to the norm of the per-unit std of the states.",
+)
+@click.option(
+    "--per-checkpoint-eps",
+    is_flag=True,
+    help="Scale eps by each checkpoint's own std instead of the std pooled over all checkpoints.",
+)
+@click.option(
+    "--max-len", type=int, help="Longest word collected (default: the run's training length)."
+)
+@click.option("--jobs", default=2, show_default=True, type=int, help="Worker processes.")
+@click.option("--plot", is_flag=True, help="Also write timeline.png (the Fig. 6 view).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the derived epochs and last row as JSON."
+)
+def timeline(
+    run_dir: Path,
+    task: str | None,
+    out_dir: Path | None,
+    method: str,
+    eps: float,
+    per_checkpoint_eps: bool,
+    max_len: int | None,
+    jobs: int,
+    plot: bool,
+    as_json: bool,
+) -> int:
+    """Extract the automaton at every checkpoint of RUN_DIR; write timeline.csv and timeline.json.
+
+    Prints the memorisation epoch (training loss < 1e-3), the merger epoch (first checkpoint from which
+    the extraction is closed and equivalent to the task and stays so) and the generalisation epoch
+    (accuracy 1.0 at length 1000, or the longest test length, from then on). Example:
+    `dfalens timeline runs/parity`.
+    """
+    from dfalens.errors import CheckpointError
+    from dfalens.probes.timeline import timeline as compute
+
+    if not run_dir.is_dir():
+        raise CheckpointError(
+            f"{run_dir} is not a directory; pass a run directory (dfalens train -o)"
+        )
+    tl = compute(
+        run_dir,
+        task,
+        max_len=max_len,
+        method=method,
+        eps=eps,
+        pooled=not per_checkpoint_eps,
+        jobs=jobs,
+        progress=True,
+    )
+    out = out_dir if out_dir is not None else run_dir
+    csv_path, json_path = tl.write(out)
+    png = None
+    if plot:
+        png = out / "timeline.png"
+        _plot(tl, png)
+    last = tl.rows[-1]
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "task": tl.task,
+                    "memorisation_epoch": tl.memorisation_epoch,
+                    "merger_epoch": tl.merger_epoch,
+                    "generalisation_epoch": tl.generalisation_epoch,
+                    "last": last.to_dict(),
+                    "files": [str(csv_path), str(json_path)] + ([str(png)] if png else []),
+                },
+                indent=2,
+            )
+        )
+        return 0
+    click.echo(f"{len(tl)} checkpoints, task {tl.task}, {tl.n_words} words each")
+    click.echo(f"memorisation epoch (train loss < 1e-3): {_epoch(tl.memorisation_epoch)}")
+    click.echo(f"merger epoch (closed and equivalent from then on): {_epoch(tl.merger_epoch)}")
+    length = tl.settings.get("generalisation_length")
+    click.echo(
+        f"generalisation epoch (accuracy 1.0 at length {length or 'n/a'}): "
+        f"{_epoch(tl.generalisation_epoch)}"
+    )
+    verdict = (
+        "equivalent"
+        if last.equivalent
+        else (
+            f"not equivalent (counterexample {last.counterexample!r})"
+            if last.counterexample is not None
+            else "not equivalent"
+        )
+    )
+    click.echo(
+        f"last checkpoint (epoch {last.epoch}): {last.states_raw} states, {last.states_minimal} minimal, "
+        f"{'closed' if last.closed else 'open'}, {verdict}"
+    )
+    click.echo(f"wrote {csv_path} and {json_path}" + (f" and {png}" if png else ""))
+    return 0
+
+
+def _plot(tl: Timeline, path: Path) -> None:
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend is ever touched
+
+    from dfalens import plots
+
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    plots.timeline_plot(tl, ax=fig.subplots())
+    fig.savefig(path, dpi=110)
