@@ -99,6 +99,95 @@ def _layer_update(
     return n + z * (h - n)
 
 
+class _StackedElmanScan(torch.autograd.Function):
+    """All hidden states of one stacked Elman layer, with backpropagation through time by hand.
+
+    Inputs: ``pre`` (T, R, B, H) the input term of every step (input projection plus both biases), ``h0``
+    (R, B, H), ``w_hh`` (R, H, H) and ``relu`` (tanh when False). Output: (T, R, B, H). Forward is one
+    ``baddbmm`` and an in-place activation per step into one buffer; backward is one ``bmm`` per step and
+    one ``bmm`` over all steps for the weight gradient (no autograd graph per step).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, pre: Tensor, h0: Tensor, w_hh: Tensor, relu: bool) -> Tensor:
+        hs = pre.new_empty((pre.shape[0] + 1, *h0.shape))
+        hs[0].copy_(h0)
+        w_t = w_hh.mT
+        for t in range(pre.shape[0]):
+            torch.baddbmm(pre[t], hs[t], w_t, out=hs[t + 1])
+            if relu:
+                hs[t + 1].clamp_(min=0.0)
+            else:
+                hs[t + 1].tanh_()
+        ctx.save_for_backward(hs, w_hh)
+        ctx.relu = relu
+        return hs[1:]
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor | None, Tensor, None]:
+        hs, w_hh = ctx.saved_tensors
+        steps = grad.shape[0]
+        dpre = torch.empty_like(grad, memory_format=torch.contiguous_format)
+        dh = None
+        for t in range(steps - 1, -1, -1):
+            dh = grad[t] if dh is None else dh + grad[t]
+            h = hs[t + 1]
+            if ctx.relu:
+                dpre[t] = torch.ops.aten.threshold_backward(dh, h, 0.0)
+            else:
+                torch.mul(dh, 1.0 - h * h, out=dpre[t])
+            if t > 0 or ctx.needs_input_grad[1]:
+                dh = torch.bmm(dpre[t], w_hh)
+        r_, b_, h_ = hs.shape[1:]
+        flat_d = dpre.permute(1, 3, 0, 2).reshape(r_, h_, steps * b_)
+        flat_h = hs[:-1].permute(1, 0, 2, 3).reshape(r_, steps * b_, h_)
+        d_w = torch.bmm(flat_d, flat_h)
+        return dpre, (dh if ctx.needs_input_grad[1] else None), d_w, None
+
+
+def _elman_scan(pre: Tensor, h0: Tensor, w_hh: Tensor, relu: bool) -> Tensor:
+    """Stacked Elman layer over time: ``pre`` (T, R, B, H) -> hidden states (T, R, B, H)."""
+    if torch.is_grad_enabled() and (pre.requires_grad or h0.requires_grad or w_hh.requires_grad):
+        return _StackedElmanScan.apply(pre.contiguous(), h0.contiguous(), w_hh, relu)
+    with torch.no_grad():
+        hs = pre.new_empty(pre.shape)
+        h = h0
+        w_t = w_hh.mT
+        for t in range(pre.shape[0]):
+            torch.baddbmm(pre[t], h, w_t, out=hs[t])
+            if relu:
+                hs[t].clamp_(min=0.0)
+            else:
+                hs[t].tanh_()
+            h = hs[t]
+        return hs
+
+
+def _elman_states(
+    params: Mapping[str, Tensor], words: Tensor, hs: list[Tensor], layers: int, relu: bool
+) -> tuple[list[Tensor], Tensor]:
+    """Stacked Elman network over ``words`` (R, B, L) from per-layer states ``hs`` (R, B, H): the final
+    states and the top layer's states after every symbol, time-major (L, R, B, H)."""
+    r_, b_, length = words.shape
+    rows = torch.arange(r_, device=words.device).view(r_, 1, 1)
+    seq = None
+    finals = []
+    for k in range(layers):
+        bias = params[f"rnn.bias_ih_l{k}"] + params[f"rnn.bias_hh_l{k}"]
+        w_ih = params[f"rnn.weight_ih_l{k}"]
+        if k == 0:
+            table = w_ih.mT + bias.unsqueeze(1)  # (R, S, H): input term of each symbol
+            pre = table[rows, words.mT]  # (R, L, B, H)
+            pre = pre.permute(1, 0, 2, 3)
+        else:
+            flat = seq.permute(1, 0, 2, 3).reshape(r_, length * b_, -1)
+            pre = torch.baddbmm(bias.unsqueeze(1), flat, w_ih.mT)
+            pre = pre.view(r_, length, b_, -1).permute(1, 0, 2, 3)
+        seq = _elman_scan(pre, hs[k], params[f"rnn.weight_hh_l{k}"], relu)
+        finals.append(seq[-1])
+    return finals, seq
+
+
 def _initial_states(params: Mapping[str, Tensor], batch: int, layers: int) -> list[Tensor]:
     h0 = params["h0"]
     per = h0.view(h0.shape[0], layers, -1)
@@ -115,6 +204,7 @@ def _advance(
     nonlinearity: str,
     n_symbols: int,
     every: bool = False,
+    fused: bool = True,
 ) -> tuple[list[Tensor], list[Tensor]]:
     """Read ``words`` (R, B, L) from the per-layer states ``hs``; return the new states (and the top
     layer after every symbol when ``every``)."""
@@ -122,6 +212,9 @@ def _advance(
     tops: list[Tensor] = []
     if length == 0:
         return hs, tops
+    if cell == "rnn" and fused:
+        finals, seq = _elman_states(params, words, hs, layers, nonlinearity == "relu")
+        return finals, list(seq.unbind(0)) if every else tops
     hs = list(hs)
     w_ih0 = params["rnn.weight_ih_l0"]
     x = F.one_hot(words, n_symbols).to(w_ih0.dtype).reshape(r_, b_ * length, n_symbols)
@@ -152,6 +245,7 @@ def stacked_forward(
     nonlinearity: str,
     n_symbols: int,
     every: bool = False,
+    fused: bool = True,
 ) -> Tensor:
     """Run ``R`` stacked networks over one batch of equal-length words each; return their scores.
 
@@ -173,6 +267,10 @@ def stacked_forward(
         Alphabet size; inputs are one-hot.
     every : bool
         Return the scores after every symbol instead of after the last one.
+    fused : bool
+        Run Elman layers through the hand-written recurrence (one ``baddbmm`` per step forward, one
+        ``bmm`` per step backward, no per-step autograd graph); False records every step with autograd
+        (the reference; same values up to float rounding). GRU layers always use autograd.
 
     Returns
     -------
@@ -189,6 +287,7 @@ def stacked_forward(
         nonlinearity=nonlinearity,
         n_symbols=n_symbols,
         every=every,
+        fused=fused,
     )
     if every:
         if not tops:
@@ -465,6 +564,8 @@ class BatchedRun:
         Over each member's whole training subset, with the final weights.
     steps : ndarray of int, shape (M,)
         Optimizer steps each member took.
+    n_train : ndarray of int, shape (M,)
+        Training words of each member.
     test_loss, test_accuracy : dict of str to ndarray
         Per test length (as a string, like ``Run.metrics``), one value per member on its own test words.
     machine : Machine
@@ -483,6 +584,7 @@ class BatchedRun:
     train_loss: np.ndarray
     train_accuracy: np.ndarray
     steps: np.ndarray
+    n_train: np.ndarray
     test_loss: dict[str, np.ndarray]
     test_accuracy: dict[str, np.ndarray]
     machine: Machine
@@ -546,6 +648,7 @@ class BatchedRun:
                 "stopped_early": bool(self.stopped_early[i]),
                 "train_loss": float(self.train_loss[i]),
                 "train_accuracy": float(self.train_accuracy[i]),
+                "n_train": int(self.n_train[i]),
             }
             for k in self.test_accuracy:
                 row[f"test_loss_{k}"] = float(self.test_loss[k][i])
@@ -783,6 +886,7 @@ def _train_batched(
         train_loss=train_loss,
         train_accuracy=train_acc,
         steps=optimizer.steps.cpu().numpy().copy(),
+        n_train=counts.sum(axis=1).astype(np.int64),
         test_loss=test_loss,
         test_accuracy=test_acc,
         machine=shared.machine,

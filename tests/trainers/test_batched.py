@@ -53,6 +53,25 @@ def test_stacked_forward_equals_each_model(cell: str, nonlinearity: str, layers:
         torch.testing.assert_close(empty[0], models[0].readout(models[0].initial(5)))
 
 
+@pytest.mark.parametrize(
+    ("nonlinearity", "layers", "every"), [("relu", 1, False), ("tanh", 2, True)]
+)
+def test_fused_elman_gradients_equal_autograd(nonlinearity: str, layers: int, every: bool) -> None:
+    cfg = ModelConfig(hidden=6, layers=layers, nonlinearity=nonlinearity, h0="learned", gain=1.0)
+    params = _stack([build_model(cfg, seed=s) for s in range(3)])
+    words = torch.randint(0, 2, (3, 4, 5), generator=torch.Generator().manual_seed(2))
+    shape = {"cell": "rnn", "layers": layers, "nonlinearity": nonlinearity, "n_symbols": 2}
+    results = []
+    for fused in (True, False):
+        leaves = {k: v.clone().requires_grad_() for k, v in params.items()}
+        out = stacked_forward(leaves, words, every=every, fused=fused, **shape)
+        out.square().sum().backward()
+        results.append((out.detach(), {k: v.grad for k, v in leaves.items()}))
+    torch.testing.assert_close(results[0][0], results[1][0])
+    for k in params:
+        torch.testing.assert_close(results[0][1][k], results[1][1][k], rtol=1e-4, atol=1e-6)
+
+
 def test_stacked_loss_ignores_padding() -> None:
     logits = torch.randn(2, 4, 3)
     targets = torch.tensor([[0, 1, 2, 0], [2, 2, 1, 0]])
