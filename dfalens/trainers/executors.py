@@ -1,0 +1,257 @@
+"""Where sweep tasks run: in this process, in local worker processes (joblib), or on a Dask cluster.
+
+Every executor maps a picklable function over a list of items and yields results as they finish (in any
+order). Each task runs torch with one thread, so a task computes the same numbers wherever it runs: on a
+few cores, parallel processes beat parallel threads for tiny networks, and one thread keeps results
+independent of the machine's core count.
+
+``make_executor`` takes the same strings as ``dfalens sweep --executor``:
+
+- ``"local"``: ``jobs`` worker processes through joblib's loky backend (in this process when ``jobs`` is 1);
+- ``"local-dask"``: a Dask ``LocalCluster`` with ``jobs`` single-threaded workers;
+- ``"dask://HOST:PORT"`` (or ``tcp://HOST:PORT``): an existing Dask scheduler, reached within a short
+  timeout; its workers need dfalens installed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+from dfalens.errors import ConfigError
+
+__all__ = [
+    "Executor",
+    "SerialExecutor",
+    "JoblibExecutor",
+    "DaskExecutor",
+    "make_executor",
+    "default_jobs",
+]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+_ADDRESS = re.compile(r"^(?:dask|tcp)://(?P<host>[^:/\s]+|\[[0-9a-fA-F:]+\]):(?P<port>\d{1,5})/?$")
+
+
+def default_jobs() -> int:
+    """Number of worker processes when none is given: the CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _single_threaded(fn: Callable[[T], R], item: T) -> R:
+    """Run one task with torch limited to one thread (restored afterwards when run in-process).
+
+    When torch is not loaded yet (a fresh worker), the thread environment variables are set instead, so
+    the task's own ``import torch`` starts with one thread and tasks without torch start fast.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None:
+        for name in _THREAD_VARS:
+            os.environ[name] = "1"
+        return fn(item)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return fn(item)
+    finally:
+        torch.set_num_threads(before)
+
+
+class Executor(ABC):
+    """Runs sweep tasks; use as a context manager so workers and clusters are shut down.
+
+    Attributes
+    ----------
+    name : str
+        A short description for progress messages (``"local (2 processes)"``).
+    jobs : int
+        How many tasks run at once (for a remote cluster: its thread count when connected).
+    """
+
+    name: str = "executor"
+    jobs: int = 1
+
+    @abstractmethod
+    def map_unordered(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[R]:
+        """Yield ``fn(item)`` for every item, in completion order.
+
+        ``fn`` must be a module-level function (picklable); an exception in a task is re-raised here.
+        """
+
+    def close(self) -> None:  # noqa: B027 - executors without resources keep the default
+        """Release workers and connections (idempotent)."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class SerialExecutor(Executor):
+    """Runs every task in this process, one after another."""
+
+    def __init__(self) -> None:
+        self.name = "serial (this process)"
+        self.jobs = 1
+
+    def map_unordered(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[R]:
+        for item in items:
+            yield _single_threaded(fn, item)
+
+
+class JoblibExecutor(Executor):
+    """Local worker processes through joblib's loky backend.
+
+    Parameters
+    ----------
+    jobs : int
+        Number of worker processes.
+    """
+
+    def __init__(self, jobs: int) -> None:
+        if jobs < 1:
+            raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+        self.jobs = jobs
+        self.name = f"local ({jobs} processes)"
+
+    def map_unordered(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[R]:
+        if not items:
+            return
+        from joblib import Parallel, delayed
+
+        parallel = Parallel(
+            n_jobs=min(self.jobs, len(items)), backend="loky", return_as="generator_unordered"
+        )
+        yield from parallel(delayed(_single_threaded)(fn, item) for item in items)
+
+
+class DaskExecutor(Executor):
+    """Tasks on a Dask distributed cluster: an existing scheduler, or a ``LocalCluster`` started here.
+
+    Parameters
+    ----------
+    address : str or None
+        Scheduler address ``HOST:PORT`` (``tcp://`` added) or None to start a ``LocalCluster``.
+    jobs : int
+        Workers of the ``LocalCluster`` (one thread each); ignored for an existing scheduler.
+    processes : bool
+        Whether the ``LocalCluster`` workers are processes (True) or threads of this process.
+    timeout : float
+        Seconds to wait for the scheduler before giving up with :class:`ConfigError`.
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        jobs: int = 2,
+        *,
+        processes: bool = True,
+        timeout: float = 5.0,
+    ) -> None:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError as exc:  # pragma: no cover - dask is a declared extra
+            raise ConfigError(
+                "the Dask executor needs dask[distributed]: pip install 'dfalens[dask]'"
+            ) from exc
+        self._cluster: Any = None
+        if address is None:
+            if jobs < 1:
+                raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+            self._cluster = LocalCluster(
+                n_workers=jobs,
+                threads_per_worker=1,
+                processes=processes,
+                dashboard_address=None,
+            )
+            self._client = Client(self._cluster, timeout=f"{timeout}s")
+            self.jobs = jobs
+            self.name = f"local-dask ({jobs} workers)"
+        else:
+            try:
+                self._client = Client(f"tcp://{address}", timeout=f"{timeout}s")
+            except (OSError, TimeoutError) as exc:
+                raise ConfigError(
+                    f"cannot reach the Dask scheduler at {address} within {timeout:g} s; start one "
+                    "(`dask scheduler`, then `dask worker HOST:PORT`) or use --executor local"
+                ) from exc
+            threads = sum(self._client.nthreads().values())
+            self.jobs = max(1, threads)
+            self.name = f"dask ({address}, {threads} worker threads)"
+
+    def map_unordered(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[R]:
+        if not items:
+            return
+        from distributed import as_completed
+
+        futures = [self._client.submit(_single_threaded, fn, item, pure=False) for item in items]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            self._client.cancel([f for f in futures if not f.done()])
+
+    def close(self) -> None:
+        client, cluster = getattr(self, "_client", None), self._cluster
+        self._cluster = None
+        if client is not None:
+            client.close()
+            self._client = None
+        if cluster is not None:
+            cluster.close()
+
+
+def make_executor(
+    spec: str = "local", jobs: int | None = None, *, timeout: float = 5.0
+) -> Executor:
+    """Build an executor from its command-line spelling.
+
+    Parameters
+    ----------
+    spec : str
+        ``"local"``, ``"local-dask"`` or ``"dask://HOST:PORT"`` (``tcp://HOST:PORT`` also accepted).
+    jobs : int or None
+        Parallel tasks for local executors; None uses every CPU this process may use.
+    timeout : float
+        Seconds to wait for a remote scheduler.
+
+    Returns
+    -------
+    Executor
+
+    Raises
+    ------
+    ConfigError
+        An unknown spec, a malformed address, or a scheduler that does not answer within ``timeout``.
+    """
+    n = default_jobs() if jobs is None else int(jobs)
+    if n < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {n}")
+    if spec == "local":
+        return SerialExecutor() if n == 1 else JoblibExecutor(n)
+    if spec == "local-dask":
+        return DaskExecutor(None, n, timeout=timeout)
+    match = _ADDRESS.match(spec)
+    if match:
+        port = int(match["port"])
+        if not 0 < port < 65536:
+            raise ConfigError(f"port {port} in {spec!r} is out of range 1..65535")
+        return DaskExecutor(f"{match['host']}:{port}", timeout=timeout)
+    raise ConfigError(f"unknown executor {spec!r}; use 'local', 'local-dask' or 'dask://HOST:PORT'")

@@ -1,0 +1,519 @@
+"""The phase diagram of Fig. 9: training data fraction x initial weight scale, trained to convergence.
+
+Each cell trains a network (the ``phase`` preset: 100 ReLU units, SGD lr 0.02, batches of 128 words of one
+length, cross-entropy, stop when the training loss is below 1e-3) on a fraction ``p`` of the words up to
+length 10 from Xavier-normal weights of gain ``g``, then extracts its automaton (threshold clustering at
+0.1 x the state scale over all words up to length 10, as the paper's sweep) and scores it on 30 random
+words of length 100. Cells are grouped into batches of members of the stacked trainer
+(:mod:`dfalens.trainers.batched`); an executor (:mod:`dfalens.trainers.executors`) runs the batches.
+
+A cell depends only on ``(fraction, gain, seed)``: its data subset, test words, initial weights and batch
+order come from the seed as in :func:`dfalens.trainers.train`, so the table is the same whatever the
+executor or the grouping. Results go to ``DIR/results.csv`` as cells finish; rerunning resumes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dfalens.errors import ConfigError, DataError
+from dfalens.trainers.config import TrainConfig, make_config
+from dfalens.trainers.executors import Executor, default_jobs
+from dfalens.trainers.sweep import run_tasks
+from dfalens.trainers.sweep_table import ResultsTable, format_value
+
+__all__ = [
+    "PHASE_COLUMNS",
+    "axis_values",
+    "phase_config",
+    "PhaseCell",
+    "cell_row",
+    "run_phase_diagram",
+    "read_results",
+    "plot_phase_diagram",
+]
+
+PHASE_COLUMNS = (
+    "fraction",
+    "gain",
+    "seed",
+    "states",
+    "minimal_states",
+    "closed",
+    "equivalent",
+    "open_states",
+    "val_accuracy",
+    "train_loss",
+    "train_accuracy",
+    "epochs",
+    "converged",
+    "n_train",
+)
+"""Columns of ``results.csv``: the cell, the extraction at convergence and the training outcome."""
+
+_KEY = ("fraction", "gain", "seed")
+_INT_COLUMNS = {"seed", "states", "minimal_states", "open_states", "epochs", "n_train"}
+_BOOL_COLUMNS = {"closed", "equivalent", "converged"}
+_CONFIG_FIXED = ("seed", "gain", "data_fraction", "device", "threads", "checkpoints")
+"""TrainConfig fields a cell overrides, or that do not change results; left out of the manifest."""
+
+
+def axis_values(resolution: int, low: float = 0.1, high: float = 1.0) -> tuple[float, ...]:
+    """``resolution`` evenly spaced values from ``low`` to ``high`` (``linspace``), rounded to 10 digits.
+
+    Raises
+    ------
+    ConfigError
+        For a resolution below 1 or a range outside (0, inf).
+    """
+    if isinstance(resolution, bool) or int(resolution) != resolution or resolution < 1:
+        raise ConfigError(f"--resolution must be a positive integer, got {resolution!r}")
+    if not (0 < low <= high and math.isfinite(high)):
+        raise ConfigError(f"the range must satisfy 0 < low <= high, got {low}..{high}")
+    values = np.linspace(low, high, int(resolution)) if resolution > 1 else np.array([high])
+    return tuple(float(format_value(float(v))) for v in values)
+
+
+def phase_config(max_epochs: int = 1_000_000, **overrides: Any) -> TrainConfig:
+    """The settings of one phase-diagram cell: the ``phase`` preset with an epoch cap.
+
+    Parameters
+    ----------
+    max_epochs : int
+        Epoch cap of every cell (the paper's is 1,000,000).
+    **overrides
+        Any other :class:`TrainConfig` field (for example ``hidden`` or ``stop_loss``).
+    """
+    settings: dict[str, Any] = {"checkpoints": "every"}
+    settings.update(overrides)
+    return make_config("phase", epochs=int(max_epochs), **settings)
+
+
+@dataclass(frozen=True)
+class PhaseCell:
+    """One cell of the diagram."""
+
+    fraction: float
+    gain: float
+    seed: int
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return (format_value(self.fraction), format_value(self.gain), format_value(self.seed))
+
+
+@dataclass(frozen=True)
+class _Task:
+    """A batch of cells for one worker (picklable)."""
+
+    config: TrainConfig
+    cells: tuple[PhaseCell, ...]
+    eps: float
+    extract_len: int
+    batched: bool
+    device: str | None
+
+
+def cell_row(
+    cell: PhaseCell,
+    model: Any,
+    *,
+    machine: Any,
+    eps: float,
+    extract_len: int,
+    val_accuracy: float,
+    train_loss: float,
+    train_accuracy: float,
+    epochs: int,
+    converged: bool,
+    n_train: int,
+) -> dict[str, Any]:
+    """Extract the automaton of a trained cell and build its results row.
+
+    Parameters
+    ----------
+    cell : PhaseCell
+    model : RecurrentModel
+        The trained network.
+    machine : Machine
+        The task's ground truth.
+    eps : float
+        Threshold-clustering distance, relative to the state scale.
+    extract_len : int
+        Longest word collected for the extraction.
+    val_accuracy, train_loss, train_accuracy : float
+    epochs : int
+    converged : bool
+    n_train : int
+        Number of training words of the cell.
+
+    Returns
+    -------
+    dict
+        A row with the :data:`PHASE_COLUMNS`.
+    """
+    from dfalens.automata import equivalent
+    from dfalens.probes import extract, from_model
+
+    ex = extract(
+        from_model(model),
+        max_len=extract_len,
+        method="threshold",
+        eps=eps,
+        fidelity_lengths=(),
+        holdout_words=0,
+    )
+    verdict = equivalent(ex.minimal, machine)
+    return {
+        "fraction": cell.fraction,
+        "gain": cell.gain,
+        "seed": cell.seed,
+        "states": ex.n_raw,
+        "minimal_states": ex.n_minimal_trimmed,
+        "closed": bool(ex.closed),
+        "equivalent": bool(ex.closed and verdict.equal),
+        "open_states": int(np.count_nonzero((ex.machine.delta < 0).any(axis=1))),
+        "val_accuracy": float(val_accuracy),
+        "train_loss": float(train_loss),
+        "train_accuracy": float(train_accuracy),
+        "epochs": int(epochs),
+        "converged": bool(converged),
+        "n_train": int(n_train),
+    }
+
+
+def _run_task(task: _Task) -> list[dict[str, Any]]:
+    """Train a batch of cells (stacked, or one by one) and extract each; one row per cell."""
+    from dfalens.automata import get_task_machine
+    from dfalens.trainers.batched import Member, train_batched
+    from dfalens.trainers.loop import train
+
+    machine = get_task_machine(task.config.task)
+    length = str(max(task.config.test_lengths))
+    members = [Member(seed=c.seed, gain=c.gain, data_fraction=c.fraction) for c in task.cells]
+    rows = []
+    if task.batched:
+        run = train_batched(task.config, members, device=task.device)
+        for i, cell in enumerate(task.cells):
+            rows.append(
+                cell_row(
+                    cell,
+                    run.model(i),
+                    machine=machine,
+                    eps=task.eps,
+                    extract_len=task.extract_len,
+                    val_accuracy=float(run.test_accuracy[length][i]),
+                    train_loss=float(run.train_loss[i]),
+                    train_accuracy=float(run.train_accuracy[i]),
+                    epochs=int(run.epochs[i]),
+                    converged=bool(run.stopped_early[i]),
+                    n_train=int(run.n_train[i]),
+                )
+            )
+        return rows
+    for cell, member in zip(task.cells, members, strict=True):
+        config = member.apply(task.config)
+        if task.device is not None:
+            config = config.replace(device=task.device)
+        single = train(config)
+        last = single.metrics[-1]
+        rows.append(
+            cell_row(
+                cell,
+                single.model,
+                machine=machine,
+                eps=task.eps,
+                extract_len=task.extract_len,
+                val_accuracy=float(last["val_accuracy"][length]),
+                train_loss=float(last["train_loss"]),
+                train_accuracy=float(last["train_accuracy"]),
+                epochs=single.epochs_done,
+                converged=single.stopped_early,
+                n_train=_n_train(config),
+            )
+        )
+    return rows
+
+
+def _n_train(config: TrainConfig) -> int:
+    from dfalens.automata import get_task_machine
+    from dfalens.trainers.data import make_task_data
+
+    data = make_task_data(
+        get_task_machine(config.task),
+        max_len=config.max_len,
+        data_fraction=config.data_fraction,
+        test_lengths=(1,),
+        n_test_words=1,
+        seed=config.seed,
+    )
+    return len(data.train)
+
+
+def _spec(
+    fractions: Sequence[float],
+    gains: Sequence[float],
+    seeds: Sequence[int],
+    config: TrainConfig,
+    eps: float,
+    extract_len: int,
+) -> dict[str, Any]:
+    settings = {k: v for k, v in config.to_dict().items() if k not in _CONFIG_FIXED}
+    return {
+        "kind": "phase-diagram",
+        "fractions": [float(f) for f in fractions],
+        "gains": [float(g) for g in gains],
+        "seeds": [int(s) for s in seeds],
+        "training": settings,
+        "extraction": {"method": "threshold", "eps": float(eps), "max_len": int(extract_len)},
+    }
+
+
+def run_phase_diagram(
+    directory: str | os.PathLike[str],
+    *,
+    fractions: Sequence[float] | None = None,
+    gains: Sequence[float] | None = None,
+    seeds: Sequence[int] = (0,),
+    config: TrainConfig | None = None,
+    eps: float = 0.1,
+    extract_len: int = 10,
+    executor: str | Executor = "local",
+    jobs: int | None = None,
+    members: int | None = None,
+    batched: bool = True,
+    device: str | None = None,
+    plot: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[dict[str, str]]:
+    """Run (or resume) the phase-diagram sweep into ``directory``.
+
+    Parameters
+    ----------
+    directory : path
+        Gets ``results.csv``, ``sweep.json`` and ``phase_diagram.png``.
+    fractions, gains : sequence of float, optional
+        Grid axes; default ``axis_values(20)`` each (20 values over linspace(0.1, 1.0)).
+    seeds : sequence of int
+        Seeds per cell (each seed is a full repetition of the grid).
+    config : TrainConfig, optional
+        Settings of every cell (default :func:`phase_config`); the cell sets ``data_fraction``, ``gain``
+        and ``seed``.
+    eps : float
+        Extraction threshold relative to the state scale (0.1 in the paper's sweep).
+    extract_len : int
+        Longest word collected for the extraction (10 in the paper).
+    executor : str or Executor
+        ``local``, ``local-dask``, ``dask://HOST:PORT`` (see
+        :func:`~dfalens.trainers.executors.make_executor`) or an executor instance (left open).
+    jobs : int, optional
+        Parallel tasks for local executors (default: every usable CPU).
+    members : int, optional
+        Cells per batched task; default spreads the pending cells evenly over the parallel tasks, at most
+        400 per task.
+    batched : bool
+        Train each task's cells with the stacked trainer (True) or one by one with ``train``.
+    device : str, optional
+        Training device of each task (default: the config's).
+    plot : bool
+        Draw ``phase_diagram.png`` at the end.
+    progress : callable, optional
+        ``progress(done, total)`` after every finished task (cells counted).
+
+    Returns
+    -------
+    list of dict
+        The rows of ``results.csv`` (text values), in grid order.
+
+    Raises
+    ------
+    ConfigError
+        Bad settings, an unreachable scheduler, or a directory that holds another sweep (nothing is
+        written then).
+    """
+    fractions = axis_values(20) if fractions is None else tuple(float(f) for f in fractions)
+    gains = axis_values(20) if gains is None else tuple(float(g) for g in gains)
+    seeds = tuple(int(s) for s in seeds)
+    if not fractions or not gains or not seeds:
+        raise ConfigError("the phase diagram needs at least one fraction, one gain and one seed")
+    if any(not 0 < f <= 1 for f in fractions):
+        raise ConfigError(f"data fractions must be in (0, 1], got {list(fractions)}")
+    if any(not g > 0 for g in gains):
+        raise ConfigError(f"gains must be positive, got {list(gains)}")
+    if not eps > 0:
+        raise ConfigError(f"eps must be positive, got {eps}")
+    config = phase_config() if config is None else config
+    if members is not None and members < 1:
+        raise ConfigError(f"--members must be at least 1, got {members}")
+    cells = [PhaseCell(f, g, s) for s in seeds for g in gains for f in fractions]
+    by_key = {c.key: c for c in cells}
+    table = ResultsTable(
+        directory,
+        _spec(fractions, gains, seeds, config, eps, extract_len),
+        PHASE_COLUMNS,
+        _KEY,
+        [c.key for c in cells],
+    )
+    pending = [by_key[k] for k in table.pending()]
+    slots = executor.jobs if isinstance(executor, Executor) else (jobs or default_jobs())
+    size = members or min(400, max(1, math.ceil(len(pending) / max(slots, 1))))
+    tasks = [
+        _Task(config, tuple(pending[i : i + size]), eps, extract_len, batched, device)
+        for i in range(0, len(pending), size)
+    ]
+    run_tasks(executor, jobs, _run_task, tasks, table, len(cells), progress)
+    rows = table.finish()
+    if plot:
+        plot_phase_diagram(rows, Path(directory) / "phase_diagram.png")
+    return rows
+
+
+def typed_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A results row with numbers and booleans parsed from their text."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if not isinstance(value, str):
+            out[key] = value
+        elif key in _BOOL_COLUMNS:
+            out[key] = value == "true"
+        elif key in _INT_COLUMNS:
+            out[key] = int(value)
+        else:
+            try:
+                out[key] = float(value)
+            except ValueError:
+                out[key] = value
+    return out
+
+
+def read_results(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Read a phase-diagram ``results.csv`` (or its directory) into typed rows.
+
+    Raises
+    ------
+    DataError
+        When the file is missing or lacks the phase-diagram columns.
+    """
+    import csv
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.csv"
+    if not path.is_file():
+        raise DataError(f"{path} not found; run `dfalens sweep phase-diagram -o DIR` first")
+    with open(path, encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in PHASE_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise DataError(f"{path} is not a phase-diagram table (no columns {missing})")
+        return [typed_row(r) for r in reader]
+
+
+def _edges(values: Sequence[float]) -> np.ndarray:
+    a = np.asarray(values, dtype=float)
+    if len(a) == 1:
+        return np.array([a[0] - 0.05, a[0] + 0.05])
+    mid = (a[1:] + a[:-1]) / 2
+    return np.concatenate([[a[0] - (mid[0] - a[0])], mid, [a[-1] + (a[-1] - mid[-1])]])
+
+
+def plot_phase_diagram(
+    rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str] | None = None, *, dpi: int = 100
+) -> Any:
+    """Draw the phase diagram (Fig. 9) as heatmaps over data fraction x initial gain.
+
+    Panels: states of the extracted automaton at convergence (log colour scale), validation accuracy on
+    the long test words, and the fraction of seeds whose extraction is closed and equivalent to the task.
+    Values are averaged over seeds; a dot marks cells where some seed hit the epoch cap first.
+
+    Parameters
+    ----------
+    rows : sequence of mapping
+        Rows of ``results.csv`` (text or typed values).
+    path : path, optional
+        Where to save the figure (format by suffix).
+    dpi : int
+        Resolution of a raster file.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+
+    if not rows:
+        raise DataError("no finished cells to plot; run the sweep first")
+    table = [typed_row(r) for r in rows]
+    fractions = sorted({r["fraction"] for r in table})
+    gains = sorted({r["gain"] for r in table})
+    fi = {f: i for i, f in enumerate(fractions)}
+    gi = {g: i for i, g in enumerate(gains)}
+    shape = (len(gains), len(fractions))
+    sums = {k: np.zeros(shape) for k in ("states", "val_accuracy", "solved", "converged")}
+    counts = np.zeros(shape)
+    for r in table:
+        at = (gi[r["gain"]], fi[r["fraction"]])
+        counts[at] += 1
+        sums["states"][at] += r["states"]
+        sums["val_accuracy"][at] += r["val_accuracy"]
+        sums["solved"][at] += float(r["closed"] and r["equivalent"])
+        sums["converged"][at] += float(r["converged"])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = {k: np.where(counts > 0, v / counts, np.nan) for k, v in sums.items()}
+    states = mean["states"]
+    finite = states[np.isfinite(states)]
+    xe, ye = _edges(fractions), _edges(gains)
+    fig, axes = plt.subplots(1, 3, figsize=(13.5, 4.0), layout="constrained")
+    panels = [
+        (
+            "states at convergence",
+            states,
+            "viridis",
+            {"norm": LogNorm(max(1.0, finite.min()), max(2.0, finite.max()))},
+        ),
+        ("validation accuracy", mean["val_accuracy"], "RdYlGn", {"vmin": 0.0, "vmax": 1.0}),
+        (
+            "closed and equivalent (fraction of seeds)",
+            mean["solved"],
+            "Greys",
+            {"vmin": 0, "vmax": 1},
+        ),
+    ]
+    capped = mean["converged"] < 1
+    for ax, (title, values, cmap, kw) in zip(axes, panels, strict=True):
+        mesh = ax.pcolormesh(xe, ye, np.ma.masked_invalid(values), cmap=cmap, **kw)
+        fig.colorbar(mesh, ax=ax)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("training data fraction")
+        ax.set_ylabel("initial weight gain")
+        if capped.any():
+            yy, xx = np.nonzero(capped)
+            ax.plot(
+                np.asarray(fractions)[xx],
+                np.asarray(gains)[yy],
+                "o",
+                color="white",
+                mec="black",
+                ms=3,
+                ls="none",
+                label="epoch cap reached",
+            )
+    if capped.any():
+        axes[0].legend(loc="lower right", fontsize=7, framealpha=0.8)
+    fig.suptitle(
+        f"Phase diagram: {len(fractions)} fractions x {len(gains)} gains, "
+        f"{int(counts.max())} seed(s) per cell",
+        fontsize=11,
+    )
+    if path is not None:
+        fig.savefig(path, dpi=dpi)
+        plt.close(fig)
+    return fig
