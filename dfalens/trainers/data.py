@@ -206,10 +206,13 @@ def random_words(n_symbols: int, length: int, n: int, rng: np.random.Generator) 
     _check_budget(n * length, f"{n} test words of length {length}")
     words = rng.integers(0, n_symbols, size=(n, length), dtype=np.int64)
     while True:
-        _, first = np.unique(words, axis=0, return_index=True)
-        if first.size == n:
+        # rows as bytes: np.unique(axis=0) is slow for long rows
+        first: dict[bytes, int] = {}
+        for i, row in enumerate(words):
+            first.setdefault(row.tobytes(), i)
+        if len(first) == n:
             return words
-        keep = words[np.sort(first)]
+        keep = words[sorted(first.values())]
         extra = rng.integers(0, n_symbols, size=(n - keep.shape[0], length), dtype=np.int64)
         words = np.concatenate([keep, extra])
 

@@ -14,7 +14,9 @@ vector concatenates the hidden vectors of layers 1..L, then (LSTM only) the cell
     [h_1, ..., h_L]                 rnn, gru
     [h_1, ..., h_L, c_1, ..., c_L]  lstm
 
-The readout reads ``h_L``. The initial state is the same for every word: all ones (``h0="ones"``, the
+The readout reads ``h_L``. On the CPU, ``step`` reproduces ``forward`` bit for bit for every
+single-layer model and for Elman networks of any depth; for multi-layer GRU and LSTM the two agree to
+float32 rounding (torch's kernels project the inputs of upper layers for all steps in one product). The initial state is the same for every word: all ones (``h0="ones"``, the
 paper's choice, which keeps a ReLU network off the zero fixed point), all zeros, or a learned vector that
 starts at ones. For an LSTM it covers the cell vectors too.
 """
