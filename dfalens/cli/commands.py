@@ -25,3 +25,7 @@ COMMANDS.append(train)
 from dfalens.cli.timeline import timeline  # noqa: E402
 
 COMMANDS.append(timeline)
+
+from dfalens.cli.sweep import sweep  # noqa: E402
+
+COMMANDS.append(sweep)

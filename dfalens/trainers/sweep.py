@@ -82,22 +82,27 @@ def run_tasks(
     total: int,
     progress: Callable[[int, int], None] | None,
 ) -> None:
-    """Run ``fn`` over ``tasks`` on an executor, adding each task's rows to ``table`` as it finishes."""
-    done = total - len(table.pending())
-    if progress is not None:
-        progress(done, total)
-    if not tasks:
-        return
+    """Run ``fn`` over ``tasks`` on an executor, adding each task's rows to ``table`` as it finishes.
+
+    A named executor is created (and a scheduler reached) before the table is written, so a bad executor
+    leaves no files behind; an executor instance is left open.
+    """
     own = isinstance(executor, str)
-    ex = make_executor(executor, jobs) if isinstance(executor, str) else executor
+    ex = make_executor(executor, jobs) if own and tasks else executor
     try:
+        table.start()
+        done = total - len(table.pending())
+        if progress is not None:
+            progress(done, total)
+        if not tasks or not isinstance(ex, Executor):
+            return
         for rows in ex.map_unordered(fn, tasks):
             table.add(rows)
             done += len(rows)
             if progress is not None:
                 progress(done, total)
     finally:
-        if own:
+        if own and isinstance(ex, Executor):
             ex.close()
 
 

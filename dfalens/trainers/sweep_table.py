@@ -286,12 +286,20 @@ class ResultsTable:
                 )
         if self.csv_path.exists():
             self._load()
+        self._started = False
+
+    def start(self) -> None:
+        """Create the directory, the manifest and the table (with the finished rows) on disk.
+
+        Opening a table only reads and checks; nothing is written until this (or :meth:`add`).
+        """
+        if self._started:
+            return
         self.directory.mkdir(parents=True, exist_ok=True)
         if not self.manifest_path.exists():
-            _write_atomic(
-                self.manifest_path, json.dumps(self.spec, indent=1, sort_keys=False) + "\n"
-            )
+            _write_atomic(self.manifest_path, json.dumps(self.spec, indent=1) + "\n")
         self._rewrite()
+        self._started = True
 
     def _load(self) -> None:
         text = self.csv_path.read_text(encoding="utf-8")
@@ -352,6 +360,7 @@ class ResultsTable:
             text_rows.append(t)
         if not text_rows:
             return
+        self.start()
         chunk = self._text(text_rows).split("\n", 1)[1]
         with open(self.csv_path, "a", encoding="utf-8", newline="") as fh:
             fh.write(chunk)
@@ -359,6 +368,7 @@ class ResultsTable:
             os.fsync(fh.fileno())
 
     def finish(self) -> list[dict[str, str]]:
-        """Rewrite ``results.csv`` in table order and return its rows."""
-        self._rewrite()
+        """Write ``results.csv`` in table order (and the manifest) and return its rows."""
+        self._started = False
+        self.start()
         return [self.done[k] for k in self.order if k in self.done]

@@ -79,8 +79,9 @@ def _table(path: Path, spec: dict | None = None) -> ResultsTable:
 
 
 def test_results_table_resumes_and_refuses_other_sweeps(tmp_path: Path) -> None:
+    t = _table(tmp_path / "new")
+    assert len(t.pending()) == 4 and not (tmp_path / "new").exists()  # opening writes nothing
     t = _table(tmp_path)
-    assert len(t.pending()) == 4
     t.add([{"a": 2, "b": 3, "y": 0.5}, {"a": 1, "b": 4, "y": True}])
     again = _table(tmp_path)
     assert again.pending() == [("1", "3"), ("2", "4")]
@@ -102,6 +103,7 @@ def test_results_table_drops_a_row_cut_short(tmp_path: Path) -> None:
         fh.write("2,4,0.12")  # killed mid-write
     t = _table(tmp_path)
     assert list(t.done) == [("1", "3")]
+    t.start()
     assert (tmp_path / "results.csv").read_text().endswith("1,3,1\n")
 
 
