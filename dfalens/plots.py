@@ -94,7 +94,9 @@ def training_curves(tl: Timeline, ax: Axes | None = None, log: bool = False) -> 
         ax.plot(ep, train, color="black", lw=1.5, label="train loss")
     ep_v, val = _series(tl, "val_loss")
     if np.isfinite(val).any():
-        ax.plot(ep_v, val, color="#1f77b4", lw=1.2, label="validation loss")
+        lengths = tl.test_lengths
+        name = f"test loss (length {lengths[0]})" if lengths else "validation loss"
+        ax.plot(ep_v, val, color="#1f77b4", lw=1.2, label=name)
     n = max(tl.n_words, 1)
     ax.plot(tl.epochs, tl.column("states_raw") / n, color="#d62728", lw=1.5, label=f"states / {n}")
     _mark_epochs(ax, tl)
@@ -340,20 +342,21 @@ def automaton(
     if arcs.size > 300:  # too many to curve one by one: light straight lines
         segs = np.stack([xy[src[arcs]], xy[dst[arcs]]], axis=1)
         ax.add_collection(
-            LineCollection(segs, colors="#1f77b4", linewidths=0.4, alpha=0.4, zorder=0)
+            LineCollection(segs, colors="#1f77b4", linewidths=0.3, alpha=0.3, zorder=0)
         )
     else:
+        busy = n > 60  # many states: thin, light arcs so the tree stays visible
         for e in arcs:
             ax.add_patch(
                 mpatches.FancyArrowPatch(
                     tuple(xy[src[e]]),
                     tuple(xy[dst[e]]),
                     connectionstyle="arc3,rad=0.25",
-                    arrowstyle="-|>",
+                    arrowstyle="-" if busy else "-|>",
                     mutation_scale=8,
                     color="#1f77b4",
-                    lw=0.8,
-                    alpha=0.8,
+                    lw=0.5 if busy else 0.8,
+                    alpha=0.35 if busy else 0.8,
                     zorder=0,
                     shrinkA=4,
                     shrinkB=4,

@@ -26,6 +26,10 @@ from dfalens.cli.timeline import timeline  # noqa: E402
 
 COMMANDS.append(timeline)
 
+from dfalens.cli.demo import demo  # noqa: E402
+
+COMMANDS.append(demo)
+
 from dfalens.cli.sweep import sweep  # noqa: E402
 
 COMMANDS.append(sweep)

@@ -47,7 +47,11 @@ def _epoch(value: int | None) -> str:
 @click.option(
     "--max-len", type=int, help="Longest word collected (default: the run's training length)."
 )
-@click.option("--jobs", default=2, show_default=True, type=int, help="Worker processes.")
+@click.option(
+    "--jobs",
+    type=int,
+    help="Worker processes (default: 2 for large runs, else 1; starting workers costs seconds).",
+)
 @click.option("--plot", is_flag=True, help="Also write timeline.png (the Fig. 6 view).")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the derived epochs and last row as JSON."
@@ -60,7 +64,7 @@ def timeline(
     eps: float,
     per_checkpoint_eps: bool,
     max_len: int | None,
-    jobs: int,
+    jobs: int | None,
     plot: bool,
     as_json: bool,
 ) -> int:

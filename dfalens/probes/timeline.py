@@ -33,6 +33,7 @@ __all__ = [
     "Timeline",
     "timeline",
     "TIMELINE_METHODS",
+    "PARALLEL_MIN_STATES",
     "derived_epochs",
     "first_stable",
     "MEMORISATION_LOSS",
@@ -448,6 +449,9 @@ class Timeline:
 TIMELINE_METHODS = ("leader", "threshold", "dbscan", "agglomerative", "hdbscan")
 """Clustering methods a timeline accepts (the ones driven by a merge distance eps)."""
 
+PARALLEL_MIN_STATES = 250_000
+"""Below this many states (checkpoints x words) a timeline runs in-process unless ``jobs`` is given."""
+
 
 def _blocks(n: int, jobs: int, block: int | None) -> list[slice]:
     if block is None:
@@ -662,7 +666,7 @@ def timeline(
     fidelity_words: int = 64,
     fidelity_length: int = 100,
     events: bool = True,
-    jobs: int = 2,
+    jobs: int | None = None,
     block: int | None = None,
     seed: int = 0,
     progress: bool = False,
@@ -696,8 +700,11 @@ def timeline(
         Random words on which a closed extraction is compared with the network (0: skip).
     events : bool, default True
         Record the individual merges and splits with state names (counts are always recorded).
-    jobs : int, default 2
-        Worker processes (joblib/loky; each runs torch with one thread). 1 runs in this process.
+    jobs : int, optional
+        Worker processes (joblib/loky; each runs torch and BLAS with one thread); 1 runs everything in
+        this process (also with one thread). Default: 2 workers when the run holds more than
+        :data:`PARALLEL_MIN_STATES` states in all (about 120 checkpoints of the paper's 2,047 words),
+        else 1, since starting workers (each imports torch) costs seconds.
     block : int, optional
         Checkpoints per work item (default: a quarter of an even share, at most 64).
     seed : int, default 0
@@ -736,7 +743,7 @@ def timeline(
         raise ConfigError(f"order must be 'bfs' or 'lexicographic', got {order!r}")
     if not (math.isfinite(eps) and eps > 0):
         raise ConfigError(f"eps must be a positive number, got {eps}")
-    if jobs < 1:
+    if jobs is not None and jobs < 1:
         raise ConfigError(f"jobs must be >= 1, got {jobs}")
     info = resolve_run(source)
     if max_len is None:
@@ -744,6 +751,10 @@ def timeline(
     if max_len < 1:
         raise ConfigError(f"max_len must be >= 1, got {max_len}")
     paths = list(info.paths)
+    if jobs is None:
+        k = len(info.task_machine.alphabet) if info.task_machine is not None else 2
+        total = len(paths) * sum(k**length for length in range(max_len + 1))
+        jobs = 2 if total > PARALLEL_MIN_STATES else 1
     parts = _blocks(len(paths), jobs, block)
     threads = 1
 

@@ -1,0 +1,184 @@
+"""``dfalens demo``: train a parity RNN on the CPU and watch it become the two-state automaton.
+
+The demo trains the paper's network and optimiser (one layer of ReLU units, h0 = ones, Xavier-normal
+gain 0.1, plain SGD, MSE on the output after the last symbol, batches of 128 words of one length) at a
+size that finishes in about a minute on two cores: 64 units, every word up to length 8 (510 words),
+learning rate 0.05, 400 epochs, a checkpoint every 5 epochs, tests at lengths 25, 100 and 1000. The
+paper's own setting (100 units, words up to length 10, lr 0.02, 1000 epochs, tests up to length 10,000 at
+every epoch) takes several minutes here; ``--paper`` runs it. Both show the same story: the extraction
+first grows into a prefix tree that memorises the training words, then its states merge until it closes
+into an automaton equivalent to parity, and the network generalises to every length at once.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+import numpy as np
+
+if TYPE_CHECKING:
+    from dfalens.probes.timeline import Timeline
+
+DEMO_SETTINGS: dict[str, Any] = {
+    "task": "parity",
+    "hidden": 64,
+    "max_len": 8,
+    "lr": 0.05,
+    "epochs": 400,
+    "checkpoints": "every:5",
+    "test_lengths": (25, 100, 1000),
+    "seed": 0,
+}
+"""Changes to the ``paper`` preset that make the demo fast on a CPU."""
+
+
+def _epoch(value: int | None) -> str:
+    return "never" if value is None else str(value)
+
+
+def demo_config(paper: bool = False, seed: int = 0) -> Any:
+    """The demo's training settings (the ``paper`` preset itself with ``paper=True``)."""
+    from dfalens.trainers import make_config
+
+    if paper:
+        return make_config("paper", task="parity", seed=seed)
+    return make_config("paper", **{**DEMO_SETTINGS, "seed": seed})
+
+
+def _finished(run_dir: Path, config: Any) -> bool:
+    """A complete run with exactly these settings is already in ``run_dir``."""
+    from dfalens.errors import DfalensError
+    from dfalens.trainers import load_run
+
+    try:
+        run = load_run(run_dir)
+    except DfalensError:
+        return False
+    return run.config == config and run.epochs_done >= config.epochs
+
+
+def snapshot_epochs(tl: Timeline) -> list[int]:
+    """Epochs worth drawing: the start, the largest tree, the merger (or the end), the end."""
+    epochs = tl.epochs
+    raw = tl.column("states_raw")
+    picks = [int(epochs[0]), int(epochs[int(np.argmax(raw))])]
+    if tl.merger_epoch is not None:
+        picks.append(int(tl.merger_epoch))
+    picks.append(int(epochs[-1]))
+    return sorted(set(picks))
+
+
+def demo_figure(tl: Timeline, path: Path) -> Path:
+    """The demo's picture: Fig. 4 curves, the Fig. 6 timeline and automaton snapshots."""
+    from matplotlib.figure import Figure
+
+    from dfalens import plots
+
+    picks = snapshot_epochs(tl)
+    fig = Figure(figsize=(4.0 * max(len(picks), 3), 8.2), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1.0, 0.9])
+    left, right = top.subplots(1, 2, width_ratios=[1.0, 1.35])
+    plots.training_curves(tl, ax=left)
+    left.set_title("training (Fig. 4)", fontsize="small")
+    plots.timeline_plot(tl, ax=right)
+    right.set_title("loss per test length and states (Fig. 6)", fontsize="small")
+    plots.snapshots(tl, picks, ax=bottom.subplots(1, len(picks)))
+    fig.suptitle(f"{tl.task}: when the network becomes the automaton", fontsize="medium")
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def _render(machine: Any, path: Path) -> tuple[Path, str | None]:
+    from dfalens.automata import render
+    from dfalens.automata.rendering import RenderWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RenderWarning)
+        written = render(machine, path)
+    hint = next((str(w.message) for w in caught if issubclass(w.category, RenderWarning)), None)
+    return written, hint
+
+
+@click.command("demo")
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    default="demo-out",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Output directory (the run goes to OUT/run).",
+)
+@click.option("--paper", is_flag=True, help="Train the paper's exact setting (several minutes).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Training seed.")
+@click.option("--retrain", is_flag=True, help="Train again even if OUT/run holds the finished run.")
+@click.option("--jobs", type=int, help="Worker processes for the timeline (default: automatic).")
+def demo(out_dir: Path, paper: bool, seed: int, retrain: bool, jobs: int | None) -> int:
+    """Train a parity RNN on the CPU, then show when it became the 2-state automaton.
+
+    Writes OUT/run (the training run), OUT/timeline.csv and .json, OUT/timeline.png (training curves,
+    per-checkpoint states and automaton snapshots) and the final automaton, raw and minimal, as SVG.
+    """
+    from dfalens.probes.timeline import timeline
+    from dfalens.trainers import train
+
+    from dfalens.errors import ConfigError
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"output {out_dir} exists and is not a directory; choose another -o")
+    started = time.perf_counter()
+    run_dir = out_dir / "run"
+    config = demo_config(paper, seed)
+    if not retrain and _finished(run_dir, config):
+        click.echo(f"reusing the finished run in {run_dir} (pass --retrain to train again)")
+    else:
+        what = "the paper's setting" if paper else "a small version of the paper's network"
+        click.echo(
+            f"training {what}: {config.hidden} ReLU units, words up to length {config.max_len}, "
+            f"{config.epochs} epochs of SGD (lr {config.lr:g}) -> {run_dir}"
+        )
+        out_dir.mkdir(parents=True, exist_ok=True)
+        train(config, run_dir, force=True, progress=True)
+    trained = time.perf_counter()
+    click.echo("extracting the automaton at every checkpoint ...")
+    tl = timeline(run_dir, jobs=jobs, progress=True)
+    csv_path, json_path = tl.write(out_dir)
+    png = demo_figure(tl, out_dir / "timeline.png")
+    last = tl.rows[-1]
+    final = tl.machines[-1]
+    raw_path, hint = _render(final, out_dir / "automaton_raw.svg")
+    min_path, hint2 = _render(final.minimize(), out_dir / "automaton_minimal.svg")
+    done = time.perf_counter()
+
+    length = tl.settings.get("generalisation_length")
+    click.echo(
+        f"memorisation epoch (training loss < 1e-3):            {_epoch(tl.memorisation_epoch)}"
+    )
+    click.echo(f"merger epoch (extraction closed and equivalent):      {_epoch(tl.merger_epoch)}")
+    click.echo(
+        f"generalisation epoch (accuracy 1.0 at length {length}):  {_epoch(tl.generalisation_epoch)}"
+    )
+    if last.equivalent:
+        verdict = f"equivalent to {tl.task}"
+    elif last.counterexample is not None:
+        verdict = f"not equivalent to {tl.task} (they differ on {last.counterexample!r})"
+    else:
+        verdict = f"not equivalent to {tl.task}"
+    peak = int(tl.column("states_raw").max())
+    click.echo(
+        f"final automaton: {last.states_raw} states (largest tree: {peak}), {last.states_minimal} after "
+        f"minimisation, {'closed' if last.closed else 'open'}, {verdict}"
+    )
+    click.echo(f"wrote {png}, {raw_path.name}, {min_path.name}, {csv_path.name}, {json_path.name}")
+    for h in (hint, hint2):
+        if h:
+            click.echo(f"note: {h}")
+            break
+    click.echo(
+        f"time: training {trained - started:.0f} s, timeline and pictures {done - trained:.0f} s"
+    )
+    return 0
