@@ -123,10 +123,9 @@ def demo(out_dir: Path, paper: bool, seed: int, retrain: bool, jobs: int | None)
     Writes OUT/run (the training run), OUT/timeline.csv and .json, OUT/timeline.png (training curves,
     per-checkpoint states and automaton snapshots) and the final automaton, raw and minimal, as SVG.
     """
+    from dfalens.errors import ConfigError
     from dfalens.probes.timeline import timeline
     from dfalens.trainers import train
-
-    from dfalens.errors import ConfigError
 
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"output {out_dir} exists and is not a directory; choose another -o")
