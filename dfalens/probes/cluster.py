@@ -41,7 +41,7 @@ DEFAULT_EPS = {
 """Relative ``eps`` used when none is given (0.01 is the paper's merger cutoff; for ``hdbscan`` eps is
 its ``cluster_selection_epsilon``)."""
 
-_CHUNK_MIN = 256
+_CHUNK_MIN = 128
 _CHUNK_ELEMENTS = (
     1 << 16
 )  # points x max(leaders, d) per cover chunk: small blocks stay in reused memory
@@ -80,22 +80,51 @@ def _mean(x: np.ndarray) -> np.ndarray:
     return total / n
 
 
-def _moments(x: np.ndarray) -> tuple[np.ndarray, float]:
-    """Mean (float64) and scale (:func:`dfalens.probes.scale`) of the rows, chunked so a big float32
-    array is never copied whole."""
+@dataclass(frozen=True, eq=False)
+class Moments:
+    """Mean and scale of a set of states, and (for small sets) the centred float64 copy that every
+    distance computation reuses.
+
+    Attributes
+    ----------
+    mean : ndarray, shape (d,)
+    scale : float
+        Norm of the per-unit standard deviation (:func:`dfalens.probes.scale`).
+    centred : ndarray of float64, shape (n, d), or None
+        ``x - mean``, kept when it holds at most four million numbers.
+    sqnorm : ndarray, shape (n,), or None
+        Squared norms of the rows of ``centred``.
+    """
+
+    mean: np.ndarray
+    scale: float
+    centred: np.ndarray | None = None
+    sqnorm: np.ndarray | None = None
+
+    def rows(self, x: np.ndarray, sel: slice | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Centred float64 rows ``sel`` of ``x`` and their squared norms."""
+        if self.centred is not None and self.sqnorm is not None:
+            return self.centred[sel], self.sqnorm[sel]
+        p = _centred(x[sel], self.mean)
+        return p, _rowsq(p)
+
+
+def _moments(x: np.ndarray) -> Moments:
+    """Mean (float64) and scale of the rows; chunked, so a big float32 array is never copied whole."""
     n, d = x.shape
     if n * d <= _BLOCK_ELEMENTS:
-        x64 = x.astype(np.float64)
+        x64 = np.array(x, dtype=np.float64)
         mu = x64.mean(axis=0)
         x64 -= mu
-        return mu, float(np.sqrt(np.einsum("ij,ij->", x64, x64) / n))
+        sq = _rowsq(x64)
+        return Moments(mu, float(np.sqrt(sq.sum() / n)), x64, sq)
     mu = _mean(x)
     step = _chunks(n, d)
-    sq = 0.0
+    total = 0.0
     for s in range(0, n, step):
         c = _centred(x[s : s + step], mu)
-        sq += float(np.einsum("ij,ij->", c, c))
-    return mu, float(np.sqrt(sq / n))
+        total += float(np.einsum("ij,ij->", c, c))
+    return Moments(mu, float(np.sqrt(total / n)))
 
 
 def _eps_abs(eps: float, relative: bool, scale: float) -> float:
@@ -119,7 +148,7 @@ def absolute_eps(
     several checkpoints.
     """
     if relative and scale is None:
-        scale = _moments(_as_array(hidden))[1]
+        scale = _moments(_as_array(hidden)).scale
     return _eps_abs(eps, relative, 1.0 if scale is None else scale)
 
 
@@ -169,8 +198,8 @@ class Cover:
         The cover radius (absolute): every point is within it of its leader.
     spread : ndarray of float, shape (L,)
         Largest distance of a member from its leader.
-    mean : ndarray, shape (d,)
-        The centre subtracted before computing distances.
+    moments : Moments
+        The centre subtracted before computing distances (and the centred copy, when kept).
     tol2 : float
         Squared-distance rounding tolerance.
     """
@@ -179,7 +208,7 @@ class Cover:
     leaders: np.ndarray
     radius: float
     spread: np.ndarray
-    mean: np.ndarray
+    moments: Moments
     tol2: float
 
 
@@ -225,7 +254,11 @@ def _group_uncovered(
         subd[cand] = cd2[madei[csub], np.arange(cand.size)]
         new.append(cand[madei])
         if later.size:
-            d2 = _sqdist(q[later], qsq[later], cq[madei], csq[madei])
+            lead, lsq = cq[madei], csq[madei]
+            if later.size * 4 >= u:  # many left: multiply all rows rather than copy most of them
+                d2 = _sqdist(q, qsq, lead, lsq)[later]
+            else:
+                d2 = _sqdist(q[later], qsq[later], lead, lsq)
             hit = d2 <= lim
             has = hit.any(axis=1)
             first = hit.argmax(axis=1)
@@ -248,7 +281,7 @@ def leader_cover(
     radius: float,
     order: np.ndarray | None = None,
     *,
-    moments: tuple[np.ndarray, float] | None = None,
+    moments: Moments | None = None,
 ) -> Cover:
     """Greedy leader grouping: visit points in ``order``; each joins the first leader within
     ``radius`` (distance <= radius), else becomes a new leader.
@@ -264,11 +297,12 @@ def leader_cover(
         Absolute radius.
     order : ndarray of int, optional
         Visiting order (a permutation of the rows); default the row order.
-    moments : (mean, scale), optional
-        From :func:`_moments`, to avoid recomputing them.
+    moments : Moments, optional
+        From :func:`_moments`, to avoid recomputing them (and reuse the centred copy).
     """
     n, d = x.shape
-    mu, scale = _moments(x) if moments is None else moments
+    mom = _moments(x) if moments is None else moments
+    scale = mom.scale
     r2 = float(radius) ** 2
     # rounding tolerance of |a|^2 + |b|^2 - 2ab on centred float64 vectors
     tol2 = 1e-10 * scale * scale + 1e-300
@@ -279,12 +313,13 @@ def leader_cover(
     lsq = np.empty(0)
     n_lead = 0
     start = 0
+    grow = _CHUNK_MIN  # the first points of a tree are mostly new leaders: start small, then double
     while start < n:
-        chunk = max(_CHUNK_MIN, min(_CHUNK_MAX, (1 << 20) // max(n_lead, d, 1)))
+        chunk = max(_CHUNK_MIN, min(grow, _CHUNK_MAX, _CHUNK_ELEMENTS // max(n_lead, d, 1)))
+        grow *= 2
         stop = min(n, start + chunk)
         sel: slice | np.ndarray = slice(start, stop) if order is None else order[start:stop]
-        p = _centred(x[sel], mu)
-        psq = _rowsq(p)
+        p, psq = mom.rows(x, sel)
         m = p.shape[0]
         g = np.full(m, -1, dtype=np.int64)
         gd = np.zeros(m)
@@ -320,13 +355,12 @@ def leader_cover(
     leaders = np.concatenate(lead_nodes) if lead_nodes else np.empty(0, dtype=np.int64)
     spread = np.zeros(leaders.size)
     np.maximum.at(spread, group, np.sqrt(dist2))
-    return Cover(group, leaders, float(radius), spread, mu, tol2)
+    return Cover(group, leaders, float(radius), spread, mom, tol2)
 
 
 def leader_pairs(x: np.ndarray, cover: Cover, reach: float) -> tuple[np.ndarray, ...]:
     """Pairs of leaders (a < b) closer than ``reach``, with their distances, computed in row blocks."""
-    lpts = _centred(x[cover.leaders], cover.mean)
-    lsq = _rowsq(lpts)
+    lpts, lsq = cover.moments.rows(x, cover.leaders)
     n_l = lpts.shape[0]
     step = max(1, _BLOCK_ELEMENTS // max(n_l, 1))
     ia: list[np.ndarray] = []
@@ -363,11 +397,11 @@ def _touch(
 ) -> bool:
     """Whether some member of group ``a`` is within ``eps`` of some member of group ``b``."""
     order, bounds = members
-    mu = cover.mean
-    pa = _centred(x[order[bounds[a] : bounds[a + 1]]], mu)
-    pb = _centred(x[order[bounds[b] : bounds[b + 1]]], mu)
-    la = _centred(x[cover.leaders[a]], mu)
-    lb = _centred(x[cover.leaders[b]], mu)
+    mom = cover.moments
+    pa = mom.rows(x, order[bounds[a] : bounds[a + 1]])[0]
+    pb = mom.rows(x, order[bounds[b] : bounds[b + 1]])[0]
+    la = mom.rows(x, cover.leaders[a : a + 1])[0][0]
+    lb = mom.rows(x, cover.leaders[b : b + 1])[0][0]
     # only members within eps + spread of the other leader can touch the other group
     ra = (eps + cover.spread[b]) ** 2 + cover.tol2
     rb = (eps + cover.spread[a]) ** 2 + cover.tol2
@@ -383,6 +417,28 @@ def _touch(
         if np.any(_sqdist(blk, _rowsq(blk), pb, bsq) <= lim):
             return True
     return False
+
+
+def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Connected components of an undirected graph on ``n`` nodes with edges ``a[i] -- b[i]``, each
+    numbered by its smallest node. Few edges: a Python union-find (no sparse-matrix overhead)."""
+    if a.size > 4096:
+        graph = coo_matrix((np.ones(a.size, dtype=np.int8), (a, b)), shape=(n, n))
+        _, comp = connected_components(graph, directed=False)
+        return comp
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in zip(a.tolist(), b.tolist(), strict=True):
+        ri, rj = find(i), find(j)
+        if ri != rj:
+            parent[max(ri, rj)] = min(ri, rj)
+    return np.array([find(i) for i in range(n)], dtype=np.int64)
 
 
 def components_at(
@@ -412,8 +468,7 @@ def components_at(
         pairs = leader_pairs(x, cover, eps + 2 * cover.radius)
     ia, ib, dd = pairs
     direct = dd * dd <= eps * eps + cover.tol2
-    graph = coo_matrix((np.ones(int(direct.sum())), (ia[direct], ib[direct])), shape=(n_l, n_l))
-    _, comp = connected_components(graph, directed=False)
+    comp = _components(n_l, ia[direct], ib[direct])
     band = (~direct) & (dd <= eps + cover.spread[ia] + cover.spread[ib])
     band &= comp[ia] != comp[ib]
     if band.any():
@@ -520,7 +575,7 @@ def cluster(
     if eps is None:
         eps = DEFAULT_EPS[method]
     moments = _moments(x)
-    eps_abs = _eps_abs(eps, relative, moments[1] if scale is None else scale)
+    eps_abs = _eps_abs(eps, relative, moments.scale if scale is None else scale)
     if order is not None:
         order = np.asarray(order, dtype=np.int64)
         if order.shape != (n,) or not np.array_equal(np.sort(order), np.arange(n)):
@@ -540,7 +595,7 @@ def cluster(
 
 
 def _tiny(x: np.ndarray) -> float:
-    return 1e-5 * max(_moments(x)[1], 1e-30)
+    return 1e-5 * max(_moments(x).scale, 1e-30)
 
 
 def _noise_to_singletons(labels: np.ndarray) -> np.ndarray:
@@ -595,7 +650,9 @@ def _hdbscan(
         raise ConfigError(f"min_cluster_size must be >= 2, got {min_cluster_size}")
     n = x.shape[0]
     if n <= min_cluster_size:
-        return np.zeros(n, dtype=np.int64) if _moments(x)[1] == 0 else np.arange(n, dtype=np.int64)
+        return (
+            np.zeros(n, dtype=np.int64) if _moments(x).scale == 0 else np.arange(n, dtype=np.int64)
+        )
     kwargs: dict[str, Any] = {
         "min_cluster_size": min_cluster_size,
         "cluster_selection_epsilon": float(eps_abs),

@@ -22,6 +22,7 @@ from dfalens.errors import BudgetError, ConfigError
 from dfalens.probes.cluster import (
     DEFAULT_EPS,
     METHODS,
+    Moments,
     _as_array,
     _eps_abs,
     _moments,
@@ -33,7 +34,12 @@ from dfalens.probes.cluster import (
 )
 from dfalens.probes.collect import collect, predict
 from dfalens.probes.probe import Probe
-from dfalens.probes.quotient import MAX_NAMED_STATES, QuotientStats, _state_names, quotient
+from dfalens.probes.quotient import (
+    MAX_NAMED_STATES,
+    QuotientStats,
+    _state_names,
+    build_quotient,
+)
 from dfalens.probes.stateset import StateSet
 
 __all__ = ["Extraction", "extract", "EPS_LADDER", "lexicographic_order"]
@@ -257,7 +263,7 @@ class _Checker:
     def evaluate(
         self, labels: np.ndarray, entry: dict[str, Any], names: bool = False
     ) -> _Candidate:
-        machine, stats = quotient(
+        machine, stats = build_quotient(
             self.states, labels, include_empty=self.include_empty, names=names
         )
         minimal = minimize(machine)
@@ -451,7 +457,7 @@ def extract(
         )
     x = _as_array(states)
     moments = _moments(x)
-    unit = moments[1] if scale is None else float(scale)
+    unit = moments.scale if scale is None else float(scale)
     if relative and (not np.isfinite(unit) or unit < 0):
         raise ConfigError(f"scale must be a finite number >= 0, got {unit}")
     checker = _Checker(
@@ -535,7 +541,7 @@ def _fidelity(
 def _fixed(
     x: np.ndarray,
     states: StateSet,
-    moments: tuple[np.ndarray, float],
+    moments: Moments,
     unit: float,
     checker: _Checker,
     method: str,
@@ -637,7 +643,7 @@ def _settings_of(
 
 def _auto(
     x: np.ndarray,
-    moments: tuple[np.ndarray, float],
+    moments: Moments,
     unit: float,
     checker: _Checker,
     k_range: Iterable[int] | None,

@@ -10,15 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import breadth_first_order
 
 from dfalens.automata import UNDEFINED, Machine
+from dfalens.automata.ops import bfs_order
 from dfalens.errors import DataError
 from dfalens.probes.cluster import canonical_labels
 from dfalens.probes.stateset import StateSet
 
-__all__ = ["QuotientStats", "quotient", "MAX_NAMED_STATES"]
+__all__ = ["QuotientStats", "quotient", "build_quotient", "MAX_NAMED_STATES"]
 
 MAX_NAMED_STATES = 10_000
 """Above this many states the quotient carries no ``state_names`` (naming would dominate the cost)."""
@@ -173,7 +172,25 @@ def quotient(
     labels = np.asarray(labels)
     if labels.shape != (n,):
         raise DataError(f"labels must have shape ({n},) to match the state set, got {labels.shape}")
-    lab = canonical_labels(labels)
+    return build_quotient(
+        stateset,
+        canonical_labels(labels),
+        include_empty=include_empty,
+        names=names,
+        names_per_state=names_per_state,
+    )
+
+
+def build_quotient(
+    stateset: StateSet,
+    lab: np.ndarray,
+    *,
+    include_empty: bool = False,
+    names: bool = True,
+    names_per_state: int = 3,
+) -> tuple[Machine, QuotientStats]:
+    """:func:`quotient` for labels already numbered by first appearance (``canonical_labels``)."""
+    n = stateset.n_nodes
     n_states = int(lab.max()) + 1
     k = len(stateset.alphabet)
 
@@ -201,11 +218,7 @@ def quotient(
         o_conflicts = int((total - count).sum())
 
     # reachable states and closure
-    rows, cols = np.nonzero(delta >= 0)
-    graph = coo_matrix(
-        (np.ones(rows.size, dtype=np.int8), (rows, delta[rows, cols])), shape=(n_states, n_states)
-    ).tocsr()
-    reach = breadth_first_order(graph, 0, directed=True, return_predecessors=False)
+    reach = bfs_order(delta, 0)
     undefined = int((delta[reach] == UNDEFINED).sum())
     sizes = np.bincount(lab, minlength=n_states)
 
