@@ -387,42 +387,10 @@ def _members(cover: Cover) -> tuple[np.ndarray, np.ndarray]:
     return order, bounds
 
 
-def _touch(
-    x: np.ndarray,
-    cover: Cover,
-    members: tuple[np.ndarray, np.ndarray],
-    a: int,
-    b: int,
-    eps: float,
-) -> bool:
-    """Whether some member of group ``a`` is within ``eps`` of some member of group ``b``."""
-    order, bounds = members
-    mom = cover.moments
-    pa = mom.rows(x, order[bounds[a] : bounds[a + 1]])[0]
-    pb = mom.rows(x, order[bounds[b] : bounds[b + 1]])[0]
-    la = mom.rows(x, cover.leaders[a : a + 1])[0][0]
-    lb = mom.rows(x, cover.leaders[b : b + 1])[0][0]
-    # only members within eps + spread of the other leader can touch the other group
-    ra = (eps + cover.spread[b]) ** 2 + cover.tol2
-    rb = (eps + cover.spread[a]) ** 2 + cover.tol2
-    pa = pa[_rowsq(pa - lb) <= ra]
-    pb = pb[_rowsq(pb - la) <= rb]
-    if pa.shape[0] == 0 or pb.shape[0] == 0:
-        return False
-    bsq = _rowsq(pb)
-    step = max(1, _BLOCK_ELEMENTS // max(pb.shape[0], 1))
-    lim = eps * eps + cover.tol2
-    for s in range(0, pa.shape[0], step):
-        blk = pa[s : s + step]
-        if np.any(_sqdist(blk, _rowsq(blk), pb, bsq) <= lim):
-            return True
-    return False
-
-
 def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Connected components of an undirected graph on ``n`` nodes with edges ``a[i] -- b[i]``, each
-    numbered by its smallest node. Few edges: a Python union-find (no sparse-matrix overhead)."""
-    if a.size > 4096:
+    """Connected components of an undirected graph on ``n`` nodes with edges ``a[i] -- b[i]``. Few
+    edges: a Python union-find (no sparse-matrix overhead)."""
+    if a.size > 256:
         graph = coo_matrix((np.ones(a.size, dtype=np.int8), (a, b)), shape=(n, n))
         _, comp = connected_components(graph, directed=False)
         return comp
@@ -441,55 +409,141 @@ def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.array([find(i) for i in range(n)], dtype=np.int64)
 
 
-def components_at(
+def _min_distance(
     x: np.ndarray,
     cover: Cover,
-    eps: float,
-    pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-) -> np.ndarray:
-    """Connected components of the graph "distance <= eps" over the points, from a cover whose radius is
-    at most ``eps / 2`` (so each group is a clique).
+    members: tuple[np.ndarray, np.ndarray],
+    a: int,
+    b: int,
+    limit: float,
+) -> float:
+    """Smallest distance between a member of group ``a`` and one of group ``b``, exact when it is below
+    ``limit`` (otherwise some value >= ``limit``)."""
+    order, bounds = members
+    mom = cover.moments
+    pa = mom.rows(x, order[bounds[a] : bounds[a + 1]])[0]
+    pb = mom.rows(x, order[bounds[b] : bounds[b + 1]])[0]
+    la = mom.rows(x, cover.leaders[a : a + 1])[0][0]
+    lb = mom.rows(x, cover.leaders[b : b + 1])[0][0]
+    # a member pair closer than `limit` has each member within limit + spread of the other leader
+    ra = (limit + cover.spread[b]) ** 2 + cover.tol2
+    rb = (limit + cover.spread[a]) ** 2 + cover.tol2
+    pa = pa[_rowsq(pa - lb) <= ra]
+    pb = pb[_rowsq(pb - la) <= rb]
+    if pa.shape[0] == 0 or pb.shape[0] == 0:
+        return float("inf")
+    bsq = _rowsq(pb)
+    step = max(1, _BLOCK_ELEMENTS // max(pb.shape[0], 1))
+    best = np.inf
+    for s in range(0, pa.shape[0], step):
+        blk = pa[s : s + step]
+        best = min(best, float(_sqdist(blk, _rowsq(blk), pb, bsq).min()))
+    return float(np.sqrt(best))
 
-    Two groups are joined directly when their leaders are within ``eps``; pairs of groups whose leaders
-    are farther apart but within ``eps + spread_a + spread_b`` are checked member by member, in order of
-    leader distance, skipping pairs already connected. ``pairs`` (from :func:`leader_pairs` with a reach
-    of at least ``eps + 2 x radius``) can be passed to reuse one leader distance computation for many
-    ``eps``.
+
+class ThresholdLadder:
+    """Exact threshold clusterings (connected components of "distance <= eps") for a non-decreasing
+    sequence of eps, from one leader cover.
+
+    The cover's radius must be at most half the smallest eps, so every group is a clique. Two groups
+    are joined when their leaders are within eps (*direct* pairs), or, when the leaders are farther apart
+    but within ``eps + spread_a + spread_b``, when some members are within eps (a *band* pair, decided
+    member by member and cached). Components only grow with eps, so each step starts from the previous
+    one and adds the new pairs: the leader distances are computed once (extended when eps outgrows
+    them).
+    """
+
+    def __init__(self, x: np.ndarray, cover: Cover, max_eps: float | None = None) -> None:
+        self.x = x
+        self.cover = cover
+        self.max_eps = max_eps
+        self.comp = np.arange(cover.leaders.size)  # component of every group (numbered by a member)
+        self.eps = 0.0
+        self.reach = -1.0
+        self.pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.done = 0  # pairs sorted by distance; the first `done` are merged directly
+        self.mind: dict[tuple[int, int], float] = {}
+        self._members: tuple[np.ndarray, np.ndarray] | None = None
+
+    def _extend(self, eps: float) -> None:
+        cover = self.cover
+        reach = 4 * eps if self.max_eps is None else min(4 * eps, self.max_eps)
+        reach = max(reach, eps) + 2 * cover.radius
+        ia, ib, dd = leader_pairs(self.x, cover, reach)
+        order = np.argsort(dd, kind="stable")
+        self.pairs = (ia[order], ib[order], dd[order])
+        self.reach = reach
+        # pairs up to the previous eps were merged already
+        lim = np.sqrt(self.eps * self.eps + cover.tol2) if self.eps > 0 else -1.0
+        self.done = int(np.searchsorted(self.pairs[2], lim, side="right"))
+
+    def labels(self, eps: float) -> np.ndarray:
+        """Component of every point at ``eps`` (numbered arbitrarily; see :func:`canonical_labels`)."""
+        cover = self.cover
+        if eps < self.eps:
+            raise ConfigError("a threshold ladder only goes up: eps must not decrease")
+        if cover.radius > eps / 2 * (1 + 1e-9) + 1e-300:
+            raise ConfigError("the cover radius must be at most eps/2 for exact components")
+        if self.pairs is None or eps + 2 * cover.radius > self.reach:
+            self._extend(eps)
+        assert self.pairs is not None
+        ia, ib, dd = self.pairs
+        comp = self.comp
+        # direct pairs: one vectorised connected-components pass over the components
+        stop = int(np.searchsorted(dd, np.sqrt(eps * eps + cover.tol2), side="right"))
+        if stop > self.done:
+            a, b = comp[ia[self.done : stop]], comp[ib[self.done : stop]]
+            keep = a != b
+            if keep.any():
+                comp = _components(comp.size, a[keep], b[keep])[comp]
+            self.done = stop
+        # band pairs: member-by-member distance, cached per pair
+        rest = slice(stop, None)
+        band = dd[rest] <= eps + cover.spread[ia[rest]] + cover.spread[ib[rest]]
+        band &= comp[ia[rest]] != comp[ib[rest]]
+        if band.any():
+            if self._members is None:
+                self._members = _members(cover)
+            parent = {int(c): int(c) for c in np.unique(comp)}
+
+            def find(i: int) -> int:
+                while parent[i] != i:
+                    parent[i] = parent[parent[i]]
+                    i = parent[i]
+                return i
+
+            for a, b, d in zip(
+                ia[rest][band].tolist(),
+                ib[rest][band].tolist(),
+                dd[rest][band].tolist(),
+                strict=True,
+            ):
+                ra, rb = find(int(comp[a])), find(int(comp[b]))
+                if ra == rb:
+                    continue
+                key = (a, b)
+                if key not in self.mind:
+                    # exact below the leader distance: beyond it the pair is direct anyway
+                    self.mind[key] = _min_distance(self.x, cover, self._members, a, b, d)
+                if self.mind[key] ** 2 <= eps * eps + cover.tol2:
+                    parent[max(ra, rb)] = min(ra, rb)
+            roots = np.array([find(int(c)) for c in comp.tolist()], dtype=np.int64)
+            comp = roots
+        self.comp = comp
+        self.eps = eps
+        return comp[cover.group]
+
+
+def components_at(x: np.ndarray, cover: Cover, eps: float) -> np.ndarray:
+    """Connected components of the graph "distance <= eps" over the points, from a cover of radius at
+    most ``eps / 2`` (see :class:`ThresholdLadder`).
 
     Returns
     -------
     ndarray of int, shape (n,)
         Component of every point (not canonically numbered).
     """
-    if cover.radius > eps / 2 * (1 + 1e-9) + 1e-300:
-        raise ConfigError("the cover radius must be at most eps/2 for exact components")
-    n_l = cover.leaders.size
-    if pairs is None:
-        pairs = leader_pairs(x, cover, eps + 2 * cover.radius)
-    ia, ib, dd = pairs
-    direct = dd * dd <= eps * eps + cover.tol2
-    comp = _components(n_l, ia[direct], ib[direct])
-    band = (~direct) & (dd <= eps + cover.spread[ia] + cover.spread[ib])
-    band &= comp[ia] != comp[ib]
-    if band.any():
-        members = _members(cover)
-        parent = np.arange(int(comp.max()) + 1)
-
-        def find(i: int) -> int:
-            while parent[i] != i:
-                parent[i] = parent[parent[i]]
-                i = int(parent[i])
-            return i
-
-        bi, bj, bd = ia[band], ib[band], dd[band]
-        for t in np.argsort(bd, kind="stable"):
-            a, b = int(bi[t]), int(bj[t])
-            ra, rb = find(int(comp[a])), find(int(comp[b]))
-            if ra != rb and _touch(x, cover, members, a, b, eps):
-                parent[max(ra, rb)] = min(ra, rb)
-        roots = np.array([find(i) for i in range(parent.size)], dtype=np.int64)
-        comp = roots[comp]
-    return comp[cover.group]
+    return ThresholdLadder(x, cover, max_eps=eps).labels(eps)
 
 
 # -- the public function -----------------------------------------------------------------------------

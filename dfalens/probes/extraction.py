@@ -23,6 +23,7 @@ from dfalens.probes.cluster import (
     DEFAULT_EPS,
     METHODS,
     Moments,
+    ThresholdLadder,
     _as_array,
     _eps_abs,
     _moments,
@@ -30,7 +31,6 @@ from dfalens.probes.cluster import (
     cluster,
     components_at,
     leader_cover,
-    leader_pairs,
 )
 from dfalens.probes.collect import collect, predict
 from dfalens.probes.probe import Probe
@@ -190,8 +190,8 @@ class _Candidate:
     labels: np.ndarray
     machine: Machine
     stats: QuotientStats
-    minimal: Machine
-    agreement: float
+    minimal: Machine | None  # None until finished (open candidates are finished only when needed)
+    agreement: float | None
     heldout: float | None
     entry: dict[str, Any]
 
@@ -261,24 +261,34 @@ class _Checker:
         return float(np.mean(run(m, words) == net))
 
     def evaluate(
-        self, labels: np.ndarray, entry: dict[str, Any], names: bool = False
+        self, labels: np.ndarray, entry: dict[str, Any], names: bool = False, lazy: bool = False
     ) -> _Candidate:
+        """Quotient of ``labels``; minimised and scored at once unless ``lazy`` and open."""
         machine, stats = build_quotient(
             self.states, labels, include_empty=self.include_empty, names=names
         )
-        minimal = minimize(machine)
-        if not self.include_empty and stats.sizes[0] == 1:
+        entry.update(n_clusters=machine.n_states, closed=stats.closed)
+        cand = _Candidate(labels, machine, stats, None, None, None, entry)
+        if stats.closed or not lazy:
+            self.finish(cand)
+        return cand
+
+    def finish(self, c: _Candidate) -> _Candidate:
+        """Minimise a candidate and measure its agreement (and held-out agreement when closed)."""
+        if c.minimal is not None:
+            return c
+        machine, minimal = c.machine, minimize(c.machine)
+        if not self.include_empty and c.stats.sizes[0] == 1:
             machine, minimal = self._free_root(machine, minimal)
-        agreement = self.agreement(minimal)
-        held = self.heldout(minimal) if stats.closed else None
-        entry.update(
-            n_clusters=machine.n_states,
-            closed=stats.closed,
+        c.machine, c.minimal = machine, minimal
+        c.agreement = self.agreement(minimal)
+        c.heldout = self.heldout(minimal) if c.stats.closed else None
+        c.entry.update(
             n_minimal=minimal.n_states,
-            agreement=round(agreement, 6),
-            heldout=None if held is None else round(held, 6),
+            agreement=round(c.agreement, 6),
+            heldout=None if c.heldout is None else round(c.heldout, 6),
         )
-        return _Candidate(labels, machine, stats, minimal, agreement, held, entry)
+        return c
 
     def _free_root(self, machine: Machine, minimal: Machine) -> tuple[Machine, Machine]:
         """The start state holds only the empty word, whose output nobody voted for: give it the class
@@ -299,7 +309,11 @@ class _Checker:
         """Closed and reproduces the network on the collected words (and, with ``heldout``, on the
         held-out words), within the tolerance."""
         ok = 1.0 - self.tolerance - 1e-12
-        if not (c.stats.closed and c.agreement >= ok):
+        if not c.stats.closed:
+            return False
+        self.finish(c)
+        assert c.agreement is not None
+        if c.agreement < ok:
             return False
         return not heldout or c.heldout is None or c.heldout >= ok
 
@@ -317,8 +331,11 @@ class _Checker:
         top = max(held)
         return next(c for c in ok if c.heldout is None or c.heldout >= top - slack)
 
-    @staticmethod
-    def score(c: _Candidate) -> tuple[Any, ...]:
+    def score(self, c: _Candidate) -> tuple[Any, ...]:
+        """Ranking of candidates when none is consistent: closed, then the worst agreement, then
+        fewer states."""
+        self.finish(c)
+        assert c.minimal is not None and c.agreement is not None
         worst = min(c.agreement, 1.0 if c.heldout is None else c.heldout)
         return (c.stats.closed, worst, -c.minimal.n_states, -c.machine.n_states)
 
@@ -488,7 +505,8 @@ def extract(
     settings = {**base, **settings}
     if not relative and settings.get("eps_abs") is not None:
         settings["eps"] = settings["eps_abs"]
-    final = best
+    final = checker.finish(best)
+    assert final.minimal is not None and final.agreement is not None
     if final.machine.state_names is None and final.machine.n_states <= MAX_NAMED_STATES:
         # candidates of a sweep are built without names
         m = final.machine
@@ -613,7 +631,7 @@ def _k_sweep(
         if k > n:
             break
         labels = cluster(x, "kmeans", n_clusters=k, seed=seed)
-        cand = checker.evaluate(labels, {"method": "kmeans", "n_clusters": k})
+        cand = checker.evaluate(labels, {"method": "kmeans", "n_clusters": k}, lazy=True)
         tried.append(cand)
         if checker.consistent(cand, heldout=True):
             return cand, _settings_of(cand, earlier + tried, "k-sweep", checker)
@@ -651,28 +669,25 @@ def _auto(
 ) -> tuple[_Candidate, dict[str, Any]]:
     tried: list[_Candidate] = []
     skipped: list[dict[str, Any]] = []
-    cover = None
-    pairs = None
-    reach = 0.0
+    ladder = None
     previous = -1
     for rel in EPS_LADDER:
         eps_abs = rel * unit
-        if cover is None:
+        if ladder is None:
             try:
                 cover = leader_cover(x, eps_abs / 2, moments=moments)
             except BudgetError:
                 skipped.append({"method": "threshold", "eps": rel, "skipped": "not merged"})
                 continue
-        if pairs is None or eps_abs + 2 * cover.radius > reach:
-            # leader distances for this and the next few steps (the ladder usually stops early)
-            reach = min(4 * eps_abs, EPS_LADDER[-1] * unit) + 2 * cover.radius
-            pairs = leader_pairs(x, cover, reach)
-        labels = canonical_labels(components_at(x, cover, eps_abs, pairs))
+            ladder = ThresholdLadder(x, cover, max_eps=EPS_LADDER[-1] * unit)
+        labels = canonical_labels(ladder.labels(eps_abs))
         n_clusters = int(labels.max()) + 1
         if n_clusters == previous:
             continue
         previous = n_clusters
-        cand = checker.evaluate(labels, {"method": "threshold", "eps": rel, "eps_abs": eps_abs})
+        cand = checker.evaluate(
+            labels, {"method": "threshold", "eps": rel, "eps_abs": eps_abs}, lazy=True
+        )
         tried.append(cand)
         if checker.consistent(cand, heldout=True):
             break
