@@ -15,6 +15,7 @@ independent of the machine's core count.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -215,7 +216,14 @@ class DaskExecutor(Executor):
             client.close()
             self._client = None
         if cluster is not None:
-            cluster.close()
+            # a busy worker killed at shutdown is expected here; keep the nanny's warning off stderr
+            nanny = logging.getLogger("distributed.nanny")
+            level = nanny.level
+            nanny.setLevel(logging.ERROR)
+            try:
+                cluster.close()
+            finally:
+                nanny.setLevel(level)
 
 
 def make_executor(

@@ -41,7 +41,7 @@ __all__ = ["grid_fields", "parse_grid_items", "run_grid", "MEMBER_KEYS", "run_ta
 MEMBER_KEYS = ("seed", "gain", "data_fraction", "lr")
 """Settings the stacked trainer varies per member (other grid keys make separate batched runs)."""
 
-_OUTCOME = ("epochs", "stopped_early", "train_loss", "train_accuracy")
+_OUTCOME = ("epochs_done", "stopped_early", "train_loss", "train_accuracy")
 _EXTRACTION = ("states", "minimal_states", "closed", "equivalent")
 
 
@@ -183,7 +183,7 @@ def _grid_task(task: _GridTask) -> list[dict[str, Any]]:
         run = train_batched(task.config, members)
         for i, (index, values) in enumerate(task.cells):
             outcome = {
-                "epochs": int(run.epochs[i]),
+                "epochs_done": int(run.epochs[i]),
                 "stopped_early": bool(run.stopped_early[i]),
                 "train_loss": float(run.train_loss[i]),
                 "train_accuracy": float(run.train_accuracy[i]),
@@ -199,7 +199,7 @@ def _grid_task(task: _GridTask) -> list[dict[str, Any]]:
         single = train(config)
         last = single.metrics[-1]
         outcome = {
-            "epochs": single.epochs_done,
+            "epochs_done": single.epochs_done,
             "stopped_early": single.stopped_early,
             "train_loss": float(last["train_loss"]),
             "train_accuracy": float(last["train_accuracy"]),

@@ -70,7 +70,7 @@ def test_grid_sweep_and_its_bad_input(tmp_path: Path, capsys: pytest.CaptureFixt
     assert _run(argv) == 0
     assert "(2 rows)" in capsys.readouterr().out
     header = (out / "results.csv").read_text().splitlines()[0]
-    assert header.split(",")[:3] == ["epochs", "max_len", "hidden"]
+    assert header.split(",")[:4] == ["epochs", "max_len", "hidden", "epochs_done"]
     assert (out / "models" / "cell_0001.safetensors").is_file()
     assert _run(["sweep", "grid", "--grid", "width=3", "-o", str(tmp_path / "x")]) == 2
     assert "unknown grid key 'width'" in _one_line_error(capsys)

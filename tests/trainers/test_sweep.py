@@ -224,7 +224,7 @@ def test_grid_sweep_rows_models_and_batched_agreement(tmp_path: Path) -> None:
         tmp_path / "b", grid, preset="fast", base=base, eps=0.1, jobs=1, batched=True
     )
     for r, b in zip(rows, batched, strict=True):
-        assert r["epochs"] == b["epochs"] and r["states"] == b["states"]
+        assert r["epochs_done"] == b["epochs_done"] == "2" and r["states"] == b["states"]
         assert float(r["train_loss"]) == pytest.approx(float(b["train_loss"]), rel=1e-4)
     with pytest.raises(ConfigError, match="different sweep"):
         run_grid(tmp_path / "a", ["hidden=6"], preset="fast", base=base, jobs=1)
