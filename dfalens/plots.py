@@ -285,9 +285,11 @@ def automaton_layout(machine: Machine) -> tuple[np.ndarray, np.ndarray, np.ndarr
     y[unreachable] = (
         np.linspace(0, max(leaves.size - 1, 1), unreachable.size) if unreachable.size else 0
     )
-    span = max(float(np.nanmax(y[reach])) if reach.any() else 1.0, 1.0)
+    span = float(np.nanmax(y)) if n else 0.0
     x = np.where(reach, layer, max_d + 1).astype(float)
-    xy = np.column_stack([x, -(y / span) * 2.0 + 1.0])
+    # heights in [-1, 1], first leaf on top; a single column of one leaf sits in the middle
+    height = 1.0 - 2.0 * y / span if span > 0 else np.zeros(n)
+    xy = np.column_stack([x, height])
     return xy, layer, parent
 
 

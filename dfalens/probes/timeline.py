@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 
 from dfalens.automata import Machine
+from dfalens.automata import from_dict as machine_from_dict
+from dfalens.automata import to_dict as machine_to_dict
 from dfalens.errors import ConfigError, DataError
 from dfalens.probes.events import Event
 
@@ -245,6 +247,8 @@ class Timeline:
         See :func:`derived_epochs`; None when it never happens.
     task : str or None
         Name of the ground-truth task.
+    task_machine : Machine or None
+        The ground-truth machine itself.
     settings : dict
         How the timeline was computed (method, eps, pooled, max_len, scale, generalisation length...).
     words : tuple of str
@@ -266,6 +270,7 @@ class Timeline:
     merger_epoch: int | None = None
     generalisation_epoch: int | None = None
     task: str | None = None
+    task_machine: Machine | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     words: tuple[str, ...] = ()
     depth: np.ndarray | None = None
@@ -365,6 +370,9 @@ class Timeline:
         return {
             "format": "dfalens.timeline/1",
             "task": self.task,
+            "task_machine": None
+            if self.task_machine is None
+            else machine_to_dict(self.task_machine),
             "memorisation_epoch": self.memorisation_epoch,
             "merger_epoch": self.merger_epoch,
             "generalisation_epoch": self.generalisation_epoch,
@@ -441,6 +449,7 @@ class Timeline:
             merger_epoch=d.get("merger_epoch"),
             generalisation_epoch=d.get("generalisation_epoch"),
             task=d.get("task"),
+            task_machine=machine_from_dict(d["task_machine"]) if d.get("task_machine") else None,
             settings=dict(d.get("settings") or {}),
         )
 
@@ -883,6 +892,7 @@ def timeline(
         rows=tuple(rows),
         events=tuple(all_events),
         task=task_name,
+        task_machine=machine,
         settings=settings,
         words=words,
         depth=depth,

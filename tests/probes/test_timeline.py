@@ -95,6 +95,7 @@ def test_written_files(tl: Timeline, tmp_path: Path) -> None:
     back = Timeline.from_json(json_path)
     assert back.merger_epoch == tl.merger_epoch and len(back) == len(tl)
     assert back.rows[-1] == tl.rows[-1]
+    assert back.task_machine == tl.task_machine
     assert not list(tmp_path.glob(".timeline*"))  # no temporary files left
 
 

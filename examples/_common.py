@@ -1,0 +1,105 @@
+"""Helpers shared by the figure scripts: arguments, the shared training runs, saving figures.
+
+Every script takes the output directory as its first argument and ``--run RUN_DIR`` for the training run
+it reads. A run that does not exist yet is trained first with the settings the script names (the paper's
+by default, which takes a while on a CPU), so several scripts can share one run::
+
+    python examples/fig04_automata_over_training.py figs --run runs/paper
+    python examples/fig06_loss_by_length.py figs --run runs/paper
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+RUNS: dict[str, dict[str, Any]] = {
+    # the paper's App. C.1 setting: 100 ReLU units, all 2,046 words up to length 10, SGD lr 0.02,
+    # 1000 epochs, a checkpoint every epoch, tests up to length 10,000
+    "paper": {"preset": "paper", "task": "parity"},
+    # App. D.6: tanh, gain 0.01, lr 0.05 (a checkpoint every 5 epochs, tests up to length 1000)
+    "tanh": {
+        "preset": "tanh",
+        "task": "parity",
+        "checkpoints": "every:5",
+        "test_lengths": (25, 100, 1000),
+    },
+    # App. D.5: a random regular task (<= 7 states), gain 0.025, lr 0.05
+    "random": {
+        "preset": "random",
+        "task": "random:1",
+        "checkpoints": "every:5",
+        "test_lengths": (25, 100, 1000),
+    },
+}
+
+
+def parse(
+    description: str, run: str = "paper", argv: list[str] | None = None
+) -> argparse.Namespace:
+    """``OUT_DIR [--run RUN_DIR] [--seed N]``; the run defaults to ``runs/<run>``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("out_dir", type=Path, help="directory for the PNG files")
+    parser.add_argument(
+        "--run",
+        type=Path,
+        default=Path("runs") / run,
+        help=f"training run to read (trained with the '{run}' settings when missing)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="training seed when the run is trained")
+    args = parser.parse_args(argv)
+    args.kind = run
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    ensure_run(args.run, run, args.seed)
+    return args
+
+
+def ensure_run(run_dir: Path, kind: str = "paper", seed: int = 0) -> Path:
+    """Train ``run_dir`` with the settings :data:`RUNS[kind]` unless it already holds a finished run."""
+    from dfalens.trainers import load_run, make_config, train
+
+    settings = dict(RUNS[kind])
+    preset = settings.pop("preset")
+    config = make_config(preset, seed=seed, **settings)
+    if (run_dir / "run.json").is_file():
+        run = load_run(run_dir)
+        if run.epochs_done >= run.config.epochs:
+            return run_dir
+        print(f"continuing the unfinished run in {run_dir}", file=sys.stderr)
+        train(run.config, run_dir, resume=True, progress=True)
+        return run_dir
+    print(f"training {run_dir} with the '{kind}' settings (this takes a while)", file=sys.stderr)
+    train(config, run_dir, progress=True)
+    return run_dir
+
+
+def save(fig: Any, out_dir: Path, name: str, dpi: int = 90) -> Path:
+    """Save a figure as ``out_dir/name`` and say where."""
+    path = out_dir / name
+    fig.savefig(path, dpi=dpi)
+    print(path)
+    return path
+
+
+def get_timeline(run_dir: Path, machines: bool = False) -> Any:
+    """The run's timeline: read from ``run_dir/timeline.json`` when it is up to date and no machines
+    are needed, else computed (and written there)."""
+    from dfalens.probes.timeline import Timeline, timeline
+
+    cached = run_dir / "timeline.json"
+    newest = max(p.stat().st_mtime for p in (run_dir / "checkpoints").glob("epoch_*.safetensors"))
+    if not machines and cached.is_file() and cached.stat().st_mtime > newest:
+        return Timeline.from_json(cached)
+    tl = timeline(run_dir, progress=True)
+    tl.write(run_dir)
+    return tl

@@ -1,0 +1,48 @@
+"""Figs. 12, 15 and 10 (right): pairwise distances of hidden states over training.
+
+Fig. 12: the mean distance over 1000 random pairs of training words never decreases, so the fall in the
+number of states is not a global contraction. Fig. 15: the number of pairs farther apart than eps, split
+into pairs that agree on every future output and pairs that do not: the late fall comes from agreeing
+pairs that first moved apart and then merged. Fig. 10 (right): one such agreeing pair and one
+disagreeing pair, normalised.
+
+    python examples/fig12_15_pair_distances.py OUT_DIR [--run runs/paper] [--pairs 1000]
+"""
+
+from __future__ import annotations
+
+import sys
+
+from _common import get_timeline, parse, save
+from matplotlib.figure import Figure
+
+from dfalens import plots
+from dfalens.probes.history import load_history
+from dfalens.probes.pairs import make_pairs, trajectories
+
+
+def main() -> None:
+    n_pairs = 1000
+    if "--pairs" in sys.argv:
+        i = sys.argv.index("--pairs")
+        n_pairs = int(sys.argv[i + 1])
+        del sys.argv[i : i + 2]
+    args = parse(__doc__.splitlines()[0])
+    tl = get_timeline(args.run)
+    h = load_history(args.run)
+    pairs = make_pairs(h.parent, h.symbol, h.depth, h.task, n_pairs=n_pairs, seed=0)
+    eps = 0.01 * tl.settings["scale"]
+    traj = trajectories(h.hidden, pairs, eps, h.epochs, h.train_loss)
+    for fn, name in (
+        (plots.mean_distance_plot, "fig12_mean_distance.png"),
+        (plots.far_pairs_plot, "fig15_far_pairs.png"),
+        (plots.pair_distance_plot, "fig10_pair_distance.png"),
+    ):
+        fig = Figure(figsize=(6.4, 3.8), layout="constrained")
+        fn(traj, ax=fig.subplots())
+        save(fig, args.out_dir, name)
+    print(f"{len(pairs)} pairs, {int(pairs.agree.sum())} agreeing; eps = {eps:.4g}")
+
+
+if __name__ == "__main__":
+    main()
