@@ -28,15 +28,18 @@ def _activate_(x: Tensor, relu: bool) -> Tensor:
 
 
 class ElmanScan(torch.autograd.Function):
-    """Autograd function: all hidden states of one Elman layer given its input terms.
+    """Autograd function: the hidden states of one Elman layer given its input terms.
 
     Inputs: ``pre`` (T, B, H) the input term of every step (input projection plus both biases), ``h0``
-    (B, H), ``w_hh`` (H, H), ``relu`` (bool; tanh when False). Output: (T, B, H) hidden states after each
-    step (time-major).
+    (B, H), ``w_hh`` (H, H), ``relu`` (bool; tanh when False), ``last_only`` (bool). Output: (T, B, H)
+    hidden states after each step (time-major), or only the last one (B, H) when ``last_only``, which
+    spares the backward pass a gradient full of zeros.
     """
 
     @staticmethod
-    def forward(ctx: Any, pre: Tensor, h0: Tensor, w_hh: Tensor, relu: bool) -> Tensor:
+    def forward(
+        ctx: Any, pre: Tensor, h0: Tensor, w_hh: Tensor, relu: bool, last_only: bool
+    ) -> Tensor:
         steps, batch, hidden = pre.shape
         hs = pre.new_empty((steps + 1, batch, hidden))
         hs[0].copy_(h0)
@@ -46,17 +49,20 @@ class ElmanScan(torch.autograd.Function):
             _activate_(hs[t + 1], relu)
         ctx.save_for_backward(hs, w_hh)
         ctx.relu = relu
-        return hs[1:]
+        ctx.last_only = last_only
+        return hs[-1] if last_only else hs[1:]
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor | None, Tensor, None]:
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor | None, Tensor, None, None]:
         hs, w_hh = ctx.saved_tensors
-        grad = grad.contiguous()
-        steps, batch, hidden = grad.shape
-        dpre = torch.empty_like(grad, memory_format=torch.contiguous_format)
-        dh = grad[steps - 1]
+        steps = hs.shape[0] - 1
+        batch, hidden = hs.shape[1:]
+        if not ctx.last_only:
+            grad = grad.contiguous()
+        dpre = hs.new_empty((steps, batch, hidden))
+        dh = grad if ctx.last_only else grad[steps - 1]
         for t in range(steps - 1, -1, -1):
-            if t < steps - 1:
+            if t < steps - 1 and not ctx.last_only:
                 dh = dh + grad[t]
             h = hs[t + 1]
             if ctx.relu:
@@ -68,17 +74,19 @@ class ElmanScan(torch.autograd.Function):
         flat = dpre.view(steps * batch, hidden)
         d_w = flat.t() @ hs[:-1].reshape(steps * batch, hidden)
         d_h0 = dh if ctx.needs_input_grad[1] else None
-        return dpre, d_h0, d_w, None
+        return dpre, d_h0, d_w, None, None
 
 
-def elman_scan(pre: Tensor, h0: Tensor, w_hh: Tensor, relu: bool) -> Tensor:
-    """All hidden states ``(T, B, H)`` of an Elman layer; differentiable (see :class:`ElmanScan`)."""
+def elman_scan(
+    pre: Tensor, h0: Tensor, w_hh: Tensor, relu: bool, last_only: bool = False
+) -> Tensor:
+    """Hidden states ``(T, B, H)`` of an Elman layer, or the last ``(B, H)`` (see :class:`ElmanScan`)."""
     if pre.shape[0] == 0:
-        return pre.new_empty((0, *h0.shape))
+        return h0 if last_only else pre.new_empty((0, *h0.shape))
     if torch.is_grad_enabled() and (pre.requires_grad or h0.requires_grad or w_hh.requires_grad):
-        return ElmanScan.apply(pre.contiguous(), h0, w_hh, relu)
+        return ElmanScan.apply(pre.contiguous(), h0, w_hh, relu, last_only)
     with torch.no_grad():
-        return ElmanScan.forward(_NoCtx(), pre.contiguous(), h0, w_hh, relu)
+        return ElmanScan.forward(_NoCtx(), pre.contiguous(), h0, w_hh, relu, last_only)
 
 
 def elman_final(pre: Tensor, h0: Tensor, w_hh: Tensor, relu: bool) -> Tensor:

@@ -209,7 +209,9 @@ class RecurrentModel(nn.Module):
         if words.shape[1] == 0:
             return state.new_empty((words.shape[0], 0, self.config.hidden))
         if self._use_fused(state):
-            return self._fused_layers(words, state)[0].transpose(0, 1)
+            seq = self._fused_layers(words, state)[0]
+            assert seq is not None
+            return seq.transpose(0, 1)
         return self._module_run(self.eye[words], state)[0]
 
     def final_state(self, words: Tensor, state: Tensor | None = None) -> Tensor:
@@ -231,7 +233,7 @@ class RecurrentModel(nn.Module):
                 h0 = state
                 pre = self._first_input(words)
                 return elman_final(pre, h0, self.rnn.weight_hh_l0, self._relu)
-            return self._fused_layers(words, state)[1]
+            return self._fused_layers(words, state, last_only=True)[1]
         return self._module_run(self.eye[words], state)[1]
 
     # -- internals -------------------------------------------------------------------------------
@@ -279,18 +281,26 @@ class RecurrentModel(nn.Module):
         flat = below.reshape(-1, below.shape[-1])
         return torch.addmm(bias, flat, w_ih.t()).view(below.shape)
 
-    def _fused_layers(self, words: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
-        """Time-major last-layer states ``(T, B, H)`` and the final state ``(B, state_dim)``."""
+    def _fused_layers(
+        self, words: Tensor, state: Tensor, last_only: bool = False
+    ) -> tuple[Tensor | None, Tensor]:
+        """Time-major last-layer states ``(T, B, H)`` (None when ``last_only``) and the final state."""
         hs0 = self._layer_states(state)
         pre = self._first_input(words)
         finals = []
-        seq = pre
+        seq: Tensor | None = None
+        top = self.config.layers - 1
         for layer in range(self.config.layers):
             if layer > 0:
+                assert seq is not None
                 pre = self._deep_input(layer, seq)
             w_hh = getattr(self.rnn, f"weight_hh_l{layer}")
-            seq = elman_scan(pre, hs0[layer], w_hh, self._relu)
-            finals.append(seq[-1])
+            if layer == top and last_only:
+                finals.append(elman_scan(pre, hs0[layer], w_hh, self._relu, last_only=True))
+                seq = None
+            else:
+                seq = elman_scan(pre, hs0[layer], w_hh, self._relu)
+                finals.append(seq[-1])
         return seq, torch.cat(finals, dim=1)
 
     def _module_run(self, inputs: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
