@@ -394,7 +394,11 @@ def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         graph = coo_matrix((np.ones(a.size, dtype=np.int8), (a, b)), shape=(n, n))
         _, comp = connected_components(graph, directed=False)
         return comp
-    parent = list(range(n))
+    out = np.arange(n)
+    if a.size == 0:
+        return out
+    nodes = np.unique(np.concatenate([a, b])).tolist()
+    parent = {v: v for v in nodes}
 
     def find(i: int) -> int:
         while parent[i] != i:
@@ -406,39 +410,112 @@ def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         ri, rj = find(i), find(j)
         if ri != rj:
             parent[max(ri, rj)] = min(ri, rj)
-    return np.array([find(i) for i in range(n)], dtype=np.int64)
+    out[nodes] = [find(v) for v in nodes]
+    return out
 
 
-def _min_distance(
+def _ragged(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenation of ``arange(starts[j], starts[j] + counts[j])`` over j, without a loop."""
+    total = int(counts.sum())
+    offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    return np.repeat(starts, counts) + offsets
+
+
+_PAIR_ROWS = 1 << 15  # rows of one vectorised batch of member distances
+_BIG_PAIR = 1 << 20  # member pairs above which two groups are compared blockwise with early exit
+
+
+def _near_members(
+    x: np.ndarray,
+    cover: Cover,
+    members: tuple[np.ndarray, np.ndarray],
+    own: np.ndarray,
+    other: np.ndarray,
+    limit: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For pairs j: the members of group ``own[j]`` within ``limit[j] + spread[other[j]]`` of the
+    leader of ``other[j]`` (the only ones that can be within ``limit[j]`` of group ``other[j]``).
+    Returns (pair index, point index), grouped by pair."""
+    order, bounds = members
+    mom = cover.moments
+    counts = bounds[own + 1] - bounds[own]
+    pair = np.repeat(np.arange(own.size), counts)
+    pts = order[_ragged(bounds[own], counts)]
+    keep = np.empty(pts.size, dtype=bool)
+    for s in range(0, pts.size, _PAIR_ROWS):
+        sl = slice(s, s + _PAIR_ROWS)
+        p, psq = mom.rows(x, pts[sl])
+        q, qsq = mom.rows(x, cover.leaders[other[pair[sl]]])
+        d2 = psq + qsq - 2.0 * np.einsum("ij,ij->i", p, q)
+        reach = limit[pair[sl]] + cover.spread[other[pair[sl]]]
+        keep[sl] = d2 <= reach * reach + cover.tol2
+    return pair[keep], pts[keep]
+
+
+def _pair_min_distances(
+    x: np.ndarray,
+    cover: Cover,
+    members: tuple[np.ndarray, np.ndarray],
+    a: np.ndarray,
+    b: np.ndarray,
+    limit: np.ndarray,
+) -> np.ndarray:
+    """Smallest member-to-member distance of every group pair ``(a[j], b[j])``, exact when below
+    ``limit[j]`` (otherwise some value >= ``limit[j]``, possibly inf). Vectorised over all pairs:
+    only members near the other group's leader are crossed."""
+    out = np.full(a.size, np.inf)
+    pa, qa = _near_members(x, cover, members, a, b, limit)
+    pb, qb = _near_members(x, cover, members, b, a, limit)
+    count_b = np.bincount(pb, minlength=a.size)
+    start_b = np.cumsum(count_b) - count_b
+    rep = count_b[pa]
+    mom = cover.moments
+    best = np.full(a.size, np.inf)
+    # cross every kept member of a[j] with every kept member of b[j], in bounded batches
+    cum = np.concatenate([[0], np.cumsum(rep)])
+    lo = 0
+    while lo < pa.size:
+        hi = int(np.searchsorted(cum, cum[lo] + _PAIR_ROWS, side="right")) - 1
+        hi = max(hi, lo + 1)
+        r = rep[lo:hi]
+        left = np.repeat(qa[lo:hi], r)
+        pair = np.repeat(pa[lo:hi], r)
+        right = qb[_ragged(start_b[pa[lo:hi]], r)]
+        if left.size:
+            p, psq = mom.rows(x, left)
+            q, qsq = mom.rows(x, right)
+            d2 = psq + qsq - 2.0 * np.einsum("ij,ij->i", p, q)
+            np.minimum.at(best, pair, d2)
+        lo = hi
+    np.sqrt(np.maximum(best, 0.0), out=out)
+    return out
+
+
+def _touches(
     x: np.ndarray,
     cover: Cover,
     members: tuple[np.ndarray, np.ndarray],
     a: int,
     b: int,
-    limit: float,
-) -> float:
-    """Smallest distance between a member of group ``a`` and one of group ``b``, exact when it is below
-    ``limit`` (otherwise some value >= ``limit``)."""
-    order, bounds = members
+    eps: float,
+) -> bool:
+    """Whether some member of group ``a`` is within ``eps`` of some member of group ``b`` (matrix
+    products over blocks, stopping at the first hit: for pairs of large groups)."""
+    limit = np.array([eps])
+    _, qa = _near_members(x, cover, members, np.array([a]), np.array([b]), limit)
+    _, qb = _near_members(x, cover, members, np.array([b]), np.array([a]), limit)
+    if qa.size == 0 or qb.size == 0:
+        return False
     mom = cover.moments
-    pa = mom.rows(x, order[bounds[a] : bounds[a + 1]])[0]
-    pb = mom.rows(x, order[bounds[b] : bounds[b + 1]])[0]
-    la = mom.rows(x, cover.leaders[a : a + 1])[0][0]
-    lb = mom.rows(x, cover.leaders[b : b + 1])[0][0]
-    # a member pair closer than `limit` has each member within limit + spread of the other leader
-    ra = (limit + cover.spread[b]) ** 2 + cover.tol2
-    rb = (limit + cover.spread[a]) ** 2 + cover.tol2
-    pa = pa[_rowsq(pa - lb) <= ra]
-    pb = pb[_rowsq(pb - la) <= rb]
-    if pa.shape[0] == 0 or pb.shape[0] == 0:
-        return float("inf")
-    bsq = _rowsq(pb)
-    step = max(1, _BLOCK_ELEMENTS // max(pb.shape[0], 1))
-    best = np.inf
-    for s in range(0, pa.shape[0], step):
-        blk = pa[s : s + step]
-        best = min(best, float(_sqdist(blk, _rowsq(blk), pb, bsq).min()))
-    return float(np.sqrt(best))
+    lim = eps * eps + cover.tol2
+    step = max(1, _BLOCK_ELEMENTS // max(qb.size, 1))
+    for s in range(0, qb.size, step):
+        q, qsq = mom.rows(x, qb[s : s + step])
+        for t in range(0, qa.size, step):
+            p, psq = mom.rows(x, qa[t : t + step])
+            if np.any(_sqdist(p, psq, q, qsq) <= lim):
+                return True
+    return False
 
 
 class ThresholdLadder:
@@ -447,8 +524,9 @@ class ThresholdLadder:
 
     The cover's radius must be at most half the smallest eps, so every group is a clique. Two groups
     are joined when their leaders are within eps (*direct* pairs), or, when the leaders are farther apart
-    but within ``eps + spread_a + spread_b``, when some members are within eps (a *band* pair, decided
-    member by member and cached). Components only grow with eps, so each step starts from the previous
+    but within ``eps + spread_a + spread_b``, when some members are within eps (a *band* pair: the
+    members near the other leader are crossed, vectorised over all such pairs, and the distance is
+    cached). Components only grow with eps, so each step starts from the previous
     one and adds the new pairs: the leader distances are computed once (extended when eps outgrows
     them).
     """
@@ -462,7 +540,7 @@ class ThresholdLadder:
         self.reach = -1.0
         self.pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.done = 0  # pairs sorted by distance; the first `done` are merged directly
-        self.mind: dict[tuple[int, int], float] = {}
+        self.mind = np.empty(0)  # member distance of each pair (NaN: not computed yet)
         self._members: tuple[np.ndarray, np.ndarray] | None = None
 
     def _extend(self, eps: float) -> None:
@@ -472,6 +550,7 @@ class ThresholdLadder:
         ia, ib, dd = leader_pairs(self.x, cover, reach)
         order = np.argsort(dd, kind="stable")
         self.pairs = (ia[order], ib[order], dd[order])
+        self.mind = np.full(dd.size, np.nan)
         self.reach = reach
         # pairs up to the previous eps were merged already
         lim = np.sqrt(self.eps * self.eps + cover.tol2) if self.eps > 0 else -1.0
@@ -497,38 +576,30 @@ class ThresholdLadder:
             if keep.any():
                 comp = _components(comp.size, a[keep], b[keep])[comp]
             self.done = stop
-        # band pairs: member-by-member distance, cached per pair
-        rest = slice(stop, None)
+        # band pairs: leaders farther than eps, members maybe closer; exact distances, cached
+        rest = np.arange(stop, dd.size)
         band = dd[rest] <= eps + cover.spread[ia[rest]] + cover.spread[ib[rest]]
-        band &= comp[ia[rest]] != comp[ib[rest]]
-        if band.any():
-            if self._members is None:
-                self._members = _members(cover)
-            parent = {int(c): int(c) for c in np.unique(comp)}
-
-            def find(i: int) -> int:
-                while parent[i] != i:
-                    parent[i] = parent[parent[i]]
-                    i = parent[i]
-                return i
-
-            for a, b, d in zip(
-                ia[rest][band].tolist(),
-                ib[rest][band].tolist(),
-                dd[rest][band].tolist(),
-                strict=True,
-            ):
-                ra, rb = find(int(comp[a])), find(int(comp[b]))
-                if ra == rb:
-                    continue
-                key = (a, b)
-                if key not in self.mind:
-                    # exact below the leader distance: beyond it the pair is direct anyway
-                    self.mind[key] = _min_distance(self.x, cover, self._members, a, b, d)
-                if self.mind[key] ** 2 <= eps * eps + cover.tol2:
-                    parent[max(ra, rb)] = min(ra, rb)
-            roots = np.array([find(int(c)) for c in comp.tolist()], dtype=np.int64)
-            comp = roots
+        rest = rest[band]
+        rest = rest[comp[ia[rest]] != comp[ib[rest]]]
+        if rest.size:
+            todo = rest[np.isnan(self.mind[rest])]
+            if todo.size:
+                if self._members is None:
+                    self._members = _members(cover)
+                sizes = np.diff(self._members[1])
+                big = sizes[ia[todo]] * sizes[ib[todo]] > _BIG_PAIR
+                # small pairs: the exact distance (below the leader distance, where it matters)
+                small = todo[~big]
+                self.mind[small] = _pair_min_distances(
+                    self.x, cover, self._members, ia[small], ib[small], dd[small]
+                )
+                # pairs of large groups: a yes/no at this eps, stopping at the first close pair
+                for j in todo[big].tolist():
+                    if _touches(self.x, cover, self._members, int(ia[j]), int(ib[j]), eps):
+                        self.mind[j] = eps  # an upper bound: they touch at any larger eps too
+            touch = rest[self.mind[rest] ** 2 <= eps * eps + cover.tol2]
+            if touch.size:
+                comp = _components(comp.size, comp[ia[touch]], comp[ib[touch]])[comp]
         self.comp = comp
         self.eps = eps
         return comp[cover.group]

@@ -86,7 +86,7 @@ class Extraction:
         What produced this result: ``method``, ``eps`` (relative, or None), ``eps_abs``, ``relative``,
         ``scale``, ``max_len``, ``strategy`` ("fixed", "k-sweep" or "auto"), ``consistent`` (closed and
         reproducing the network on the collected words), ``heldout`` (agreement on random words of
-        length ``3 x max_len``, or None) and ``trace`` (one entry per candidate tried), plus method
+        length ``2 x max_len``, or None) and ``trace`` (one entry per candidate tried), plus method
         options.
     n_raw : int
         States of the quotient (clusters).
@@ -400,7 +400,7 @@ def extract(
     fidelity_words : int, default 256
         Random words per fidelity length.
     holdout_words : int, default 256
-        Random words of length ``3 x max_len`` in the consistency check (0: only the collected words).
+        Random words of length ``2 x max_len`` in the consistency check (0: only the collected words).
     max_states : int, optional
         Collection budget (see :func:`dfalens.probes.collect`).
     progress : bool, default False
@@ -425,7 +425,7 @@ def extract(
        minimal machine. A step whose partition equals the previous one is skipped.
     3. A candidate is *consistent* when the quotient is closed and its minimal machine gives the
        network's class on every collected non-empty word (within ``tolerance``). It is also checked on
-       256 random words of length ``3 x max_len`` that were not collected (*held-out*).
+       256 random words of length ``2 x max_len`` that were not collected (*held-out*).
     4. The ladder stops at the first consistent candidate that also matches every held-out word. Else
        the smallest ε whose consistent candidate is within one held-out word of the best consistent
        one wins: a network that errs on some longer words caps every candidate's held-out agreement
@@ -483,7 +483,7 @@ def extract(
         include_empty=include_empty,
         tolerance=tolerance,
         seed=seed,
-        holdout_len=max(3 * max_len, 1),
+        holdout_len=max(2 * max_len, 1),
         holdout_words=holdout_words,
     )
     base = {

@@ -207,3 +207,22 @@ def test_threshold_groups_that_touch_only_through_members() -> None:
     x = np.array([[0.0, 0.0], [0.45, 0.0], [1.4, 0.0], [0.95, 0.0]])
     assert cluster(x, "threshold", 0.5, relative=False).tolist() == [0, 0, 0, 0]
     assert cluster(x, "threshold", 0.49, relative=False).tolist() == [0, 0, 1, 1]
+
+
+@pytest.mark.parametrize("big_pair", [1 << 20, 0])
+def test_threshold_ladder_matches_fresh_clusterings(
+    monkeypatch: pytest.MonkeyPatch, big_pair: int
+) -> None:
+    # big_pair=0 sends every band pair through the blockwise early-exit comparison
+    monkeypatch.setattr(cl, "_BIG_PAIR", big_pair)
+    x = blobs(11, 300, 5, 6, 0.4)
+    steps = [0.05, 0.1, 0.2, 0.4, 0.8, 1.6]
+    cover = cl.leader_cover(x, steps[0] / 2)
+    ladder = cl.ThresholdLadder(x, cover, max_eps=steps[-1])
+    for eps in steps:
+        got = canonical_labels(ladder.labels(eps))
+        assert same_partition(got, brute_threshold(x, eps)), eps
+    with pytest.raises(ConfigError, match="only goes up"):
+        ladder.labels(0.1)
+    with pytest.raises(ConfigError, match="eps/2"):
+        cl.ThresholdLadder(x, cl.leader_cover(x, 1.0)).labels(0.5)
