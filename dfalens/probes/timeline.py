@@ -468,162 +468,6 @@ def _blocks(n: int, jobs: int, block: int | None) -> list[slice]:
     return [slice(s, min(s + block, n)) for s in range(0, n, block)]
 
 
-def _lite(meta: dict[str, Any]) -> dict[str, Any]:
-    keep = ("epoch", "step", "train_loss", "val_accuracy", "task", "alphabet", "seed", "targets")
-    out = {k: meta.get(k) for k in keep}
-    out["model_config"] = meta.get("model_config")
-    return out
-
-
-def _moments_block(paths: list[Path], max_len: int, threads: int | None) -> dict[str, Any]:
-    """Worker: metadata and the moments (count, mean, sum of squared deviations) of a block's states."""
-    from dfalens.probes.history import load_models, tree_states
-
-    with _threads(threads):
-        models, metas = load_models(paths)
-        h, _ = tree_states(models, max_len)
-    c, n, d = h.shape
-    flat = h.reshape(c * n, d)
-    mean = flat.mean(axis=0, dtype=np.float64)
-    dev = flat.astype(np.float64) - mean
-    per = np.sqrt(h.var(axis=1, dtype=np.float64).sum(axis=1))
-    return {
-        "metas": [_lite(m) for m in metas],
-        "count": c * n,
-        "mean": mean,
-        "m2": np.einsum("nd,nd->d", dev, dev),
-        "scales": per,
-    }
-
-
-class _threads:
-    """Context manager: one torch and one BLAS thread while it is active (restored afterwards).
-
-    On a small machine shared with other work, several threads per process make tiny products many
-    times slower (they spin waiting for each other); parallelism comes from processes instead.
-    """
-
-    def __init__(self, n: int | None) -> None:
-        self.n = n
-        self.before = 0
-        self.limiter: Any = None
-
-    def __enter__(self) -> None:
-        import torch
-        from threadpoolctl import threadpool_limits
-
-        self.before = torch.get_num_threads()
-        if self.n is not None:
-            torch.set_num_threads(self.n)
-            self.limiter = threadpool_limits(self.n)
-
-    def __exit__(self, *exc: object) -> None:
-        import torch
-
-        torch.set_num_threads(self.before)
-        if self.limiter is not None:
-            self.limiter.restore_original_limits()
-
-
-def _extract_block(
-    paths: list[Path],
-    max_len: int,
-    eps_abs: list[float],
-    method: str,
-    order: str,
-    task: Machine,
-    include_empty: bool,
-    fidelity: tuple[int, int],
-    seed: int,
-    threads: int | None,
-) -> list[dict[str, Any]]:
-    """Worker: the extraction at every checkpoint of a block."""
-    import torch
-
-    from dfalens.automata import equivalent, minimize, run
-    from dfalens.probes.cluster import cluster
-    from dfalens.probes.extraction import lexicographic_order
-    from dfalens.probes.history import load_models, tree_arrays, tree_states
-    from dfalens.probes.quotient import quotient
-    from dfalens.probes.stateset import StateSet
-
-    with _threads(threads):
-        models, metas = load_models(paths)
-        h, o = tree_states(models, max_len)
-        parent, symbol, depth = tree_arrays(len(task.alphabet), max_len)
-        n_words, length = fidelity
-        words = None
-        if n_words > 0 and length > 0:
-            rng = np.random.default_rng(seed)
-            words = rng.integers(0, len(task.alphabet), size=(n_words, length))
-        visit = None
-        results = []
-        for c, model in enumerate(models):
-            states = StateSet(h[c], parent, symbol, depth, o[c], task.alphabet)
-            if order == "lexicographic" and visit is None:
-                visit = lexicographic_order(states)
-            options: dict[str, Any] = {"order": visit} if method == "leader" else {}
-            labels = cluster(h[c], method, eps_abs[c], relative=False, **options)
-            machine, stats = quotient(states, labels, include_empty=include_empty, names=False)
-            minimal = minimize(machine)
-            verdict = equivalent(minimal, task, ignore_empty=not include_empty)
-            fid = None
-            if stats.closed and words is not None:
-                with torch.no_grad():
-                    net = model(torch.from_numpy(words)).argmax(-1).numpy()
-                fid = float(np.mean(run(minimal, words) == net))
-            results.append(
-                {
-                    "meta": _lite(metas[c]),
-                    "labels": labels.astype(np.int32),
-                    "machine": machine,
-                    "n_raw": machine.n_states,
-                    "n_minimal": minimal.n_states,
-                    "closed": bool(stats.closed),
-                    "equal": bool(verdict.equal),
-                    "counterexample": verdict.word_str,
-                    "fidelity": fid,
-                }
-            )
-    return results
-
-
-def _run_blocks(fn: Any, jobs: int, args: list[tuple[Any, ...]], progress: bool, desc: str) -> list:
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(args), desc=desc, unit="block", disable=None if progress else True)
-    out = []
-    if jobs <= 1 or len(args) <= 1:
-        for a in args:
-            out.append(fn(*a))
-            bar.update()
-    else:
-        from joblib import Parallel, delayed, parallel_config
-
-        with parallel_config(backend="loky", inner_max_num_threads=1):
-            results = Parallel(n_jobs=jobs, return_as="generator")(delayed(fn)(*a) for a in args)
-            for r in results:
-                out.append(r)
-                bar.update()
-    bar.close()
-    return out
-
-
-def _pooled_scale(parts: list[dict[str, Any]]) -> float:
-    """Combine block moments (Chan et al.) into the norm of the per-unit std over everything."""
-    n = 0
-    mean = np.zeros_like(parts[0]["mean"])
-    m2 = np.zeros_like(parts[0]["m2"])
-    for p in parts:
-        nb = p["count"]
-        delta = p["mean"] - mean
-        total = n + nb
-        mean = mean + delta * (nb / total)
-        m2 = m2 + p["m2"] + delta**2 * (n * nb / total)
-        n = total
-    return float(np.sqrt(m2.sum() / n))
-
-
 def _metric_table(rows: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
     """The run's metric rows as columns: epoch, step, train_loss, loss_<L>, acc_<L>."""
     if not rows:
@@ -734,7 +578,6 @@ def timeline(
     ConfigError
         A bad setting.
     """
-    from dfalens.probes.events import compare_partitions, partition_events
     from dfalens.probes.history import (
         check_same_run,
         resolve_run,
@@ -742,6 +585,14 @@ def timeline(
         tree_arrays,
         word_strings,
     )
+    from dfalens.probes.timeline_workers import (
+        StateCache,
+        collect_block,
+        extract_block,
+        pooled_scale,
+        run_blocks,
+    )
+    from dfalens.trainers.checkpoints import read_checkpoint_meta
 
     if method not in TIMELINE_METHODS:
         raise ConfigError(
@@ -765,47 +616,71 @@ def timeline(
         total = len(paths) * sum(k**length for length in range(max_len + 1))
         jobs = 2 if total > PARALLEL_MIN_STATES else 1
     parts = _blocks(len(paths), jobs, block)
-    threads = 1
-
-    # pass 1: metadata (to check the checkpoints belong together) and the states' scale
-    moments = _run_blocks(
-        _moments_block, jobs, [(paths[p], max_len, threads) for p in parts], progress, "scale"
+    first = read_checkpoint_meta(paths[0])
+    cfg = first.get("model_config") or {}
+    n_symbols = len(first.get("alphabet") or []) or int(cfg.get("n_symbols", 2))
+    n_words = sum(n_symbols**length for length in range(max_len + 1))
+    state_dim = (
+        int(cfg.get("hidden", 0))
+        * int(cfg.get("layers", 1))
+        * (2 if cfg.get("cell") == "lstm" else 1)
     )
-    metas = [m for part in moments for m in part["metas"]]
-    check_same_run(metas, paths)
-    machine, task_name = resolve_task(task, info, metas[0])
-    n_ckpt = len(paths)
-    if not relative:
-        eps_abs = np.full(n_ckpt, float(eps))
-        unit: float | list[float] = 1.0
-    elif pooled:
-        unit = _pooled_scale(moments)
-        eps_abs = np.full(n_ckpt, eps * unit)
-    else:
-        per = np.concatenate([m["scales"] for m in moments])
-        unit = per.tolist()
-        eps_abs = eps * per
-
-    # pass 2: the extraction at every checkpoint
-    fidelity = (int(fidelity_words), int(fidelity_length))
-    args = [
-        (
-            paths[p],
-            max_len,
-            eps_abs[p].tolist(),
-            method,
-            order,
-            machine,
-            include_empty,
-            fidelity,
-            seed,
-            threads,
+    cache = None
+    if state_dim > 0:
+        cache = StateCache.create(len(paths), n_words, state_dim, int(cfg.get("n_classes", 2)))
+    try:
+        # pass 1: metadata (do the checkpoints belong together?), the states' scale, the state cache
+        moments = run_blocks(
+            collect_block,
+            jobs,
+            [(paths[p], np.arange(p.start, p.stop), max_len, cache) for p in parts],
+            progress,
+            "collect",
         )
-        for p in parts
-    ]
-    results = [
-        r for part in _run_blocks(_extract_block, jobs, args, progress, "extract") for r in part
-    ]
+        metas = [m for part in moments for m in part["metas"]]
+        check_same_run(metas, paths)
+        machine, task_name = resolve_task(task, info, metas[0])
+        n_ckpt = len(paths)
+        if not relative:
+            eps_abs = np.full(n_ckpt, float(eps))
+            unit: float | list[float] = 1.0
+        elif pooled:
+            unit = pooled_scale(moments)
+            eps_abs = np.full(n_ckpt, eps * unit)
+        else:
+            per = np.concatenate([m["scales"] for m in moments])
+            unit = per.tolist()
+            eps_abs = eps * per
+
+        # pass 2: the extraction at every checkpoint, and its changes from the previous one
+        fidelity = (int(fidelity_words), int(fidelity_length))
+        epoch_list = [int(e) for e in info.epochs]
+        args = [
+            (
+                paths[p],
+                np.arange(p.start, p.stop),
+                epoch_list[p],
+                paths[p.start - 1] if p.start > 0 else None,
+                max_len,
+                cache,
+                eps_abs[p].tolist(),
+                float(eps_abs[max(p.start - 1, 0)]),
+                method,
+                order,
+                machine,
+                include_empty,
+                fidelity,
+                seed,
+                events,
+            )
+            for p in parts
+        ]
+        results = [
+            r for part in run_blocks(extract_block, jobs, args, progress, "extract") for r in part
+        ]
+    finally:
+        if cache is not None:
+            cache.remove()
 
     parent, symbol, depth = tree_arrays(len(machine.alphabet), max_len)
     words = word_strings(parent, symbol, machine.alphabet)
@@ -817,10 +692,9 @@ def timeline(
     all_events: list[Event] = []
     for c, r in enumerate(results):
         epoch = int(info.epochs[c])
-        meta = r["meta"]
-        change = compare_partitions(labels[c - 1], labels[c]) if c else None
-        if events and c:
-            all_events.extend(partition_events(labels[c - 1], labels[c], words, epoch))
+        meta = metas[c]
+        change = r["change"]
+        all_events.extend(r["events"])
         i = by_epoch.get(epoch)
         if i is not None:
             train_loss = _opt(table["train_loss"][i])
@@ -837,7 +711,7 @@ def timeline(
                 step=None if step is None else int(step),
                 train_loss=train_loss,
                 val_loss=loss[min(loss)] if loss else None,
-                states_raw=int(r["n_raw"]),
+                states_raw=int(r["machine"].n_states),
                 states_minimal=int(r["n_minimal"]),
                 closed=r["closed"],
                 equivalent=bool(r["closed"] and r["equal"]),

@@ -13,6 +13,7 @@ import torch
 
 from dfalens.automata import tomita
 from dfalens.errors import CheckpointError, ConfigError, DataError, TaskError
+from dfalens.probes import timeline_workers
 from dfalens.probes.events import compare_partitions
 from dfalens.probes.history import load_history, resolve_run
 from dfalens.probes.timeline import Row, Timeline, derived_epochs, first_stable, timeline
@@ -72,14 +73,29 @@ def test_merge_split_accounting_is_consistent(tl: Timeline) -> None:
     assert len(tl.words) == tl.labels.shape[1] == 127
 
 
-def test_parallel_and_per_checkpoint_eps(run_dir: Path, tl: Timeline) -> None:
+def test_parallel_and_per_checkpoint_eps(
+    run_dir: Path, tl: Timeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
     par = timeline(run_dir, jobs=2, block=8)
     assert np.array_equal(par.labels, tl.labels)
     assert par.merger_epoch == tl.merger_epoch
+    assert [e.to_dict() for e in par.events] == [e.to_dict() for e in tl.events]
+    assert _rows(par) == _rows(tl)
+    np.testing.assert_allclose(par.column("eps"), tl.column("eps"), rtol=1e-12)
+    # without the state cache the states are computed again in pass 2: same result
+    monkeypatch.setattr(timeline_workers, "CACHE_LIMIT", 0)
+    again = timeline(run_dir, jobs=1, block=7)
+    assert np.array_equal(again.labels, tl.labels)
+    assert _rows(again) == _rows(tl)
     per = timeline(run_dir, jobs=1, pooled=False, method="threshold", events=False)
     eps = per.column("eps")
     assert not np.allclose(eps, eps[0]) and per.events == ()
     assert per.settings["pooled"] is False and per.settings["scale"] is None
+
+
+def _rows(t: Timeline) -> list[dict]:
+    """Rows without the eps value (its last bits depend on how the pooled moments were summed)."""
+    return [{k: v for k, v in r.to_dict().items() if k != "eps"} for r in t.rows]
 
 
 def test_written_files(tl: Timeline, tmp_path: Path) -> None:

@@ -1,0 +1,270 @@
+"""The two passes of :func:`dfalens.probes.timeline`, run over blocks of checkpoints in worker processes.
+
+Pass 1 loads a block of checkpoints, computes their states on every word (stacked, see
+:mod:`dfalens.probes.history`), returns the metadata and the moments that the pooled scale needs, and
+stores the states in a shared file (:class:`StateCache`, in ``/dev/shm`` when it exists) so that pass 2 does
+not compute them again. Pass 2 clusters every checkpoint of a block, builds the quotient, minimises it,
+compares it with the task, checks its fidelity when closed and compares its clusters with the previous
+checkpoint's (the first checkpoint of a block clusters its predecessor too). Workers run torch and BLAS
+with one thread each.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dfalens.automata import Machine
+
+__all__ = [
+    "StateCache",
+    "one_thread",
+    "collect_block",
+    "extract_block",
+    "run_blocks",
+    "pooled_scale",
+]
+
+CACHE_LIMIT = 8 * 10**9
+"""Largest state cache (bytes) a timeline writes; above it pass 2 computes the states again."""
+
+
+@dataclass(frozen=True)
+class StateCache:
+    """Two float32 files holding the states and outputs of every checkpoint: (c, n, d) and (c, n, k)."""
+
+    folder: str
+    shape_hidden: tuple[int, int, int]
+    shape_output: tuple[int, int, int]
+
+    @classmethod
+    def create(cls, c: int, n: int, d: int, k: int) -> StateCache | None:
+        """Make the files (None when they would not fit)."""
+        need = 4 * c * n * (d + k)
+        if need > CACHE_LIMIT:
+            return None
+        base = "/dev/shm" if Path("/dev/shm").is_dir() else None
+        try:
+            if base is not None and shutil.disk_usage(base).free < 2 * need:
+                base = None
+            folder = tempfile.mkdtemp(prefix="dfalens-timeline-", dir=base)
+            if shutil.disk_usage(folder).free < 2 * need:
+                shutil.rmtree(folder, ignore_errors=True)
+                return None
+            cache = cls(folder, (c, n, d), (c, n, k))
+            np.lib.format.open_memmap(cache._path("h"), "w+", np.float32, cache.shape_hidden)
+            np.lib.format.open_memmap(cache._path("o"), "w+", np.float32, cache.shape_output)
+        except OSError:
+            return None
+        return cache
+
+    def _path(self, name: str) -> str:
+        return str(Path(self.folder) / f"{name}.npy")
+
+    def write(self, index: np.ndarray, hidden: np.ndarray, output: np.ndarray) -> None:
+        """Store the states of checkpoints ``index``."""
+        h = np.load(self._path("h"), mmap_mode="r+")
+        o = np.load(self._path("o"), mmap_mode="r+")
+        h[index] = hidden
+        o[index] = output
+        h.flush()
+        o.flush()
+
+    def read(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The states and outputs of checkpoints ``index`` (copies)."""
+        h = np.load(self._path("h"), mmap_mode="r")
+        o = np.load(self._path("o"), mmap_mode="r")
+        return np.array(h[index]), np.array(o[index])
+
+    def remove(self) -> None:
+        """Delete the files."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class one_thread:
+    """Context manager: one torch and one BLAS thread while active (restored afterwards).
+
+    On a small machine shared with other work, several threads per process make tiny products many times
+    slower (they spin waiting for each other); parallelism comes from processes instead.
+    """
+
+    def __enter__(self) -> None:
+        import torch
+        from threadpoolctl import threadpool_limits
+
+        self.before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        self.limiter = threadpool_limits(1)
+
+    def __exit__(self, *exc: object) -> None:
+        import torch
+
+        torch.set_num_threads(self.before)
+        self.limiter.restore_original_limits()
+
+
+def _lite(meta: dict[str, Any]) -> dict[str, Any]:
+    keep = ("epoch", "step", "train_loss", "val_accuracy", "task", "alphabet", "seed", "targets")
+    out = {k: meta.get(k) for k in keep}
+    out["model_config"] = meta.get("model_config")
+    return out
+
+
+def collect_block(
+    paths: list[Path], index: np.ndarray, max_len: int, cache: StateCache | None
+) -> dict[str, Any]:
+    """Pass 1: metadata, state moments (count, mean, sum of squared deviations), per-checkpoint scale."""
+    from dfalens.probes.history import load_models, tree_states
+
+    with one_thread():
+        models, metas = load_models(paths)
+        h, o = tree_states(models, max_len)
+        if cache is not None:
+            cache.write(index, h, o)
+        c, n, d = h.shape
+        flat = h.reshape(c * n, d)
+        mean = flat.mean(axis=0, dtype=np.float64)
+        dev = flat.astype(np.float64) - mean
+        m2 = np.einsum("nd,nd->d", dev, dev)
+        per = np.sqrt(h.var(axis=1, dtype=np.float64).sum(axis=1))
+    return {
+        "metas": [_lite(m) for m in metas],
+        "count": c * n,
+        "mean": mean,
+        "m2": m2,
+        "scales": per,
+    }
+
+
+def pooled_scale(parts: list[dict[str, Any]]) -> float:
+    """Combine block moments (Chan et al.'s parallel variance) into the norm of the per-unit std."""
+    n = 0
+    mean = np.zeros_like(parts[0]["mean"])
+    m2 = np.zeros_like(parts[0]["m2"])
+    for p in parts:
+        nb = p["count"]
+        delta = p["mean"] - mean
+        total = n + nb
+        mean = mean + delta * (nb / total)
+        m2 = m2 + p["m2"] + delta**2 * (n * nb / total)
+        n = total
+    return float(np.sqrt(m2.sum() / n))
+
+
+def extract_block(
+    paths: list[Path],
+    index: np.ndarray,
+    epochs: list[int],
+    previous: Path | None,
+    max_len: int,
+    cache: StateCache | None,
+    eps_abs: list[float],
+    previous_eps: float,
+    method: str,
+    order: str,
+    task: Machine,
+    include_empty: bool,
+    fidelity: tuple[int, int],
+    seed: int,
+    events: bool,
+) -> list[dict[str, Any]]:
+    """Pass 2: the extraction at every checkpoint of a block, and its changes from the one before."""
+    import torch
+
+    from dfalens.automata import equivalent, minimize, run
+    from dfalens.probes.cluster import cluster
+    from dfalens.probes.events import compare_partitions, partition_events
+    from dfalens.probes.extraction import lexicographic_order
+    from dfalens.probes.history import load_models, tree_arrays, tree_states, word_strings
+    from dfalens.probes.quotient import quotient
+    from dfalens.probes.stateset import StateSet
+    from dfalens.trainers.checkpoints import load_checkpoint
+
+    with one_thread():
+        models: list[Any] | None = None
+        if cache is not None:
+            h, o = cache.read(index)
+        else:
+            models = load_models(paths)[0]
+            h, o = tree_states(models, max_len)
+        parent, symbol, depth = tree_arrays(len(task.alphabet), max_len)
+        words = word_strings(parent, symbol, task.alphabet) if events else ()
+        visit = None
+
+        def labels_of(x: np.ndarray, eps: float, out: np.ndarray) -> np.ndarray:
+            nonlocal visit
+            if order == "lexicographic" and visit is None:
+                visit = lexicographic_order(StateSet(x, parent, symbol, depth, out, task.alphabet))
+            options: dict[str, Any] = {"order": visit} if method == "leader" else {}
+            return cluster(x, method, eps, relative=False, **options)
+
+        before = None
+        if previous is not None:  # the checkpoint before this block, for merges and splits
+            if cache is not None:
+                hp, op = cache.read(index[:1] - 1)
+            else:
+                hp, op = tree_states(load_models([previous])[0], max_len)
+            before = labels_of(hp[0], previous_eps, op[0])
+        words_rng = None
+        if fidelity[0] > 0 and fidelity[1] > 0:
+            rng = np.random.default_rng(seed)
+            words_rng = rng.integers(0, len(task.alphabet), size=fidelity)
+        results = []
+        for c, path in enumerate(paths):
+            states = StateSet(h[c], parent, symbol, depth, o[c], task.alphabet)
+            labels = labels_of(h[c], eps_abs[c], o[c])
+            machine, stats = quotient(states, labels, include_empty=include_empty, names=False)
+            minimal = minimize(machine)
+            verdict = equivalent(minimal, task, ignore_empty=not include_empty)
+            fid = None
+            if stats.closed and words_rng is not None:
+                model = models[c] if models is not None else load_checkpoint(path)[0]
+                with torch.no_grad():
+                    net = model(torch.from_numpy(words_rng)).argmax(-1).numpy()
+                fid = float(np.mean(run(minimal, words_rng) == net))
+            change = compare_partitions(before, labels) if before is not None else None
+            found = []
+            if events and before is not None:
+                found = partition_events(before, labels, words, epochs[c])
+            results.append(
+                {
+                    "labels": labels.astype(np.int32),
+                    "machine": machine,
+                    "n_minimal": minimal.n_states,
+                    "closed": bool(stats.closed),
+                    "equal": bool(verdict.equal),
+                    "counterexample": verdict.word_str,
+                    "fidelity": fid,
+                    "change": change,
+                    "events": found,
+                }
+            )
+            before = labels
+    return results
+
+
+def run_blocks(fn: Any, jobs: int, args: list[tuple[Any, ...]], progress: bool, desc: str) -> list:
+    """Call ``fn(*a)`` for every ``a``: in this process (``jobs == 1``) or in loky workers."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(args), desc=desc, unit="block", disable=None if progress else True)
+    out = []
+    if jobs <= 1 or len(args) <= 1:
+        for a in args:
+            out.append(fn(*a))
+            bar.update()
+    else:
+        from joblib import Parallel, delayed, parallel_config
+
+        with parallel_config(backend="loky", inner_max_num_threads=1):
+            results = Parallel(n_jobs=jobs, return_as="generator")(delayed(fn)(*a) for a in args)
+            for r in results:
+                out.append(r)
+                bar.update()
+    bar.close()
+    return out
