@@ -8,12 +8,15 @@ no continuation tells them apart.
 
 Everything works on index arrays over the nodes of one prefix tree and on hidden states of shape
 ``(n_checkpoints, n_nodes, dim)``; distances for all checkpoints are computed at once, in chunks that keep
-memory bounded. :func:`trajectories` returns per-pair distance trajectories, agreement labels and lengths
-(the input of the effective-theory fits).
+memory bounded. :func:`pair_trajectories` (a run) and :func:`trajectories` (hidden states in memory)
+return per-pair distance trajectories, agreement labels and lengths (the input of the effective-theory
+fits).
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +33,7 @@ __all__ = [
     "make_pairs",
     "pair_distances",
     "trajectories",
+    "pair_trajectories",
     "mean_distance",
     "far_counts",
     "merged_fraction",
@@ -486,3 +490,48 @@ def diverged_fraction(
     if a.size:
         far = pair_distances(h, a, b).max(axis=1) > factor * eps
     return _by_length(depth[a], depth[b], far, lengths)
+
+
+def pair_trajectories(
+    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    task: Machine | str | None = None,
+    n_pairs: int | None = 1000,
+    seed: int = 0,
+    eps: float = 0.01,
+    max_len: int | None = None,
+    epochs: Sequence[int] | None = None,
+    include_root: bool = False,
+) -> PairTrajectories:
+    """Distance trajectories of random word pairs over every checkpoint of a run.
+
+    Loads the run's states (:func:`dfalens.probes.load_history`), draws pairs of distinct words, and
+    returns each pair's distance at every checkpoint with its agreement label and word lengths: the
+    input of Figs. 10, 12 and 15 and of the effective-theory fits.
+
+    Parameters
+    ----------
+    source : path or sequence of paths
+        A run directory or checkpoint files of one run.
+    task : Machine or str, optional
+        Ground truth for the agreement labels (default: the run's task).
+    n_pairs : int or None, default 1000
+        Random pairs (the paper's code uses 1000); None for all pairs.
+    seed : int, default 0
+    eps : float, default 0.01
+        Relative merge threshold; the absolute one is ``eps`` times the norm of the per-unit std pooled
+        over all the checkpoints loaded.
+    max_len : int, optional
+        Longest word (default: the run's training length).
+    epochs : sequence of int, optional
+        Only these checkpoints (the pooled scale is then over these too).
+    include_root : bool, default False
+        Let the empty word take part.
+    """
+    from dfalens.probes.history import load_history
+
+    h = load_history(source, task=task, max_len=max_len, epochs=epochs)
+    pairs = make_pairs(
+        h.parent, h.symbol, h.depth, h.task, n_pairs=n_pairs, seed=seed, include_root=include_root
+    )
+    scale = float(h.scale(pooled=True))
+    return trajectories(h.hidden, pairs, eps * scale, h.epochs, h.train_loss)

@@ -209,3 +209,16 @@ def test_timeline_type_validation() -> None:
         Timeline(rows=(row,)).column("nope")
     with pytest.raises(DataError):
         Timeline.from_json('{"no": 1}')
+
+
+def test_pair_trajectories_of_a_run(run_dir: Path, tl: Timeline) -> None:
+    from dfalens.probes.pairs import far_counts, pair_trajectories
+
+    traj = pair_trajectories(run_dir, n_pairs=200, seed=1)
+    assert traj.distance.shape == (200, len(tl)) and traj.epochs.tolist() == tl.epochs.tolist()
+    np.testing.assert_allclose(traj.eps, tl.column("eps"), rtol=1e-5)
+    assert np.all(traj.pairs.length_i >= 1)
+    far = far_counts(traj)
+    # at the end no disagreeing pair is within eps, and some agreeing pairs are
+    assert far["disagreeing"][-1] == int((~traj.pairs.agree).sum())
+    assert far["agreeing"][-1] < int(traj.pairs.agree.sum())
