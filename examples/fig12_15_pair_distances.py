@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import sys
 
-from _common import get_timeline, parse, save
+from _common import parse, save
 from matplotlib.figure import Figure
 
 from dfalens import plots
-from dfalens.probes.history import load_history
-from dfalens.probes.pairs import make_pairs, trajectories
+from dfalens.probes.pairs import pair_trajectories
 
 
 def main() -> None:
@@ -28,11 +27,7 @@ def main() -> None:
         n_pairs = int(sys.argv[i + 1])
         del sys.argv[i : i + 2]
     args = parse(__doc__.splitlines()[0])
-    tl = get_timeline(args.run)
-    h = load_history(args.run)
-    pairs = make_pairs(h.parent, h.symbol, h.depth, h.task, n_pairs=n_pairs, seed=0)
-    eps = 0.01 * tl.settings["scale"]
-    traj = trajectories(h.hidden, pairs, eps, h.epochs, h.train_loss)
+    traj = pair_trajectories(args.run, n_pairs=n_pairs, seed=0)
     for fn, name in (
         (plots.mean_distance_plot, "fig12_mean_distance.png"),
         (plots.far_pairs_plot, "fig15_far_pairs.png"),
@@ -41,7 +36,8 @@ def main() -> None:
         fig = Figure(figsize=(6.4, 3.8), layout="constrained")
         fn(traj, ax=fig.subplots())
         save(fig, args.out_dir, name)
-    print(f"{len(pairs)} pairs, {int(pairs.agree.sum())} agreeing; eps = {eps:.4g}")
+    agree = int(traj.pairs.agree.sum())
+    print(f"{len(traj.pairs)} pairs, {agree} agreeing; eps = {traj.eps[0]:.4g}")
 
 
 if __name__ == "__main__":
