@@ -516,7 +516,7 @@ def timeline(
     relative: bool = True,
     order: str = "bfs",
     include_empty: bool = False,
-    fidelity_words: int = 64,
+    fidelity_words: int = 32,
     fidelity_length: int = 100,
     events: bool = True,
     jobs: int | None = None,
@@ -549,7 +549,7 @@ def timeline(
     include_empty : bool, default False
         Let the empty word's output count (see :func:`dfalens.probes.quotient`); equivalence then
         also compares the empty word.
-    fidelity_words, fidelity_length : int, default 64 and 100
+    fidelity_words, fidelity_length : int, default 32 and 100
         Random words on which a closed extraction is compared with the network (0: skip).
     events : bool, default True
         Record the individual merges and splits with state names (counts are always recorded).

@@ -127,11 +127,13 @@ def collect_block(
         if cache is not None:
             cache.write(index, h, o)
         c, n, d = h.shape
-        flat = h.reshape(c * n, d)
-        mean = flat.mean(axis=0, dtype=np.float64)
-        dev = flat.astype(np.float64) - mean
-        m2 = np.einsum("nd,nd->d", dev, dev)
-        per = np.sqrt(h.var(axis=1, dtype=np.float64).sum(axis=1))
+        # per checkpoint: mean and squared deviations per unit; then combined over the block
+        means = h.mean(axis=1, dtype=np.float64)  # (c, d)
+        dev = h - means[:, None, :].astype(np.float32)
+        m2s = np.einsum("cnd,cnd->cd", dev, dev, dtype=np.float64)
+        mean = means.mean(axis=0)
+        m2 = m2s.sum(axis=0) + n * ((means - mean) ** 2).sum(axis=0)
+        per = np.sqrt(m2s.sum(axis=1) / n)
     return {
         "metas": [_lite(m) for m in metas],
         "count": c * n,
