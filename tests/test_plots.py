@@ -104,7 +104,7 @@ def test_given_axes_are_used(tl: Timeline) -> None:
 
 
 def test_automata_drawings(tl: Timeline) -> None:
-    for m in (parity(), tomita(3), tree_machine(3), tree_machine(9)):
+    for m in (parity(), tomita(3), tree_machine(3), tree_machine(7)):
         ax = plots.automaton(m)
         assert _drawn(ax) > 0
         plt.close(ax.figure)
