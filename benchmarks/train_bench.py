@@ -12,8 +12,10 @@ Usage::
     python benchmarks/train_bench.py speed [--epochs 30] [--repeats 3]
     python benchmarks/train_bench.py landmarks [--seeds 0 1 2 3 4] [--epochs 1000]
 
-``speed`` prints milliseconds per training epoch (no evaluation) of both loops, interleaved, and their
-ratio; also the cost of one full checkpoint (training-set loss, the six test lengths, files). ``landmarks``
+``speed`` prints milliseconds per training epoch (no evaluation) of the reference loop (torch's default
+threads, and one thread) and of dfalens (fused Elman recurrence, and plain ``nn.RNN``), interleaved, with
+ratios; then the cost of one checkpoint of the paper preset (training-set loss, the six test lengths,
+files). ``landmarks``
 trains the paper preset per seed and prints the first epochs with training loss < 1e-3 and with accuracy 1.0
 at length 1000.
 """
@@ -36,7 +38,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from dfalens.trainers import checkpoints as ck  # noqa: E402
 from dfalens.trainers import make_config, train  # noqa: E402
+from dfalens.trainers.evaluate import evaluate_long  # noqa: E402
 from dfalens.trainers.loop import _Trainer  # noqa: E402
 
 
@@ -95,38 +99,66 @@ def speed(epochs: int, repeats: int) -> None:
     default_threads = torch.get_num_threads()
     ref_model, ref_opt, loaders = reference_setup()
     trainer = _Trainer(make_config("paper", device="cpu"), torch.device("cpu"))
-    ours, ref = [], []
-    for _ in range(repeats):
-        torch.set_num_threads(default_threads)
-        ref.append(time_epochs(lambda: reference_epoch(ref_model, ref_opt, loaders), epochs))
-        torch.set_num_threads(1)
-        ours.append(time_epochs(trainer.train_epoch, epochs))
-    torch.set_num_threads(default_threads)
-    print(f"reference loop ({default_threads} threads): ms/epoch {fmt(ref)}")
-    print(f"dfalens train_epoch (1 thread):  ms/epoch {fmt(ours)}")
-    ratios = [r / o for r, o in zip(ref, ours, strict=True)]
-    print(f"speed-up (reference / dfalens, per repeat): {', '.join(f'{x:.2f}' for x in ratios)}")
-    print(f"speed-up of medians: {statistics.median(ref) / statistics.median(ours):.2f}x")
 
+    def ref_epoch() -> None:
+        reference_epoch(ref_model, ref_opt, loaders)
+
+    def ours(fused: bool):
+        def run_epoch() -> None:
+            trainer.model.fused = fused
+            trainer.train_epoch()
+
+        return run_epoch
+
+    contenders = {
+        f"reference loop, {default_threads} threads (torch default)": (ref_epoch, default_threads),
+        "reference loop, 1 thread": (ref_epoch, 1),
+        "dfalens, 1 thread (fused Elman, the default)": (ours(True), 1),
+        "dfalens, 1 thread, nn.RNN on the CPU": (ours(False), 1),
+    }
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(repeats):  # interleaved, so that load changes hit every contender alike
+        for name, (fn, threads) in contenders.items():
+            torch.set_num_threads(threads)
+            times[name].append(time_epochs(fn, epochs))
     torch.set_num_threads(1)
-    trainer.model.fused = False
-    plain = [time_epochs(trainer.train_epoch, epochs) for _ in range(repeats)]
-    trainer.model.fused = True
-    fused = [time_epochs(trainer.train_epoch, epochs) for _ in range(repeats)]
-    print(f"dfalens with nn.RNN on the CPU (fused off): ms/epoch {fmt(plain)}")
-    print(f"dfalens with the fused Elman recurrence:    ms/epoch {fmt(fused)}")
+    ours_name = "dfalens, 1 thread (fused Elman, the default)"
+    print(f"ms per training epoch (21 SGD steps), {epochs} epochs x {repeats} interleaved rounds:")
+    for name, values in times.items():
+        ratio = [r / o for r, o in zip(values, times[ours_name], strict=True)]
+        print(
+            f"  {name:<48} {fmt(values)}  ratio to dfalens: {', '.join(f'{x:.2f}' for x in ratio)}"
+        )
 
+    trainer.model.fused = True
+    train_eval = median_ms(trainer.train_loss, 5)
+    long_eval = median_ms(lambda: evaluate_long(trainer.model, trainer.test_set, "mse"), 3)
     with tempfile.TemporaryDirectory() as tmp:
-        config = make_config("paper", epochs=5, device="cpu")
+        path = Path(tmp)
+
+        def write() -> None:
+            data = ck.checkpoint_bytes(trainer.model, {"epoch": 1})
+            ck.atomic_write(path / "a.safetensors", data)
+            ck.atomic_write(path / "last.safetensors", data)
+            ck.save_train_state(
+                path / "s.safetensors", trainer.model, trainer.optimizer, {"s": trainer.shuffle}, {}
+            )
+
+        files = median_ms(write, 5)
+    print("cost of one checkpoint of the paper preset (ms, median):")
+    print(f"  training-set loss and accuracy (2,046 words): {train_eval:.1f}")
+    print(f"  six test lengths 25..10000, 10 words each, one pass: {long_eval:.1f}")
+    print(f"  checkpoint + last + training state files (fsync'd): {files:.1f}")
+    torch.set_num_threads(default_threads)
+
+
+def median_ms(fn, repeats: int) -> float:
+    values = []
+    for _ in range(repeats):
         start = time.perf_counter()
-        train(config, Path(tmp) / "run")
-        full = (time.perf_counter() - start) / 6 * 1e3
-        quick = make_config("paper", epochs=5, device="cpu", test_lengths=(25,))
-        start = time.perf_counter()
-        train(quick, Path(tmp) / "quick")
-        short = (time.perf_counter() - start) / 6 * 1e3
-    print(f"full paper epoch incl. checkpoint + all six test lengths: {full:.0f} ms")
-    print(f"same with test length 25 only: {short:.0f} ms")
+        fn()
+        values.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(values)
 
 
 def fmt(values: list[float]) -> str:

@@ -117,7 +117,15 @@ def train(
     if overrides["test_lengths"] is not None:
         overrides["test_lengths"] = str(overrides["test_lengths"])
     config = _config(preset, resume, out_dir, overrides)
-    run = run_training(config, out_dir, resume=resume, force=force, progress=True)
+    try:
+        run = run_training(config, out_dir, resume=resume, force=force, progress=True)
+    except KeyboardInterrupt:
+        click.echo(
+            f"interrupted; the run is saved up to its last checkpoint: continue it with "
+            f"`dfalens train -o {out_dir} --resume`",
+            err=True,
+        )
+        return 130
     summary = run.summary()
     if as_json:
         click.echo(json.dumps({"run_dir": str(out_dir), **summary}, indent=2))
