@@ -42,9 +42,8 @@ DEFAULT_EPS = {
 its ``cluster_selection_epsilon``)."""
 
 _CHUNK_MIN = 128
-_CHUNK_ELEMENTS = (
-    1 << 16
-)  # points x max(leaders, d) per cover chunk: small blocks stay in reused memory
+# numbers per cover chunk (points x max(leaders, d)); the first chunks are smaller (see leader_cover)
+_CHUNK_ELEMENTS = 1 << 18
 _CHUNK_MAX = 65536
 _BLOCK_ELEMENTS = 1 << 22  # elements of one distance block (32 MiB in float64)
 _COVER_BUDGET = 5e9  # points x leaders comparisons a cover may make
@@ -445,9 +444,15 @@ def _near_members(
     for s in range(0, pts.size, _PAIR_ROWS):
         sl = slice(s, s + _PAIR_ROWS)
         p, psq = mom.rows(x, pts[sl])
-        q, qsq = mom.rows(x, cover.leaders[other[pair[sl]]])
-        d2 = psq + qsq - 2.0 * np.einsum("ij,ij->i", p, q)
-        reach = limit[pair[sl]] + cover.spread[other[pair[sl]]]
+        lead = other[pair[sl]]
+        uniq, col = np.unique(lead, return_inverse=True)
+        if uniq.size <= 64:  # few distinct leaders: one product, no per-row copy of a leader
+            q, qsq = mom.rows(x, cover.leaders[uniq])
+            d2 = _sqdist(p, psq, q, qsq)[np.arange(col.size), col]
+        else:
+            q, qsq = mom.rows(x, cover.leaders[lead])
+            d2 = psq + qsq - 2.0 * np.einsum("ij,ij->i", p, q)
+        reach = limit[pair[sl]] + cover.spread[lead]
         keep[sl] = d2 <= reach * reach + cover.tol2
     return pair[keep], pts[keep]
 
@@ -491,6 +496,62 @@ def _pair_min_distances(
     return out
 
 
+_BRUTE_PAIRS = 1 << 22  # member pairs compared directly; larger sets are split by a finer cover
+
+
+def _sets_touch(
+    x: np.ndarray, mom: Moments, p_idx: np.ndarray, q_idx: np.ndarray, eps: float, tol2: float
+) -> bool:
+    """Whether some point of ``p_idx`` is within ``eps`` of some point of ``q_idx``.
+
+    Small sets: matrix products over blocks, stopping at the first hit. Large sets: the larger side is
+    covered with balls of a quarter of its own radius; a ball whose leader is within ``eps - spread``
+    of a point decides yes, one farther than ``eps + spread`` from every point is dropped, and only the
+    points in between are compared with that ball's members, recursively (the balls shrink fourfold
+    per level, so two big clusters a little more than ``eps`` apart cost about their sizes, not their
+    product)."""
+    lim = eps * eps + tol2
+    if p_idx.size == 0 or q_idx.size == 0:
+        return False
+    if p_idx.size * q_idx.size <= _BRUTE_PAIRS:
+        bs_q = min(q_idx.size, 4096)
+        bs_p = max(1, _BLOCK_ELEMENTS // bs_q)
+        for s in range(0, q_idx.size, bs_q):
+            q, qsq = mom.rows(x, q_idx[s : s + bs_q])
+            for t in range(0, p_idx.size, bs_p):
+                p, psq = mom.rows(x, p_idx[t : t + bs_p])
+                if np.any(_sqdist(p, psq, q, qsq) <= lim):
+                    return True
+        return False
+    if p_idx.size > q_idx.size:
+        p_idx, q_idx = q_idx, p_idx
+    q, qsq = mom.rows(x, q_idx)
+    radius = float(np.sqrt(_sqdist(q[:1], qsq[:1], q, qsq).max()))
+    sub = leader_cover(q, max(min(radius, eps) / 4, 1e-12 * (mom.scale + 1e-300)))
+    order, bounds = _members(sub)
+    lead = q_idx[sub.leaders]
+    spread = sub.spread
+    bs = max(1, _BLOCK_ELEMENTS // max(lead.size, 1))
+    near_rows: list[np.ndarray] = []
+    near_cols: list[np.ndarray] = []
+    for t in range(0, p_idx.size, bs):
+        p, psq = mom.rows(x, p_idx[t : t + bs])
+        lq, lsq = mom.rows(x, lead)
+        d = np.sqrt(_sqdist(p, psq, lq, lsq))
+        if np.any(d * d <= (np.maximum(eps - spread, 0.0) ** 2)[None, :] + tol2):
+            return True
+        r, c = np.nonzero(d <= (eps + spread)[None, :])
+        near_rows.append(r + t)
+        near_cols.append(c)
+    rows = np.concatenate(near_rows)
+    cols = np.concatenate(near_cols)
+    for g in np.unique(cols).tolist():
+        inside = q_idx[order[bounds[g] : bounds[g + 1]]]
+        if _sets_touch(x, mom, p_idx[rows[cols == g]], inside, eps, tol2):
+            return True
+    return False
+
+
 def _touches(
     x: np.ndarray,
     cover: Cover,
@@ -499,23 +560,12 @@ def _touches(
     b: int,
     eps: float,
 ) -> bool:
-    """Whether some member of group ``a`` is within ``eps`` of some member of group ``b`` (matrix
-    products over blocks, stopping at the first hit: for pairs of large groups)."""
+    """Whether some member of group ``a`` is within ``eps`` of some member of group ``b`` (for pairs of
+    large groups; see :func:`_sets_touch`)."""
     limit = np.array([eps])
     _, qa = _near_members(x, cover, members, np.array([a]), np.array([b]), limit)
     _, qb = _near_members(x, cover, members, np.array([b]), np.array([a]), limit)
-    if qa.size == 0 or qb.size == 0:
-        return False
-    mom = cover.moments
-    lim = eps * eps + cover.tol2
-    step = max(1, _BLOCK_ELEMENTS // max(qb.size, 1))
-    for s in range(0, qb.size, step):
-        q, qsq = mom.rows(x, qb[s : s + step])
-        for t in range(0, qa.size, step):
-            p, psq = mom.rows(x, qa[t : t + step])
-            if np.any(_sqdist(p, psq, q, qsq) <= lim):
-                return True
-    return False
+    return _sets_touch(x, cover.moments, qa, qb, eps, cover.tol2)
 
 
 class ThresholdLadder:

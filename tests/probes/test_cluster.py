@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import numpy as np
 import pytest
@@ -209,12 +210,14 @@ def test_threshold_groups_that_touch_only_through_members() -> None:
     assert cluster(x, "threshold", 0.49, relative=False).tolist() == [0, 0, 1, 1]
 
 
-@pytest.mark.parametrize("big_pair", [1 << 20, 0])
+@pytest.mark.parametrize(("big_pair", "brute"), [(1 << 20, 1 << 22), (0, 1 << 22), (0, 16)])
 def test_threshold_ladder_matches_fresh_clusterings(
-    monkeypatch: pytest.MonkeyPatch, big_pair: int
+    monkeypatch: pytest.MonkeyPatch, big_pair: int, brute: int
 ) -> None:
-    # big_pair=0 sends every band pair through the blockwise early-exit comparison
+    # big_pair=0 sends every band pair through the early-exit comparison; brute=16 makes that
+    # comparison split the sets with finer covers, recursively
     monkeypatch.setattr(cl, "_BIG_PAIR", big_pair)
+    monkeypatch.setattr(cl, "_BRUTE_PAIRS", brute)
     x = blobs(11, 300, 5, 6, 0.4)
     steps = [0.05, 0.1, 0.2, 0.4, 0.8, 1.6]
     cover = cl.leader_cover(x, steps[0] / 2)
@@ -226,3 +229,30 @@ def test_threshold_ladder_matches_fresh_clusterings(
         ladder.labels(0.1)
     with pytest.raises(ConfigError, match="eps/2"):
         cl.ThresholdLadder(x, cl.leader_cover(x, 1.0)).labels(0.5)
+
+
+def test_large_sets_are_compared_by_recursive_covers(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(0)
+
+    def disk(n: int, centre: float, r: float) -> np.ndarray:
+        angle, rad = rng.random(n) * 2 * np.pi, np.sqrt(rng.random(n)) * r
+        return np.c_[np.cos(angle) * rad + centre, np.sin(angle) * rad]
+
+    x = np.vstack([disk(400, 0.0, 0.012), disk(400, 0.05, 0.012)])
+    a, b = np.arange(400), np.arange(400, 800)
+    gap = cdist(x[a], x[b]).min()
+    calls = []
+    inner = cl._sets_touch
+
+    def counted(*args: Any) -> bool:
+        calls.append(1)
+        return inner(*args)
+
+    monkeypatch.setattr(cl, "_BRUTE_PAIRS", 16)
+    monkeypatch.setattr(cl, "_sets_touch", counted)
+    mom = cl._moments(x)
+    for eps in (gap * 0.999, gap * 1.001, gap * 0.5, gap * 2):
+        calls.clear()
+        assert cl._sets_touch(x, mom, a, b, eps, 0.0) == (gap <= eps)
+        if gap * 0.99 < eps < gap * 1.01:
+            assert len(calls) > 1  # the sets were split, not compared pair by pair
