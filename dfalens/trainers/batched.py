@@ -169,7 +169,7 @@ def _elman_states(
     """Stacked Elman network over ``words`` (R, B, L) from per-layer states ``hs`` (R, B, H): the final
     states and the top layer's states after every symbol, time-major (L, R, B, H)."""
     r_, b_, length = words.shape
-    rows = torch.arange(r_, device=words.device).view(r_, 1, 1)
+    rows = torch.arange(r_, device=words.device).view(1, r_, 1)
     seq = None
     finals = []
     for k in range(layers):
@@ -177,8 +177,9 @@ def _elman_states(
         w_ih = params[f"rnn.weight_ih_l{k}"]
         if k == 0:
             table = w_ih.mT + bias.unsqueeze(1)  # (R, S, H): input term of each symbol
-            pre = table[rows, words.mT]  # (R, L, B, H)
-            pre = pre.permute(1, 0, 2, 3)
+            n_sym = table.shape[1]
+            flat = (words.permute(2, 0, 1) + rows * n_sym).reshape(-1)
+            pre = F.embedding(flat, table.reshape(r_ * n_sym, -1)).view(length, r_, b_, -1)
         else:
             flat = seq.permute(1, 0, 2, 3).reshape(r_, length * b_, -1)
             pre = torch.baddbmm(bias.unsqueeze(1), flat, w_ih.mT)
