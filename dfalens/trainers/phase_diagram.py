@@ -314,7 +314,7 @@ def run_phase_diagram(
         ``local``, ``local-dask``, ``dask://HOST:PORT`` (see
         :func:`~dfalens.trainers.executors.make_executor`) or an executor instance (left open).
     jobs : int, optional
-        Parallel tasks for local executors (default: every usable CPU).
+        Parallel tasks for local executors (default: every usable CPU, or 1 when training on a GPU).
     members : int, optional
         Cells per batched task; default spreads the pending cells evenly over the parallel tasks, at most
         400 per task.
@@ -362,6 +362,8 @@ def run_phase_diagram(
         [c.key for c in cells],
     )
     pending = [by_key[k] for k in table.pending()]
+    if jobs is None and executor == "local" and _on_gpu(device or config.device):
+        jobs = 1  # one process feeds the GPU; stacked members are its parallelism
     slots = executor.jobs if isinstance(executor, Executor) else (jobs or default_jobs())
     size = members or min(400, max(1, math.ceil(len(pending) / max(slots, 1))))
     tasks = [
@@ -373,6 +375,14 @@ def run_phase_diagram(
     if plot:
         plot_phase_diagram(rows, Path(directory) / "phase_diagram.png")
     return rows
+
+
+def _on_gpu(device: str) -> bool:
+    if device == "cpu":
+        return False
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def typed_row(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -217,3 +217,16 @@ def test_member_apply_is_a_plain_config() -> None:
     got = Member(seed=4, gain=0.3, data_fraction=0.5, lr=0.1).apply(cfg)
     assert (got.seed, got.gain, got.data_fraction, got.lr) == (4, 0.3, 0.5, 0.1)
     assert copy.deepcopy(got) == got and got.hidden == cfg.hidden
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("cell", ["rnn", "gru"])
+def test_batched_on_cuda_matches_cpu(cell: str) -> None:
+    cfg = _tiny("fast", cell=cell, stop_loss=None)
+    on_cpu = train_batched(cfg, MEMBERS)
+    on_gpu = train_batched(cfg, MEMBERS, device="cuda")
+    assert on_gpu.steps.tolist() == on_cpu.steps.tolist()
+    for k, v in on_cpu.params.items():
+        torch.testing.assert_close(on_gpu.params[k], v, rtol=1e-3, atol=1e-4)
+    assert on_gpu.model(0).rnn.weight_hh_l0.device.type == "cpu"
