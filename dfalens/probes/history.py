@@ -9,7 +9,8 @@ one checkpoint at a time.
 
 :func:`resolve_run` finds and checks the checkpoints of a run (or a list of files), :func:`load_history`
 returns every state of every checkpoint in memory (``n_checkpoints x n_words x state_dim`` floats), and
-:func:`tree_states` is the per-block kernel that the parallel timeline workers call.
+:func:`read_block` reads the weights of a block of checkpoints straight from their safetensors files
+(no models are built) and computes their states: the kernel the parallel timeline workers call.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ __all__ = [
     "resolve_task",
     "tree_arrays",
     "tree_states",
+    "Block",
+    "read_block",
     "load_history",
     "word_strings",
 ]
@@ -224,49 +227,154 @@ def word_strings(
 
 
 # -- states of many checkpoints ---------------------------------------------------------------------
-def _is_elman(model: Any) -> bool:
-    cfg = getattr(model, "config", None)
-    return (
-        cfg is not None
-        and getattr(cfg, "cell", None) == "rnn"
-        and getattr(cfg, "layers", None) == 1
-        and hasattr(model, "rnn")
-        and hasattr(model, "head")
-    )
+_ELMAN_KEYS = (
+    "rnn.weight_hh_l0",
+    "rnn.weight_ih_l0",
+    "rnn.bias_ih_l0",
+    "rnn.bias_hh_l0",
+    "head.weight",
+    "head.bias",
+    "h0",
+)
 
 
-def _elman_tree(models: Sequence[Any], max_len: int) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True, eq=False)
+class Block:
+    """The weights and metadata of a few checkpoints of one run, read without building models.
+
+    Attributes
+    ----------
+    paths : list of Path
+    tensors : list of dict of str to Tensor
+        Each checkpoint's ``state_dict``.
+    metas : list of dict
+        Each checkpoint's decoded metadata (``model_config``, ``task``, ``alphabet``, ``epoch``, ...).
+    """
+
+    paths: list[Path]
+    tensors: list[dict[str, torch.Tensor]]
+    metas: list[dict[str, Any]]
+
+    @property
+    def elman(self) -> bool:
+        """One-layer Elman networks (the paper's), which are computed stacked."""
+        if not self.metas:
+            return False
+        cfg = self.metas[0].get("model_config") or {}
+        return (
+            cfg.get("cell") == "rnn"
+            and int(cfg.get("layers", 0)) == 1
+            and all(all(k in t for k in _ELMAN_KEYS) for t in self.tensors)
+            and all((m.get("model_config") or {}) == cfg for m in self.metas)
+        )
+
+    def models(self, which: Sequence[int] | None = None) -> list[Any]:
+        """The checkpoints as :class:`~dfalens.trainers.models.RecurrentModel` (eval mode)."""
+        from dfalens.trainers.checkpoints import load_checkpoint
+
+        idx = range(len(self.paths)) if which is None else which
+        return [load_checkpoint(self.paths[i])[0] for i in idx]
+
+    def _stacked(self, which: Sequence[int] | None = None) -> dict[str, torch.Tensor]:
+        idx = list(range(len(self.paths))) if which is None else list(which)
+        t = [self.tensors[i] for i in idx]
+        return {
+            "w_hh": torch.stack([x["rnn.weight_hh_l0"] for x in t]).transpose(1, 2).float(),
+            "table": torch.stack(
+                [x["rnn.weight_ih_l0"].t() + x["rnn.bias_ih_l0"] + x["rnn.bias_hh_l0"] for x in t]
+            ).float(),
+            "h0": torch.stack([x["h0"] for x in t]).float(),
+            "head_w": torch.stack([x["head.weight"] for x in t]).transpose(1, 2).float(),
+            "head_b": torch.stack([x["head.bias"] for x in t]).float(),
+        }
+
+    @property
+    def _relu(self) -> bool:
+        return (self.metas[0].get("model_config") or {}).get("nonlinearity", "relu") == "relu"
+
+    def states(self, max_len: int) -> tuple[np.ndarray, np.ndarray]:
+        """States and outputs on every word up to ``max_len``: ``(c, n, d)`` and ``(c, n, k)`` float32."""
+        if self.elman:
+            with torch.no_grad():
+                return _elman_tree(self._stacked(), self._relu, max_len)
+        return tree_states(self.models(), max_len)
+
+    def predict(self, which: Sequence[int], words: np.ndarray) -> np.ndarray:
+        """The predicted class of checkpoints ``which`` after each word: ``(len(which), n_words)``."""
+        which = list(which)
+        if not which:
+            return np.zeros((0, words.shape[0]), dtype=np.int64)
+        w = torch.from_numpy(np.ascontiguousarray(words, dtype=np.int64))
+        with torch.no_grad():
+            if self.elman:
+                st = self._stacked(which)
+                h = st["h0"][:, None, :].expand(-1, w.shape[0], -1).contiguous()
+                for t in range(w.shape[1]):  # one batched step over checkpoints and words
+                    h = torch.baddbmm(st["table"][:, w[:, t], :], h, st["w_hh"])
+                    h = h.clamp_(min=0.0) if self._relu else h.tanh_()
+                scores = torch.baddbmm(st["head_b"][:, None, :], h, st["head_w"])
+                return scores.argmax(-1).numpy()
+            return np.stack([m(w).argmax(-1).numpy() for m in self.models(which)])
+
+
+def read_block(paths: Sequence[Path]) -> Block:
+    """Read dfalens checkpoints' weights and metadata (safetensors; nothing is executed)."""
+    from safetensors.torch import load as st_load
+
+    from dfalens.trainers.checkpoints import FORMAT, load_checkpoint
+
+    tensors, metas = [], []
+    for p in paths:
+        try:
+            data = Path(p).read_bytes()
+            size = int.from_bytes(data[:8], "little")
+            header = json.loads(data[8 : 8 + size]).get("__metadata__") or {}
+            if header.get("format") != FORMAT:
+                raise ValueError("not a dfalens checkpoint")
+            t = st_load(data)
+        except Exception:  # let the trainers' loader say what is wrong with the file
+            load_checkpoint(p)
+            raise CheckpointError(f"checkpoint {p} could not be read; use another one") from None
+        meta: dict[str, Any] = {}
+        for key, value in header.items():
+            if key in ("format", "task"):
+                meta[key] = value
+                continue
+            try:
+                meta[key] = json.loads(value)
+            except json.JSONDecodeError:
+                meta[key] = value
+        tensors.append(t)
+        metas.append(meta)
+    return Block(list(paths), tensors, metas)
+
+
+def _elman_tree(
+    st: dict[str, torch.Tensor], relu: bool, max_len: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Stacked one-layer Elman networks on the whole prefix tree, one batched product per depth."""
-    with torch.no_grad():
-        w_hh = torch.stack([m.rnn.weight_hh_l0 for m in models]).transpose(1, 2).float()
-        table = torch.stack(
-            [m.rnn.weight_ih_l0.t() + m.rnn.bias_ih_l0 + m.rnn.bias_hh_l0 for m in models]
-        ).float()
-        h0 = torch.stack([m.initial(1)[0] for m in models]).float()
-        head_w = torch.stack([m.head.weight for m in models]).transpose(1, 2).float()
-        head_b = torch.stack([m.head.bias for m in models]).float()
-        relu = models[0].config.nonlinearity == "relu"
-        c, hdim = h0.shape
-        k = table.shape[1]
-        n = count_words(k, max_len)
-        hidden = torch.empty((c, n, hdim))
-        hidden[:, 0] = h0
-        start, count, off = 0, 1, 1
-        for _ in range(max_len):  # one level of the tree per step
-            pre = torch.bmm(hidden[:, start : start + count], w_hh)  # W_hh h once per parent
-            child = hidden[:, off : off + count * k].view(c, count, k, hdim)
-            torch.add(pre[:, :, None, :], table[:, None, :, :], out=child)
-            if relu:
-                child.clamp_(min=0.0)
-            else:
-                child.tanh_()
-            start, off, count = off, off + count * k, count * k
-        output = torch.baddbmm(head_b[:, None, :], hidden, head_w)
+    w_hh, table, h0 = st["w_hh"], st["table"], st["h0"]
+    c, hdim = h0.shape
+    k = table.shape[1]
+    n = count_words(k, max_len)
+    hidden = torch.empty((c, n, hdim))
+    hidden[:, 0] = h0
+    start, count, off = 0, 1, 1
+    for _ in range(max_len):  # one level of the tree per step
+        pre = torch.bmm(hidden[:, start : start + count], w_hh)  # W_hh h once per parent
+        child = hidden[:, off : off + count * k].view(c, count, k, hdim)
+        torch.add(pre[:, :, None, :], table[:, None, :, :], out=child)
+        if relu:
+            child.clamp_(min=0.0)
+        else:
+            child.tanh_()
+        start, off, count = off, off + count * k, count * k
+    output = torch.baddbmm(st["head_b"][:, None, :], hidden, st["head_w"])
     return hidden.numpy(), output.numpy()
 
 
 def tree_states(models: Sequence[Any], max_len: int) -> tuple[np.ndarray, np.ndarray]:
-    """States and outputs of several models on every word up to ``max_len``.
+    """States and outputs of several models on every word up to ``max_len``, through their probes.
 
     Parameters
     ----------
@@ -279,26 +387,12 @@ def tree_states(models: Sequence[Any], max_len: int) -> tuple[np.ndarray, np.nda
     hidden : ndarray of float32, shape (c, n_words, state_dim)
     output : ndarray of float32, shape (c, n_words, n_classes)
     """
-    if models and all(_is_elman(m) and not m.training for m in models):
-        return _elman_tree(models, max_len)
     hs, outs = [], []
-    for m in models:  # other architectures: their own probe, one checkpoint at a time
+    for m in models:  # one checkpoint at a time
         states = collect(from_model(m), max_len)
         hs.append(states.hidden.astype(np.float32, copy=False))
         outs.append(states.output.astype(np.float32, copy=False))
     return np.stack(hs), np.stack(outs)
-
-
-def load_models(paths: Sequence[Path]) -> tuple[list[Any], list[dict[str, Any]]]:
-    """Open dfalens checkpoints; returns the models (eval mode) and their metadata."""
-    from dfalens.trainers.checkpoints import load_checkpoint
-
-    models, metas = [], []
-    for p in paths:
-        m, meta = load_checkpoint(p)
-        models.append(m)
-        metas.append(meta)
-    return models, metas
 
 
 @dataclass(frozen=True, eq=False)
@@ -409,11 +503,11 @@ def load_history(
     outs: list[np.ndarray] = []
     metas: list[dict[str, Any]] = []
     for s in range(0, len(paths), max(1, block)):
-        models, ms = load_models(paths[s : s + block])
-        h, o = tree_states(models, max_len)
+        part = read_block(paths[s : s + block])
+        h, o = part.states(max_len)
         hs.append(h)
         outs.append(o)
-        metas.extend(ms)
+        metas.extend(part.metas)
     check_same_run(metas, paths)
     machine, name = resolve_task(task, info, metas[0])
     n_symbols = len(machine.alphabet)

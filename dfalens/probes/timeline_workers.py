@@ -119,11 +119,12 @@ def collect_block(
     paths: list[Path], index: np.ndarray, max_len: int, cache: StateCache | None
 ) -> dict[str, Any]:
     """Pass 1: metadata, state moments (count, mean, sum of squared deviations), per-checkpoint scale."""
-    from dfalens.probes.history import load_models, tree_states
+    from dfalens.probes.history import read_block
 
     with one_thread():
-        models, metas = load_models(paths)
-        h, o = tree_states(models, max_len)
+        block = read_block(paths)
+        metas = block.metas
+        h, o = block.states(max_len)
         if cache is not None:
             cache.write(index, h, o)
         c, n, d = h.shape
@@ -176,24 +177,20 @@ def extract_block(
     events: bool,
 ) -> list[dict[str, Any]]:
     """Pass 2: the extraction at every checkpoint of a block, and its changes from the one before."""
-    import torch
-
     from dfalens.automata import equivalent, minimize, run
     from dfalens.probes.cluster import cluster
     from dfalens.probes.events import compare_partitions, partition_events
     from dfalens.probes.extraction import lexicographic_order
-    from dfalens.probes.history import load_models, tree_arrays, tree_states, word_strings
+    from dfalens.probes.history import read_block, tree_arrays, word_strings
     from dfalens.probes.quotient import quotient
     from dfalens.probes.stateset import StateSet
-    from dfalens.trainers.checkpoints import load_checkpoint
 
     with one_thread():
-        models: list[Any] | None = None
+        block = read_block(paths)
         if cache is not None:
             h, o = cache.read(index)
         else:
-            models = load_models(paths)[0]
-            h, o = tree_states(models, max_len)
+            h, o = block.states(max_len)
         parent, symbol, depth = tree_arrays(len(task.alphabet), max_len)
         words = word_strings(parent, symbol, task.alphabet) if events else ()
         visit = None
@@ -210,25 +207,24 @@ def extract_block(
             if cache is not None:
                 hp, op = cache.read(index[:1] - 1)
             else:
-                hp, op = tree_states(load_models([previous])[0], max_len)
+                hp, op = read_block([previous]).states(max_len)
             before = labels_of(hp[0], previous_eps, op[0])
         words_rng = None
         if fidelity[0] > 0 and fidelity[1] > 0:
             rng = np.random.default_rng(seed)
             words_rng = rng.integers(0, len(task.alphabet), size=fidelity)
         results = []
-        for c, path in enumerate(paths):
+        closed: list[int] = []
+        minimals: list[Machine] = []
+        for c in range(len(paths)):
             states = StateSet(h[c], parent, symbol, depth, o[c], task.alphabet)
             labels = labels_of(h[c], eps_abs[c], o[c])
             machine, stats = quotient(states, labels, include_empty=include_empty, names=False)
             minimal = minimize(machine)
             verdict = equivalent(minimal, task, ignore_empty=not include_empty)
-            fid = None
-            if stats.closed and words_rng is not None:
-                model = models[c] if models is not None else load_checkpoint(path)[0]
-                with torch.no_grad():
-                    net = model(torch.from_numpy(words_rng)).argmax(-1).numpy()
-                fid = float(np.mean(run(minimal, words_rng) == net))
+            if stats.closed:
+                closed.append(c)
+                minimals.append(minimal)
             change = compare_partitions(before, labels) if before is not None else None
             found = []
             if events and before is not None:
@@ -241,12 +237,16 @@ def extract_block(
                     "closed": bool(stats.closed),
                     "equal": bool(verdict.equal),
                     "counterexample": verdict.word_str,
-                    "fidelity": fid,
+                    "fidelity": None,
                     "change": change,
                     "events": found,
                 }
             )
             before = labels
+        if closed and words_rng is not None:  # fidelity of the closed extractions, all at once
+            net = block.predict(closed, words_rng)
+            for j, c in enumerate(closed):
+                results[c]["fidelity"] = float(np.mean(run(minimals[j], words_rng) == net[j]))
     return results
 
 

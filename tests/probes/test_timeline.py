@@ -222,3 +222,42 @@ def test_pair_trajectories_of_a_run(run_dir: Path, tl: Timeline) -> None:
     # at the end no disagreeing pair is within eps, and some agreeing pairs are
     assert far["disagreeing"][-1] == int((~traj.pairs.agree).sum())
     assert far["agreeing"][-1] < int(traj.pairs.agree.sum())
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        {"hidden": 12, "gain": 0.8},
+        {"hidden": 12, "gain": 0.8, "nonlinearity": "tanh", "h0": "zeros"},
+        {"hidden": 6, "cell": "gru"},
+    ],
+)
+def test_block_states_and_predictions_match_the_models(tmp_path: Path, cfg: dict) -> None:
+    from dfalens.probes import collect, from_model
+    from dfalens.probes.history import read_block
+    from dfalens.trainers.checkpoints import save_checkpoint
+    from dfalens.trainers.models import ModelConfig, build_model
+
+    models, paths = [], []
+    for seed in range(3):
+        m = build_model(ModelConfig(**cfg), seed=seed).eval()
+        p = tmp_path / f"epoch_{seed:05d}.safetensors"
+        save_checkpoint(p, m, {"task": "parity", "alphabet": ["0", "1"], "epoch": seed})
+        models.append(m)
+        paths.append(p)
+    block = read_block(paths)
+    assert block.elman == (cfg.get("cell", "rnn") == "rnn")
+    h, o = block.states(4)
+    words = np.random.default_rng(0).integers(0, 2, size=(7, 13))
+    pred = block.predict([2, 0], words)
+    for c, m in enumerate(models):
+        ref = collect(from_model(m), 4)
+        np.testing.assert_allclose(h[c], ref.hidden, atol=1e-5)
+        np.testing.assert_allclose(o[c], ref.output, atol=1e-5)
+    with torch.no_grad():
+        for row, c in enumerate([2, 0]):
+            assert np.array_equal(pred[row], models[c](torch.from_numpy(words)).argmax(-1).numpy())
+    bad = tmp_path / "epoch_00009.safetensors"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError):
+        read_block([bad])
