@@ -227,6 +227,11 @@ def write_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(
+            tmp, 0o666 & ~umask
+        )  # mkstemp makes the file private; give it a normal file's mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -586,13 +591,11 @@ def timeline(
         word_strings,
     )
     from dfalens.probes.timeline_workers import (
-        StateCache,
         collect_block,
         extract_block,
         pooled_scale,
         run_blocks,
     )
-    from dfalens.trainers.checkpoints import read_checkpoint_meta
 
     if method not in TIMELINE_METHODS:
         raise ConfigError(
@@ -616,71 +619,49 @@ def timeline(
         total = len(paths) * sum(k**length for length in range(max_len + 1))
         jobs = 2 if total > PARALLEL_MIN_STATES else 1
     parts = _blocks(len(paths), jobs, block)
-    first = read_checkpoint_meta(paths[0])
-    cfg = first.get("model_config") or {}
-    n_symbols = len(first.get("alphabet") or []) or int(cfg.get("n_symbols", 2))
-    n_words = sum(n_symbols**length for length in range(max_len + 1))
-    state_dim = (
-        int(cfg.get("hidden", 0))
-        * int(cfg.get("layers", 1))
-        * (2 if cfg.get("cell") == "lstm" else 1)
+    # pass 1: metadata (do the checkpoints belong together?) and the states' scale
+    moments = run_blocks(
+        collect_block, jobs, [(paths[p], max_len) for p in parts], progress, "collect"
     )
-    cache = None
-    if state_dim > 0:
-        cache = StateCache.create(len(paths), n_words, state_dim, int(cfg.get("n_classes", 2)))
-    try:
-        # pass 1: metadata (do the checkpoints belong together?), the states' scale, the state cache
-        moments = run_blocks(
-            collect_block,
-            jobs,
-            [(paths[p], np.arange(p.start, p.stop), max_len, cache) for p in parts],
-            progress,
-            "collect",
-        )
-        metas = [m for part in moments for m in part["metas"]]
-        check_same_run(metas, paths)
-        machine, task_name = resolve_task(task, info, metas[0])
-        n_ckpt = len(paths)
-        if not relative:
-            eps_abs = np.full(n_ckpt, float(eps))
-            unit: float | list[float] = 1.0
-        elif pooled:
-            unit = pooled_scale(moments)
-            eps_abs = np.full(n_ckpt, eps * unit)
-        else:
-            per = np.concatenate([m["scales"] for m in moments])
-            unit = per.tolist()
-            eps_abs = eps * per
+    metas = [m for part in moments for m in part["metas"]]
+    check_same_run(metas, paths)
+    machine, task_name = resolve_task(task, info, metas[0])
+    n_ckpt = len(paths)
+    if not relative:
+        eps_abs = np.full(n_ckpt, float(eps))
+        unit: float | list[float] = 1.0
+    elif pooled:
+        unit = pooled_scale(moments)
+        eps_abs = np.full(n_ckpt, eps * unit)
+    else:
+        per = np.concatenate([m["scales"] for m in moments])
+        unit = per.tolist()
+        eps_abs = eps * per
 
-        # pass 2: the extraction at every checkpoint, and its changes from the previous one
-        fidelity = (int(fidelity_words), int(fidelity_length))
-        epoch_list = [int(e) for e in info.epochs]
-        args = [
-            (
-                paths[p],
-                np.arange(p.start, p.stop),
-                epoch_list[p],
-                paths[p.start - 1] if p.start > 0 else None,
-                max_len,
-                cache,
-                eps_abs[p].tolist(),
-                float(eps_abs[max(p.start - 1, 0)]),
-                method,
-                order,
-                machine,
-                include_empty,
-                fidelity,
-                seed,
-                events,
-            )
-            for p in parts
-        ]
-        results = [
-            r for part in run_blocks(extract_block, jobs, args, progress, "extract") for r in part
-        ]
-    finally:
-        if cache is not None:
-            cache.remove()
+    # pass 2: the extraction at every checkpoint, and its changes from the previous one
+    fidelity = (int(fidelity_words), int(fidelity_length))
+    epoch_list = [int(e) for e in info.epochs]
+    args = [
+        (
+            paths[p],
+            epoch_list[p],
+            paths[p.start - 1] if p.start > 0 else None,
+            max_len,
+            eps_abs[p].tolist(),
+            float(eps_abs[max(p.start - 1, 0)]),
+            method,
+            order,
+            machine,
+            include_empty,
+            fidelity,
+            seed,
+            events,
+        )
+        for p in parts
+    ]
+    results = [
+        r for part in run_blocks(extract_block, jobs, args, progress, "extract") for r in part
+    ]
 
     parent, symbol, depth = tree_arrays(len(machine.alphabet), max_len)
     words = word_strings(parent, symbol, machine.alphabet)

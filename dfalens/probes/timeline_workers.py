@@ -1,9 +1,9 @@
 """The two passes of :func:`dfalens.probes.timeline`, run over blocks of checkpoints in worker processes.
 
-Pass 1 loads a block of checkpoints, computes their states on every word (stacked, see
-:mod:`dfalens.probes.history`), returns the metadata and the moments that the pooled scale needs, and
-stores the states in a shared file (:class:`StateCache`, in ``/dev/shm`` when it exists) so that pass 2 does
-not compute them again. Pass 2 clusters every checkpoint of a block, builds the quotient, minimises it,
+Pass 1 reads a block of checkpoints, computes their states on every word (stacked, see
+:mod:`dfalens.probes.history`) and returns the metadata and the moments that the pooled scale needs.
+Pass 2 computes the states again (cheaper than storing and reading them back: a few milliseconds per
+checkpoint), then clusters every checkpoint of a block, builds the quotient, minimises it,
 compares it with the task, checks its fidelity when closed and compares its clusters with the previous
 checkpoint's (the first checkpoint of a block clusters its predecessor too). Workers run torch and BLAS
 with one thread each.
@@ -11,9 +11,6 @@ with one thread each.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,68 +19,12 @@ import numpy as np
 from dfalens.automata import Machine
 
 __all__ = [
-    "StateCache",
     "one_thread",
     "collect_block",
     "extract_block",
     "run_blocks",
     "pooled_scale",
 ]
-
-CACHE_LIMIT = 8 * 10**9
-"""Largest state cache (bytes) a timeline writes; above it pass 2 computes the states again."""
-
-
-@dataclass(frozen=True)
-class StateCache:
-    """Two float32 files holding the states and outputs of every checkpoint: (c, n, d) and (c, n, k)."""
-
-    folder: str
-    shape_hidden: tuple[int, int, int]
-    shape_output: tuple[int, int, int]
-
-    @classmethod
-    def create(cls, c: int, n: int, d: int, k: int) -> StateCache | None:
-        """Make the files (None when they would not fit)."""
-        need = 4 * c * n * (d + k)
-        if need > CACHE_LIMIT:
-            return None
-        base = "/dev/shm" if Path("/dev/shm").is_dir() else None
-        try:
-            if base is not None and shutil.disk_usage(base).free < 2 * need:
-                base = None
-            folder = tempfile.mkdtemp(prefix="dfalens-timeline-", dir=base)
-            if shutil.disk_usage(folder).free < 2 * need:
-                shutil.rmtree(folder, ignore_errors=True)
-                return None
-            cache = cls(folder, (c, n, d), (c, n, k))
-            np.lib.format.open_memmap(cache._path("h"), "w+", np.float32, cache.shape_hidden)
-            np.lib.format.open_memmap(cache._path("o"), "w+", np.float32, cache.shape_output)
-        except OSError:
-            return None
-        return cache
-
-    def _path(self, name: str) -> str:
-        return str(Path(self.folder) / f"{name}.npy")
-
-    def write(self, index: np.ndarray, hidden: np.ndarray, output: np.ndarray) -> None:
-        """Store the states of checkpoints ``index``."""
-        h = np.load(self._path("h"), mmap_mode="r+")
-        o = np.load(self._path("o"), mmap_mode="r+")
-        h[index] = hidden
-        o[index] = output
-        h.flush()
-        o.flush()
-
-    def read(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The states and outputs of checkpoints ``index`` (copies)."""
-        h = np.load(self._path("h"), mmap_mode="r")
-        o = np.load(self._path("o"), mmap_mode="r")
-        return np.array(h[index]), np.array(o[index])
-
-    def remove(self) -> None:
-        """Delete the files."""
-        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class one_thread:
@@ -115,18 +56,14 @@ def _lite(meta: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def collect_block(
-    paths: list[Path], index: np.ndarray, max_len: int, cache: StateCache | None
-) -> dict[str, Any]:
+def collect_block(paths: list[Path], max_len: int) -> dict[str, Any]:
     """Pass 1: metadata, state moments (count, mean, sum of squared deviations), per-checkpoint scale."""
     from dfalens.probes.history import read_block
 
     with one_thread():
         block = read_block(paths)
         metas = block.metas
-        h, o = block.states(max_len)
-        if cache is not None:
-            cache.write(index, h, o)
+        h, _ = block.states(max_len)
         c, n, d = h.shape
         # per checkpoint: mean and squared deviations per unit; then combined over the block
         means = h.mean(axis=1, dtype=np.float64)  # (c, d)
@@ -161,11 +98,9 @@ def pooled_scale(parts: list[dict[str, Any]]) -> float:
 
 def extract_block(
     paths: list[Path],
-    index: np.ndarray,
     epochs: list[int],
     previous: Path | None,
     max_len: int,
-    cache: StateCache | None,
     eps_abs: list[float],
     previous_eps: float,
     method: str,
@@ -187,10 +122,7 @@ def extract_block(
 
     with one_thread():
         block = read_block(paths)
-        if cache is not None:
-            h, o = cache.read(index)
-        else:
-            h, o = block.states(max_len)
+        h, o = block.states(max_len)
         parent, symbol, depth = tree_arrays(len(task.alphabet), max_len)
         words = word_strings(parent, symbol, task.alphabet) if events else ()
         visit = None
@@ -204,10 +136,7 @@ def extract_block(
 
         before = None
         if previous is not None:  # the checkpoint before this block, for merges and splits
-            if cache is not None:
-                hp, op = cache.read(index[:1] - 1)
-            else:
-                hp, op = read_block([previous]).states(max_len)
+            hp, op = read_block([previous]).states(max_len)
             before = labels_of(hp[0], previous_eps, op[0])
         words_rng = None
         if fidelity[0] > 0 and fidelity[1] > 0:

@@ -13,7 +13,6 @@ import torch
 
 from dfalens.automata import tomita
 from dfalens.errors import CheckpointError, ConfigError, DataError, TaskError
-from dfalens.probes import timeline_workers
 from dfalens.probes.events import compare_partitions
 from dfalens.probes.history import load_history, resolve_run
 from dfalens.probes.timeline import Row, Timeline, derived_epochs, first_stable, timeline
@@ -73,17 +72,14 @@ def test_merge_split_accounting_is_consistent(tl: Timeline) -> None:
     assert len(tl.words) == tl.labels.shape[1] == 127
 
 
-def test_parallel_and_per_checkpoint_eps(
-    run_dir: Path, tl: Timeline, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_parallel_and_per_checkpoint_eps(run_dir: Path, tl: Timeline) -> None:
     par = timeline(run_dir, jobs=2, block=8)
     assert np.array_equal(par.labels, tl.labels)
     assert par.merger_epoch == tl.merger_epoch
     assert [e.to_dict() for e in par.events] == [e.to_dict() for e in tl.events]
     assert _rows(par) == _rows(tl)
     np.testing.assert_allclose(par.column("eps"), tl.column("eps"), rtol=1e-12)
-    # without the state cache the states are computed again in pass 2: same result
-    monkeypatch.setattr(timeline_workers, "CACHE_LIMIT", 0)
+    # other blocks, in this process: the same result
     again = timeline(run_dir, jobs=1, block=7)
     assert np.array_equal(again.labels, tl.labels)
     assert _rows(again) == _rows(tl)
@@ -113,6 +109,7 @@ def test_written_files(tl: Timeline, tmp_path: Path) -> None:
     assert back.rows[-1] == tl.rows[-1]
     assert back.task_machine == tl.task_machine
     assert not list(tmp_path.glob(".timeline*"))  # no temporary files left
+    assert json_path.stat().st_mode & 0o044  # readable by others, like any written file
 
 
 def test_never_generalising_run_has_no_merger(tmp_path: Path) -> None:
