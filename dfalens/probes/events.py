@@ -29,7 +29,14 @@ import numpy as np
 
 from dfalens.errors import DataError
 
-__all__ = ["Change", "Event", "compare_partitions", "partition_events", "state_names"]
+__all__ = [
+    "Change",
+    "Event",
+    "compare_partitions",
+    "partition_events",
+    "diff_partitions",
+    "state_names",
+]
 
 
 @dataclass(frozen=True)
@@ -144,8 +151,11 @@ def compare_partitions(old: np.ndarray, new: np.ndarray) -> Change:
     Change
         The counts; ``n_new == n_old - merged_away + split_created`` always holds.
     """
-    old, new = _check(old, new)
-    a, b, counts, n_old, n_new = _overlap(old, new)
+    return diff_partitions(old, new)[0]
+
+
+def _change(old: np.ndarray, new: np.ndarray, e: tuple[np.ndarray, ...]) -> Change:
+    a, b, counts, n_old, n_new = e
     deg_new = np.bincount(b, minlength=n_new)
     deg_old = np.bincount(a, minlength=n_old)
     size_old = np.bincount(old, minlength=n_old)
@@ -164,6 +174,28 @@ def compare_partitions(old: np.ndarray, new: np.ndarray) -> Change:
         removed=n_old - unchanged,
         added=n_new - unchanged,
     )
+
+
+def diff_partitions(
+    old: np.ndarray,
+    new: np.ndarray,
+    words: Sequence[str] | None = None,
+    epoch: int = 0,
+    max_words: int = 3,
+) -> tuple[Change, list[Event]]:
+    """:func:`compare_partitions` and, when ``words`` are given, :func:`partition_events` in one go.
+
+    Returns
+    -------
+    (Change, list of Event)
+        The events list is empty when ``words`` is None.
+    """
+    old, new = _check(old, new)
+    e = _overlap(old, new)
+    change = _change(old, new, e)
+    if words is None or (change.merges == 0 and change.splits == 0):
+        return change, []
+    return change, _events(old, new, e, words, epoch, max_words)
 
 
 def state_names(
@@ -228,8 +260,18 @@ def partition_events(
     list of Event
         Merges first (ordered by new state), then splits (ordered by old state).
     """
-    old, new = _check(old, new)
-    a, b, _, n_old, n_new = _overlap(old, new)
+    return diff_partitions(old, new, words, epoch, max_words)[1]
+
+
+def _events(
+    old: np.ndarray,
+    new: np.ndarray,
+    e: tuple[np.ndarray, ...],
+    words: Sequence[str],
+    epoch: int,
+    max_words: int,
+) -> list[Event]:
+    a, b, _, n_old, n_new = e
     deg_new = np.bincount(b, minlength=n_new)
     deg_old = np.bincount(a, minlength=n_old)
     merging = np.nonzero(deg_new > 1)[0]

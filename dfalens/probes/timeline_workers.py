@@ -114,7 +114,7 @@ def extract_block(
     """Pass 2: the extraction at every checkpoint of a block, and its changes from the one before."""
     from dfalens.automata import equivalent, minimize, run
     from dfalens.probes.cluster import cluster
-    from dfalens.probes.events import compare_partitions, partition_events
+    from dfalens.probes.events import diff_partitions
     from dfalens.probes.extraction import lexicographic_order
     from dfalens.probes.history import read_block, tree_arrays, word_strings
     from dfalens.probes.quotient import quotient
@@ -154,10 +154,11 @@ def extract_block(
             if stats.closed:
                 closed.append(c)
                 minimals.append(minimal)
-            change = compare_partitions(before, labels) if before is not None else None
-            found = []
-            if events and before is not None:
-                found = partition_events(before, labels, words, epochs[c])
+            change, found = None, []
+            if before is not None:
+                change, found = diff_partitions(
+                    before, labels, words if events else None, epochs[c]
+                )
             results.append(
                 {
                     "labels": labels.astype(np.int32),

@@ -8,7 +8,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dfalens.errors import DataError
-from dfalens.probes.events import compare_partitions, partition_events, state_names
+from dfalens.probes.events import (
+    compare_partitions,
+    diff_partitions,
+    partition_events,
+    state_names,
+)
 
 WORDS = ["ε", "0", "1", "00", "01", "10", "11"]
 
@@ -71,6 +76,8 @@ def test_accounting_is_exact(pairs: list[tuple[int, int]]) -> None:
     assert (ch.merges == 0) == (ch.merged_away == 0)
     assert ch.removed == ch.n_old - ch.unchanged and ch.added == ch.n_new - ch.unchanged
     events = partition_events(old, new, [str(k) for k in range(len(pairs))], epoch=0)
+    assert diff_partitions(old, new, [str(k) for k in range(len(pairs))], 0) == (ch, events)
+    assert diff_partitions(old, new) == (ch, [])
     assert sum(e.kind == "merge" for e in events) == ch.merges
     assert sum(e.kind == "split" for e in events) == ch.splits
     assert sum(len(e.parts) - 1 for e in events if e.kind == "merge") == ch.merged_away
