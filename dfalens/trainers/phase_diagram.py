@@ -91,7 +91,7 @@ def phase_config(max_epochs: int = 1_000_000, **overrides: Any) -> TrainConfig:
     **overrides
         Any other :class:`TrainConfig` field (for example ``hidden`` or ``stop_loss``).
     """
-    settings: dict[str, Any] = {"checkpoints": "every"}
+    settings: dict[str, Any] = {"checkpoints": f"every:{max(1, int(max_epochs))}"}
     settings.update(overrides)
     return make_config("phase", epochs=int(max_epochs), **settings)
 

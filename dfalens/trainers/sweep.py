@@ -196,6 +196,8 @@ def _grid_task(task: _GridTask) -> list[dict[str, Any]]:
         return rows
     for index, values in task.cells:
         config = task.config.replace(**values)
+        if "checkpoints" not in values:  # in memory: only the final metrics are needed
+            config = config.replace(checkpoints=f"every:{max(1, config.epochs)}")
         single = train(config)
         last = single.metrics[-1]
         outcome = {
