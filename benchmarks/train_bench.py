@@ -88,11 +88,15 @@ def reference_epoch(model: ReferenceModel, optimizer: torch.optim.Optimizer, loa
             optimizer.step()
 
 
-def time_epochs(fn, epochs: int) -> float:
-    start = time.perf_counter()
+def time_epochs(fn, epochs: int) -> tuple[float, float]:
+    """Wall and CPU (all threads of the process) milliseconds per epoch."""
+    start, cpu = time.perf_counter(), time.process_time()
     for _ in range(epochs):
         fn()
-    return (time.perf_counter() - start) / epochs * 1e3
+    return (
+        (time.perf_counter() - start) / epochs * 1e3,
+        (time.process_time() - cpu) / epochs * 1e3,
+    )
 
 
 def speed(epochs: int, repeats: int) -> None:
@@ -117,18 +121,26 @@ def speed(epochs: int, repeats: int) -> None:
         "dfalens, 1 thread, nn.RNN on the CPU": (ours(False), 1),
     }
     times: dict[str, list[float]] = {name: [] for name in contenders}
+    cpu: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(repeats):  # interleaved, so that load changes hit every contender alike
         for name, (fn, threads) in contenders.items():
             torch.set_num_threads(threads)
-            times[name].append(time_epochs(fn, epochs))
+            wall, used = time_epochs(fn, epochs)
+            times[name].append(wall)
+            cpu[name].append(used)
     torch.set_num_threads(1)
     ours_name = "dfalens, 1 thread (fused Elman, the default)"
     print(f"ms per training epoch (21 SGD steps), {epochs} epochs x {repeats} interleaved rounds:")
     for name, values in times.items():
         ratio = [r / o for r, o in zip(values, times[ours_name], strict=True)]
         print(
-            f"  {name:<48} {fmt(values)}  ratio to dfalens: {', '.join(f'{x:.2f}' for x in ratio)}"
+            f"  {name:<48} wall {fmt(values)}  ratio to dfalens: "
+            f"{', '.join(f'{x:.2f}' for x in ratio)}"
         )
+    print("CPU ms per epoch (process time, all threads):")
+    for name, values in cpu.items():
+        ratio = statistics.median(values) / statistics.median(cpu[ours_name])
+        print(f"  {name:<48} {fmt(values)}  ratio of medians: {ratio:.2f}")
 
     trainer.model.fused = True
     train_eval = median_ms(trainer.train_loss, 5)

@@ -43,10 +43,10 @@ class ElmanScan(torch.autograd.Function):
         steps, batch, hidden = pre.shape
         hs = pre.new_empty((steps + 1, batch, hidden))
         hs[0].copy_(h0)
+        hs[1:].copy_(pre)  # one copy, then every step accumulates in place
         w_t = w_hh.t()
         for t in range(steps):
-            torch.addmm(pre[t], hs[t], w_t, out=hs[t + 1])
-            _activate_(hs[t + 1], relu)
+            _activate_(hs[t + 1].addmm_(hs[t], w_t), relu)
         ctx.save_for_backward(hs, w_hh)
         ctx.relu = relu
         ctx.last_only = last_only
@@ -61,19 +61,20 @@ class ElmanScan(torch.autograd.Function):
             grad = grad.contiguous()
         dpre = hs.new_empty((steps, batch, hidden))
         dh = grad if ctx.last_only else grad[steps - 1]
+        buffers = (hs.new_empty((batch, hidden)), hs.new_empty((batch, hidden)))
         for t in range(steps - 1, -1, -1):
             if t < steps - 1 and not ctx.last_only:
                 dh = dh + grad[t]
             h = hs[t + 1]
             if ctx.relu:
-                dpre[t] = torch.ops.aten.threshold_backward(dh, h, 0.0)
+                torch.ops.aten.threshold_backward.grad_input(dh, h, 0.0, grad_input=dpre[t])
             else:
                 torch.mul(dh, 1.0 - h * h, out=dpre[t])
             if t > 0 or ctx.needs_input_grad[1]:
-                dh = dpre[t] @ w_hh
+                dh = torch.mm(dpre[t], w_hh, out=buffers[t % 2])
         flat = dpre.view(steps * batch, hidden)
         d_w = flat.t() @ hs[:-1].reshape(steps * batch, hidden)
-        d_h0 = dh if ctx.needs_input_grad[1] else None
+        d_h0 = dh.clone() if ctx.needs_input_grad[1] else None
         return dpre, d_h0, d_w, None, None
 
 

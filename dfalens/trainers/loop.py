@@ -198,11 +198,15 @@ class _Trainer:
         params = list(self.model.parameters())
         if config.optimizer == "sgd":
             self.optimizer: torch.optim.Optimizer = torch.optim.SGD(
-                params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+                params,
+                lr=config.lr,
+                momentum=config.momentum,
+                weight_decay=config.weight_decay,
+                foreach=True,
             )
         else:
             self.optimizer = torch.optim.Adam(
-                params, lr=config.lr, weight_decay=config.weight_decay
+                params, lr=config.lr, weight_decay=config.weight_decay, foreach=True
             )
         self.shuffle = torch.Generator().manual_seed(_derived_seed(config.seed, 3))
         self.train_set = TensorGroups.from_groups(self.data.train, device)
