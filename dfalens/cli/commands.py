@@ -33,3 +33,7 @@ COMMANDS.append(demo)
 from dfalens.cli.sweep import sweep  # noqa: E402
 
 COMMANDS.append(sweep)
+
+from dfalens.cli.theory import theory  # noqa: E402
+
+COMMANDS.append(theory)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dfalens.errors import ConfigError, DataError
-from dfalens.probes.theory import conserved_quantity, integrate_pairs
+from dfalens.probes.theory import integrate_pairs
 
 __all__ = [
     "PairObservables",
@@ -132,8 +132,9 @@ class RateFit:
         Root-mean-square error of the ODE solution with the fitted rates against the measurement over
         ``H``, ``Y``, ``W``, each scaled by its own maximum (0 = perfect; NaN where not fitted).
     conservation_residual : ndarray, shape (n,)
-        ``std_t A(t) / max_t H`` with ``A = H − (k_h/k_y)·Y/H`` from the measurement: how far the measured
-        pair breaks the conservation law (0 for the theory; NaN where not fitted).
+        ``std_t A(t) / max_t (H + (k_h/k_y)·Y/H)`` with ``A = H − (k_h/k_y)·Y/H`` from the measurement: how
+        far the measured pair breaks the conservation law (0 for the theory, at most 1; NaN where not
+        fitted).
     group : ndarray of int, shape (n,)
         Rate group of each pair.
     group_rates : ndarray, shape (G, 2)
@@ -318,12 +319,17 @@ def _residuals(
 
 
 def _conservation(traj: PairObservables, ratio: FArray) -> FArray:
-    """Standard deviation over time of ``A(t) = H − ratio·Y/H``, relative to the largest ``H``."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        a = conserved_quantity(traj.H, traj.Y, ratio[:, None], 1.0)
+    """Standard deviation over time of ``A(t) = H − ratio·Y/H`` relative to the size of its two terms.
+
+    The scale is ``max_t (H + ratio·|Y|/H)``, so the residual lies in [0, 1] (0: conserved exactly).
+    """
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        q = ratio[:, None] * traj.Y / traj.H
+        a = traj.H - q
         ok = np.all(np.isfinite(a), axis=1)
-        res = np.where(ok, np.std(np.where(ok[:, None], a, 0.0), axis=1), np.nan)
-        return res / np.fmax.reduce(traj.H, axis=1)
+        spread = np.std(np.where(ok[:, None], a, 0.0), axis=1)
+        size = np.fmax.reduce(np.abs(traj.H) + np.abs(q), axis=1)
+        return np.where(ok & (size > 0), spread / size, np.nan)
 
 
 # --------------------------------------------------------------------------------------------------
