@@ -2,24 +2,26 @@
 
 Parts (``--part a|b|c|all``):
 
-a. One extraction on the paper setup: the 2,047 states (all words up to length 10) x 100 units of a trained
-   network, already collected. ``threshold`` and ``leader`` (cluster + quotient + minimise), median of
-   ``--repeat`` interleaved calls. Peers in the same run, clustering only: the paper code's algorithm (a
-   Python loop over states comparing with each group's first member) and scikit-learn's
-   single-linkage ``AgglomerativeClustering`` / ``DBSCAN(min_samples=1)`` (the threshold clustering).
-   Target: <= 5 ms median.
-b. Scale: all 2,097,151 words up to length 20 collected from the same network, clustered (threshold) and
-   minimised, in a fresh process whose peak RSS is read from ``getrusage``. Target: <= 60 s, <= 8 GB.
-c. Against AALpy 2.0 L* learning the same trained networks through a system-under-learning wrapper that
-   steps the network one symbol at a time (parity on the 100-unit RNN; a GRU on Tomita 3). Ours is the
-   default strategy of :func:`dfalens.extract` (collection, eps ladder, held-out check). Both results are
-   scored on the same random words of length 100 and 1000 against the network, and for equivalence with the
-   task (empty word ignored). Target: >= 20x faster at equal fidelity.
+a. One extraction on the paper setup: the 2,047 states (all words up to length 10) x 100 units of a
+   trained network, already collected. ``threshold`` and ``leader`` (cluster + quotient + minimise),
+   median of ``--repeat`` interleaved calls. Peers in the same run, clustering only: the paper
+   code's algorithm (a Python loop over states comparing with each group's first member) and
+   scikit-learn's single-linkage ``AgglomerativeClustering`` and ``DBSCAN(min_samples=1)`` (both the
+   threshold clustering). Target: <= 5 ms median.
+b. Scale: all 2,097,151 words up to length 20 collected from the same network, clustered
+   (threshold) and minimised, in a fresh process whose peak RSS is read from ``getrusage``.
+   Target: <= 60 s, <= 8 GB.
+c. Against AALpy 2.0 L* learning the same trained networks through a system-under-learning wrapper
+   that steps the network one symbol at a time (parity on the 100-unit RNN; a GRU on Tomita 3).
+   Ours is the default strategy of :func:`dfalens.extract` (collection, eps ladder, held-out check).
+   Both results are scored on the same random words of length 100 and 1000 against the network,
+   and for equivalence with the task (empty word ignored). Target: >= 20x faster at equal fidelity.
 
-The networks are trained here with dfalens' own trainer (``fast`` preset with a target after every symbol
-and cross-entropy; 100-unit ReLU RNN for parity, 32-unit GRU for Tomita 3), or read from ``--parity-run`` /
-``--tomita-run`` run directories. Training takes a few minutes on two cores; pass ``--cache DIR`` to keep
-the runs between invocations.
+The networks are trained here with dfalens' own trainer (``fast`` preset with a target after every
+symbol and cross-entropy; 100-unit ReLU RNN for parity, 32-unit GRU for Tomita 3), or read from
+``--parity-run`` / ``--tomita-run`` run directories. Training takes a few minutes on two cores; pass
+``--cache DIR`` to keep the runs between invocations. Wall-clock and CPU (process) times are both
+printed: on a shared machine the CPU time shows the work, the wall time what a user waits.
 
 Run: ``PYTHONPATH=. .venv/bin/python benchmarks/extract_bench.py --cache /tmp/extract_bench``
 """
@@ -28,7 +30,8 @@ from __future__ import annotations
 
 import os
 
-# one BLAS thread, set before numpy loads OpenBLAS (two threads on a loaded 2-core machine are slower)
+# one BLAS thread, set before numpy loads OpenBLAS (two threads on a loaded 2-core machine are
+# slower)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
@@ -55,7 +58,8 @@ torch.set_num_threads(1)
 
 # -- networks --------------------------------------------------------------------------------------
 def trained_run(task: str, cell: str, hidden: int, directory: Path) -> Path:
-    """A run directory with a trained network (trained here when missing); returns last.safetensors."""
+    """A run directory with a trained network (trained here when missing); returns
+    last.safetensors."""
     from dfalens.trainers import make_config, train
 
     last = directory / "checkpoints" / "last.safetensors"
@@ -80,7 +84,7 @@ def trained_run(task: str, cell: str, hidden: int, directory: Path) -> Path:
     return last
 
 
-# -- peers for part a ---------------------------------------------------------------------------
+# -- peers for part a ------------------------------------------------------------------------------
 def paper_leader(x: np.ndarray, eps: float) -> np.ndarray:
     """The paper code's grouping: visit states in order, join the first group whose first member is
     within eps, else start a group (a Python loop over states and groups)."""
@@ -164,7 +168,7 @@ def part_a(probe: Any, repeat: int) -> dict[str, Any]:
     return out
 
 
-# -- part b -----------------------------------------------------------------------------------------
+# -- part b ----------------------------------------------------------------------------------------
 def part_b_child(checkpoint: str, max_len: int, eps: float) -> None:
     """Runs in a fresh process: prints one JSON line with the phase times and the peak RSS."""
     probe = from_checkpoint(checkpoint)
@@ -209,7 +213,7 @@ def part_b(checkpoint: Path, max_len: int, eps: float) -> dict[str, Any]:
     return rec
 
 
-# -- part c -----------------------------------------------------------------------------------------
+# -- part c ----------------------------------------------------------------------------------------
 class NetworkSUL:
     """AALpy system under learning: the network stepped one symbol at a time (batch 1)."""
 

@@ -56,8 +56,9 @@ def _check_alphabets(
 ) -> None:
     if len(probe_alphabet) != len(task_alphabet):
         raise TaskError(
-            f"task {task!r} has {len(task_alphabet)} symbols {list(task_alphabet)} but the checkpoint "
-            f"reads {len(probe_alphabet)} {list(probe_alphabet)}; choose a task over the same alphabet"
+            f"task {task!r} has {len(task_alphabet)} symbols {list(task_alphabet)} but the "
+            f"checkpoint reads {len(probe_alphabet)} {list(probe_alphabet)}; choose a task over "
+            "the same alphabet"
         )
     if set(probe_alphabet) != set(task_alphabet):
         raise TaskError(
@@ -138,8 +139,8 @@ def _summary(ex: Any, description: str, verdict: Any, task: str | None) -> list[
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option(
     "--task",
-    help="Compare with this ground truth: parity, modK, tomitaN, random:SEED or a machine JSON file "
-    "(exit 3 when not equivalent).",
+    help="Compare with this ground truth: parity, modK, tomitaN, random:SEED or a machine JSON "
+    "file (exit 3 when not equivalent).",
 )
 @click.option(
     "--max-len",

@@ -1,11 +1,11 @@
 """Clustering hidden states: which states of a network count as the same automaton state.
 
-One function, :func:`cluster`, puts six methods behind one interface. The two distance-threshold methods
-(``leader``, the paper's greedy grouping, and ``threshold``, its order-independent version) share a
-vectorised *leader cover*: points are visited in chunks, each chunk is compared with all current leaders in
-one matrix product, and only the points that no leader covers are grouped among themselves. A network
-whose states have merged has few leaders, so the cost is about ``n x n_leaders x d``; no pairwise
-``n x n`` matrix is ever built for the threshold methods.
+One function, :func:`cluster`, puts six methods behind one interface. The two distance-threshold
+methods (``leader``, the paper's greedy grouping, and ``threshold``, its order-independent version)
+share a vectorised *leader cover*: points are visited in chunks, each chunk is compared with all
+current leaders in one matrix product, and only the points that no leader covers are grouped among
+themselves. A network whose states have merged has few leaders, so the cost is about ``n x n_leaders
+x d``; no pairwise ``n x n`` matrix is ever built for the threshold methods.
 
 Distances are Euclidean. ``eps`` is relative by default: the absolute radius is ``eps x scale``
 where ``scale`` is the norm of the per-unit standard deviation of the states
@@ -38,11 +38,12 @@ DEFAULT_EPS = {
     "dbscan": 0.01,
     "hdbscan": 0.0,
 }
-"""Relative ``eps`` used when none is given (0.01 is the paper's merger cutoff; for ``hdbscan`` eps is
-its ``cluster_selection_epsilon``)."""
+"""Relative ``eps`` used when none is given (0.01 is the paper's merger cutoff; for ``hdbscan`` eps
+is its ``cluster_selection_epsilon``)."""
 
 _CHUNK_MIN = 128
-# numbers per cover chunk (points x max(leaders, d)); the first chunks are smaller (see leader_cover)
+# numbers per cover chunk (points x max(leaders, d)); the first chunks are smaller (see
+# leader_cover)
 _CHUNK_ELEMENTS = 1 << 18
 _CHUNK_MAX = 65536
 _BLOCK_ELEMENTS = 1 << 22  # elements of one distance block (32 MiB in float64)
@@ -50,7 +51,7 @@ _COVER_BUDGET = 5e9  # points x leaders comparisons a cover may make
 _PAIRWISE_LIMIT = 30_000  # points for the methods that need O(n^2) memory (agglomerative)
 
 
-# -- small helpers -----------------------------------------------------------------------------------
+# -- small helpers ---------------------------------------------------------------------------------
 def _as_array(hidden: np.ndarray | StateSet) -> np.ndarray:
     x = hidden.hidden if isinstance(hidden, StateSet) else np.asarray(hidden)
     if x.ndim != 2:
@@ -109,7 +110,8 @@ class Moments:
 
 
 def _moments(x: np.ndarray) -> Moments:
-    """Mean (float64) and scale of the rows; chunked, so a big float32 array is never copied whole."""
+    """Mean (float64) and scale of the rows; chunked, so a big float32 array is never copied
+    whole."""
     n, d = x.shape
     if n * d <= _BLOCK_ELEMENTS:
         x64 = np.array(x, dtype=np.float64)
@@ -161,8 +163,8 @@ def canonical_labels(labels: np.ndarray) -> np.ndarray:
 
 
 def _centred(rows: np.ndarray, mu: np.ndarray) -> np.ndarray:
-    """``rows - mu`` in a fresh float64 array (in place: a binary operation on a large temporary makes
-    numpy probe the call stack for elision, which costs milliseconds in some sandboxes)."""
+    """``rows - mu`` in a fresh float64 array (in place: a binary operation on a large temporary
+    makes numpy probe the call stack for elision, which costs milliseconds in some sandboxes)."""
     out = np.array(rows, dtype=np.float64)
     out -= mu
     return out
@@ -181,7 +183,7 @@ def _rowsq(a: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", a, a)
 
 
-# -- the leader cover --------------------------------------------------------------------------------
+# -- the leader cover ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Cover:
     """A greedy cover of the points by balls around leaders (internal; shared by ``leader``,
@@ -216,17 +218,17 @@ def _group_uncovered(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Greedy leader grouping of points that no existing leader covers, in their given order.
 
-    Candidates are taken in blocks: the first ``b`` still-uncovered points are grouped among themselves
-    (a ``b x b`` matrix, one boolean-row operation per new leader), then every later uncovered point is
-    compared with the block's new leaders at once. ``b`` doubles while every candidate becomes a leader
-    and shrinks otherwise, so a few new clusters cost ``O(u x d)`` and many cost ``O(u^2 x d)`` without
-    a ``u x u`` matrix.
+    Candidates are taken in blocks: the first ``b`` still-uncovered points are grouped among
+    themselves (a ``b x b`` matrix, one boolean-row operation per new leader), then every later
+    uncovered point is compared with the block's new leaders at once. ``b`` doubles while every
+    candidate becomes a leader and shrinks otherwise, so a few new clusters cost ``O(u x d)`` and
+    many cost ``O(u^2 x d)`` without a ``u x u`` matrix.
 
     Returns
     -------
     tuple
-        Group ids (``base`` + creation index), squared distance to the leader, and the rows of the new
-        leaders; all empty when more than ``limit`` leaders would be needed.
+        Group ids (``base`` + creation index), squared distance to the leader, and the rows of the
+        new leaders; all empty when more than ``limit`` leaders would be needed.
     """
     u = q.shape[0]
     sub = np.full(u, -1, dtype=np.int64)
@@ -285,9 +287,9 @@ def leader_cover(
     """Greedy leader grouping: visit points in ``order``; each joins the first leader within
     ``radius`` (distance <= radius), else becomes a new leader.
 
-    Vectorised by chunks: a chunk is compared with all existing leaders in one matrix product, and its
-    uncovered points are grouped among themselves by :func:`_group_uncovered`. Chunks hold about four
-    million distances, so memory stays bounded whatever the number of points.
+    Vectorised by chunks: a chunk is compared with all existing leaders in one matrix product, and
+    its uncovered points are grouped among themselves by :func:`_group_uncovered`. Chunks hold about
+    four million distances, so memory stays bounded whatever the number of points.
 
     Parameters
     ----------
@@ -337,9 +339,9 @@ def leader_cover(
             sub, subd, newi = _group_uncovered(q, qsq, r2 + tol2, n_lead, limit)
             if sub.size == 0:
                 raise BudgetError(
-                    f"more than {n_lead + limit} distinct states among {n} at radius {radius:.3g}: the "
-                    "states have not merged at this eps; raise eps, lower max_len, or use "
-                    "method='kmeans'"
+                    f"more than {n_lead + limit} distinct states among {n} at radius "
+                    f"{radius:.3g}: the states have not merged at this eps; raise eps, lower "
+                    "max_len, or use method='kmeans'"
                 )
             g[rest] = sub
             gd[rest] = subd
@@ -358,7 +360,8 @@ def leader_cover(
 
 
 def leader_pairs(x: np.ndarray, cover: Cover, reach: float) -> tuple[np.ndarray, ...]:
-    """Pairs of leaders (a < b) closer than ``reach``, with their distances, computed in row blocks."""
+    """Pairs of leaders (a < b) closer than ``reach``, with their distances, computed in row
+    blocks."""
     lpts, lsq = cover.moments.rows(x, cover.leaders)
     n_l = lpts.shape[0]
     step = max(1, _BLOCK_ELEMENTS // max(n_l, 1))
@@ -420,7 +423,7 @@ def _ragged(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.repeat(starts, counts) + offsets
 
 
-_PAIR_ROWS = 1 << 15  # rows of one vectorised batch of member distances
+_PAIR_ROWS = 1 << 15  # rows of one batch of member-to-leader distances
 _BIG_PAIR = 1 << 20  # member pairs above which two groups are compared blockwise with early exit
 
 
@@ -457,6 +460,9 @@ def _near_members(
     return pair[keep], pts[keep]
 
 
+_TINY_PRODUCT = 64  # member pairs of a group pair below which pairs are crossed row by row, batched
+
+
 def _pair_min_distances(
     x: np.ndarray,
     cover: Cover,
@@ -466,34 +472,39 @@ def _pair_min_distances(
     limit: np.ndarray,
 ) -> np.ndarray:
     """Smallest member-to-member distance of every group pair ``(a[j], b[j])``, exact when below
-    ``limit[j]`` (otherwise some value >= ``limit[j]``, possibly inf). Vectorised over all pairs:
-    only members near the other group's leader are crossed."""
-    out = np.full(a.size, np.inf)
+    ``limit[j]`` (otherwise some value >= ``limit[j]``, possibly inf).
+
+    Only members near the other group's leader are crossed. Pairs with few such members are done
+    together (row-wise distances over all their combinations), the others one matrix product each.
+    """
     pa, qa = _near_members(x, cover, members, a, b, limit)
     pb, qb = _near_members(x, cover, members, b, a, limit)
+    count_a = np.bincount(pa, minlength=a.size)
     count_b = np.bincount(pb, minlength=a.size)
+    start_a = np.cumsum(count_a) - count_a
     start_b = np.cumsum(count_b) - count_b
-    rep = count_b[pa]
     mom = cover.moments
     best = np.full(a.size, np.inf)
-    # cross every kept member of a[j] with every kept member of b[j], in bounded batches
-    cum = np.concatenate([[0], np.cumsum(rep)])
-    lo = 0
-    while lo < pa.size:
-        hi = int(np.searchsorted(cum, cum[lo] + _PAIR_ROWS, side="right")) - 1
-        hi = max(hi, lo + 1)
-        r = rep[lo:hi]
-        left = np.repeat(qa[lo:hi], r)
-        pair = np.repeat(pa[lo:hi], r)
-        right = qb[_ragged(start_b[pa[lo:hi]], r)]
+    tiny = count_a[pa] * count_b[pa] <= _TINY_PRODUCT  # per kept member of a, its pair's product
+    la, lp = qa[tiny], pa[tiny]
+    if la.size:
+        rep = count_b[lp]
+        left = np.repeat(la, rep)
+        pair = np.repeat(lp, rep)
+        right = qb[_ragged(start_b[lp], rep)]
         if left.size:
             p, psq = mom.rows(x, left)
             q, qsq = mom.rows(x, right)
             d2 = psq + qsq - 2.0 * np.einsum("ij,ij->i", p, q)
             np.minimum.at(best, pair, d2)
-        lo = hi
-    np.sqrt(np.maximum(best, 0.0), out=out)
-    return out
+    big = np.flatnonzero((count_a * count_b > _TINY_PRODUCT) & (count_a > 0) & (count_b > 0))
+    for j in big.tolist():
+        p, psq = mom.rows(x, qa[start_a[j] : start_a[j] + count_a[j]])
+        q, qsq = mom.rows(x, qb[start_b[j] : start_b[j] + count_b[j]])
+        step = max(1, _BLOCK_ELEMENTS // max(q.shape[0], 1))
+        for s in range(0, p.shape[0], step):
+            best[j] = min(best[j], float(_sqdist(p[s : s + step], psq[s : s + step], q, qsq).min()))
+    return np.sqrt(np.maximum(best, 0.0))
 
 
 _BRUTE_PAIRS = 1 << 22  # member pairs compared directly; larger sets are split by a finer cover
@@ -504,12 +515,12 @@ def _sets_touch(
 ) -> bool:
     """Whether some point of ``p_idx`` is within ``eps`` of some point of ``q_idx``.
 
-    Small sets: matrix products over blocks, stopping at the first hit. Large sets: the larger side is
-    covered with balls of a quarter of its own radius; a ball whose leader is within ``eps - spread``
-    of a point decides yes, one farther than ``eps + spread`` from every point is dropped, and only the
-    points in between are compared with that ball's members, recursively (the balls shrink fourfold
-    per level, so two big clusters a little more than ``eps`` apart cost about their sizes, not their
-    product)."""
+    Small sets: matrix products over blocks, stopping at the first hit. Large sets: the larger side
+    is covered with balls of a quarter of its own radius; a ball whose leader is within ``eps -
+    spread`` of a point decides yes, one farther than ``eps + spread`` from every point is dropped,
+    and only the points in between are compared with that ball's members, recursively (the balls
+    shrink fourfold per level, so two big clusters a little more than ``eps`` apart cost about their
+    sizes, not their product)."""
     lim = eps * eps + tol2
     if p_idx.size == 0 or q_idx.size == 0:
         return False
@@ -560,8 +571,8 @@ def _touches(
     b: int,
     eps: float,
 ) -> bool:
-    """Whether some member of group ``a`` is within ``eps`` of some member of group ``b`` (for pairs of
-    large groups; see :func:`_sets_touch`)."""
+    """Whether some member of group ``a`` is within ``eps`` of some member of group ``b`` (for pairs
+    of large groups; see :func:`_sets_touch`)."""
     limit = np.array([eps])
     _, qa = _near_members(x, cover, members, np.array([a]), np.array([b]), limit)
     _, qb = _near_members(x, cover, members, np.array([b]), np.array([a]), limit)
@@ -573,12 +584,11 @@ class ThresholdLadder:
     sequence of eps, from one leader cover.
 
     The cover's radius must be at most half the smallest eps, so every group is a clique. Two groups
-    are joined when their leaders are within eps (*direct* pairs), or, when the leaders are farther apart
-    but within ``eps + spread_a + spread_b``, when some members are within eps (a *band* pair: the
-    members near the other leader are crossed, vectorised over all such pairs, and the distance is
-    cached). Components only grow with eps, so each step starts from the previous
-    one and adds the new pairs: the leader distances are computed once (extended when eps outgrows
-    them).
+    are joined when their leaders are within eps (*direct* pairs), or, when the leaders are farther
+    apart but within ``eps + spread_a + spread_b``, when some members are within eps (a *band* pair:
+    the members near the other leader are crossed, vectorised over all such pairs, and the distance
+    is cached). Components only grow with eps, so each step starts from the previous one and adds
+    the new pairs: the leader distances are computed once (extended when eps outgrows them).
     """
 
     def __init__(self, x: np.ndarray, cover: Cover, max_eps: float | None = None) -> None:
@@ -607,7 +617,8 @@ class ThresholdLadder:
         self.done = int(np.searchsorted(self.pairs[2], lim, side="right"))
 
     def labels(self, eps: float) -> np.ndarray:
-        """Component of every point at ``eps`` (numbered arbitrarily; see :func:`canonical_labels`)."""
+        """Component of every point at ``eps`` (numbered arbitrarily; see
+        :func:`canonical_labels`)."""
         cover = self.cover
         if eps < self.eps:
             raise ConfigError("a threshold ladder only goes up: eps must not decrease")
@@ -656,8 +667,8 @@ class ThresholdLadder:
 
 
 def components_at(x: np.ndarray, cover: Cover, eps: float) -> np.ndarray:
-    """Connected components of the graph "distance <= eps" over the points, from a cover of radius at
-    most ``eps / 2`` (see :class:`ThresholdLadder`).
+    """Connected components of the graph "distance <= eps" over the points, from a cover of radius
+    at most ``eps / 2`` (see :class:`ThresholdLadder`).
 
     Returns
     -------
@@ -667,7 +678,7 @@ def components_at(x: np.ndarray, cover: Cover, eps: float) -> np.ndarray:
     return ThresholdLadder(x, cover, max_eps=eps).labels(eps)
 
 
-# -- the public function -----------------------------------------------------------------------------
+# -- the public function ---------------------------------------------------------------------------
 def cluster(
     hidden: np.ndarray | StateSet,
     method: str = "threshold",
@@ -689,31 +700,33 @@ def cluster(
     hidden : ndarray of float, shape (n, d), or StateSet
         The states; a :class:`StateSet` is read through its ``hidden`` array.
     method : {"leader", "threshold", "agglomerative", "kmeans", "hdbscan", "dbscan"}
-        - ``leader``: the paper's greedy grouping. Points are visited in ``order`` (default: the given row
-          order, which for a StateSet is breadth-first: shorter words first, words of one length in
-          lexicographic order of symbol indices; the paper's code instead sorts its label strings, for that
-          pass ``order``). Each point joins the first group whose *first member* is within ``eps``,
-          otherwise it starts a group. Depends on the visiting order.
-        - ``threshold``: connected components of the graph linking states within ``eps``; independent of
-          order (single-linkage clustering cut at ``eps``). Exact, computed from a leader cover of radius
-          ``eps/2`` without an ``n x n`` matrix.
+        - ``leader``: the paper's greedy grouping. Points are visited in ``order`` (default: the
+          given row order, which for a StateSet is breadth-first: shorter words first, words of one
+          length in lexicographic order of symbol indices; the paper's code instead sorts its label
+          strings, for that pass ``order``). Each point joins the first group whose *first member*
+          is within ``eps``, otherwise it starts a group. Depends on the visiting order.
+        - ``threshold``: connected components of the graph linking states within ``eps``;
+          independent of order (single-linkage clustering cut at ``eps``). Exact, computed from a
+          leader cover of radius ``eps/2`` without an ``n x n`` matrix.
         - ``agglomerative``: scikit-learn ``AgglomerativeClustering`` with ``linkage`` ("single",
           "average", "complete") and ``distance_threshold=eps`` (clusters merge while their linkage
           distance is below eps). Needs O(n^2) memory: at most 30,000 states.
-        - ``kmeans``: scikit-learn ``KMeans`` with ``n_clusters`` (required; ``extract`` sweeps a k-range
-          and keeps the smallest k whose quotient is consistent).
-        - ``hdbscan``: the scikit-learn-contrib ``hdbscan`` package, ``min_cluster_size``, ``min_samples``
-          and ``cluster_selection_epsilon=eps``; noise points become singleton clusters.
-        - ``dbscan``: scikit-learn ``DBSCAN`` with ``eps`` and ``min_samples`` (default 1, which makes it
-          the threshold method); noise points become singleton clusters.
+        - ``kmeans``: scikit-learn ``KMeans`` with ``n_clusters`` (required; ``extract`` sweeps a
+          k-range and keeps the smallest k whose quotient is consistent).
+        - ``hdbscan``: the scikit-learn-contrib ``hdbscan`` package, ``min_cluster_size``,
+          ``min_samples`` and ``cluster_selection_epsilon=eps``; noise points become singleton
+          clusters.
+        - ``dbscan``: scikit-learn ``DBSCAN`` with ``eps`` and ``min_samples`` (default 1, which
+          makes it the threshold method); noise points become singleton clusters.
     eps : float, optional
-        The merge distance; relative to :func:`dfalens.probes.scale` unless ``relative=False``. Default
-        :data:`DEFAULT_EPS` (0.01, the paper's cutoff; 0 for hdbscan). Distances equal to eps merge.
+        The merge distance; relative to :func:`dfalens.probes.scale` unless ``relative=False``.
+        Default :data:`DEFAULT_EPS` (0.01, the paper's cutoff; 0 for hdbscan). Distances equal to
+        eps merge.
     relative : bool, default True
         Interpret ``eps`` as a multiple of ``scale``.
     scale : float, optional
-        The unit of a relative eps; default the norm of the per-unit standard deviation of ``hidden``.
-        Pass a pooled value to use one scale across checkpoints.
+        The unit of a relative eps; default the norm of the per-unit standard deviation of
+        ``hidden``. Pass a pooled value to use one scale across checkpoints.
     order : ndarray of int, optional
         Visiting order for ``leader`` (a permutation of the rows).
     n_clusters : int, optional
@@ -730,7 +743,8 @@ def cluster(
     Returns
     -------
     ndarray of int64, shape (n,)
-        Cluster ids ``0..n_clusters-1``, numbered in order of first appearance (row 0 is in cluster 0).
+        Cluster ids ``0..n_clusters-1``, numbered in order of first appearance (row 0 is in cluster
+        0).
 
     Raises
     ------
@@ -789,8 +803,8 @@ def _agglomerative(x: np.ndarray, eps_abs: float, linkage: str) -> np.ndarray:
     if x.shape[0] > _PAIRWISE_LIMIT:
         raise BudgetError(
             f"agglomerative clustering of {x.shape[0]} states needs O(n^2) memory (limit "
-            f"{_PAIRWISE_LIMIT}); use method='threshold' (single linkage at eps, no n x n matrix) or a "
-            "smaller max_len"
+            f"{_PAIRWISE_LIMIT}); use method='threshold' (single linkage at eps, no n x n matrix) "
+            "or a smaller max_len"
         )
     model = AgglomerativeClustering(
         n_clusters=None,

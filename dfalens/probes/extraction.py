@@ -1,12 +1,14 @@
-"""Extraction: a probed network (or its collected states) to a quotient machine and its minimal automaton.
+"""Extraction: a probed network (or its collected states) to a quotient machine and its minimal
+automaton.
 
-:func:`extract` collects the network's states on every word up to ``max_len``, clusters them, builds the
-majority-vote quotient (:func:`dfalens.probes.quotient`), minimises it, and checks the result against the
-network: on the collected words and, when the quotient is closed, on long random words (fidelity).
+:func:`extract` collects the network's states on every word up to ``max_len``, clusters them, builds
+the majority-vote quotient (:func:`dfalens.probes.quotient`), minimises it, and checks the result
+against the network: on the collected words and, when the quotient is closed, on long random words
+(fidelity).
 
 With no ``method`` it runs the default strategy (see :func:`extract`): threshold clustering over an
-increasing ε ladder that reuses one leader cover, stopping at the first closed quotient whose minimal
-machine reproduces the network, with a k-means sweep as fallback.
+increasing ε ladder that reuses one leader cover, stopping at the first closed quotient whose
+minimal machine reproduces the network, with a k-means sweep as fallback.
 """
 
 from __future__ import annotations
@@ -62,32 +64,34 @@ class Extraction:
     labels : ndarray of int, shape (n_nodes,)
         State of the quotient machine that every collected word (node) belongs to.
     machine : Machine
-        The quotient: one state per cluster, majority-vote transitions and outputs, ``-1`` where no member
-        had a child (partial unless ``closed``). States are named by their first member words.
+        The quotient: one state per cluster, majority-vote transitions and outputs, ``-1`` where no
+        member had a child (partial unless ``closed``). States are named by their first member
+        words.
     minimal : Machine
-        ``minimize(machine)``: complete (undefined transitions go to a sink of output 0) and canonical.
+        ``minimize(machine)``: complete (undefined transitions go to a sink of output 0) and
+        canonical.
     closed : bool
-        Every state reachable in ``machine`` has every transition: a finite automaton that runs on words
-        of any length. An open quotient's ``minimal`` is only a guess beyond ``max_len``.
+        Every state reachable in ``machine`` has every transition: a finite automaton that runs on
+        words of any length. An open quotient's ``minimal`` is only a guess beyond ``max_len``.
     conflicts : dict
-        ``transitions``: tree edges that disagree with their state's majority transition; ``outputs``:
-        voting words whose network class disagrees with their state's output; ``edges`` and ``voters``:
-        how many voted.
+        ``transitions``: tree edges that disagree with their state's majority transition;
+        ``outputs``: voting words whose network class disagrees with their state's output; ``edges``
+        and ``voters``: how many voted.
     undefined : int
         Undefined transitions among reachable quotient states.
     agreement : float
         Fraction of the collected words (the empty word excluded unless ``include_empty``) on which
         ``minimal`` gives the network's class.
     fidelity : dict of int to float, or None
-        For each length (100 and 1000 by default), the fraction of random words of that length on which
-        ``minimal`` gives the network's class; None when the quotient is not closed or no network was
-        given (a bare StateSet).
+        For each length (100 and 1000 by default), the fraction of random words of that length on
+        which ``minimal`` gives the network's class; None when the quotient is not closed or no
+        network was given (a bare StateSet).
     settings : dict
-        What produced this result: ``method``, ``eps`` (relative, or None), ``eps_abs``, ``relative``,
-        ``scale``, ``max_len``, ``strategy`` ("fixed", "k-sweep" or "auto"), ``consistent`` (closed and
-        reproducing the network on the collected words), ``heldout`` (agreement on random words of
-        length ``2 x max_len``, or None) and ``trace`` (one entry per candidate tried), plus method
-        options.
+        What produced this result: ``method``, ``eps`` (relative, or None), ``eps_abs``,
+        ``relative``, ``scale``, ``max_len``, ``strategy`` ("fixed", "k-sweep" or "auto"),
+        ``consistent`` (closed and reproducing the network on the collected words), ``heldout``
+        (agreement on random words of length ``2 x max_len``, or None) and ``trace`` (one entry per
+        candidate tried), plus method options.
     n_raw : int
         States of the quotient (clusters).
     n_minimal : int
@@ -117,7 +121,8 @@ class Extraction:
         )
         return (
             f"Extraction({self.n_raw} -> {self.n_minimal} states, closed={self.closed}, "
-            f"agreement={self.agreement:.4f}, fidelity={{{fid}}}, method={self.settings.get('method')})"
+            f"agreement={self.agreement:.4f}, fidelity={{{fid}}}, "
+            f"method={self.settings.get('method')})"
         )
 
     def to_dict(self, *, labels: bool = False, quotient: bool = False) -> dict[str, Any]:
@@ -184,7 +189,7 @@ def lexicographic_order(states: StateSet) -> np.ndarray:
     return np.lexsort(words.T[::-1])
 
 
-# -- checking a candidate against the network ----------------------------------------------------------
+# -- checking a candidate against the network ------------------------------------------------------
 @dataclass
 class _Candidate:
     labels: np.ndarray
@@ -197,7 +202,8 @@ class _Candidate:
 
 
 class _Checker:
-    """Builds and scores quotients of one state set; caches the network's answers on held-out words."""
+    """Builds and scores quotients of one state set; caches the network's answers on held-out
+    words."""
 
     def __init__(
         self,
@@ -291,8 +297,8 @@ class _Checker:
         return c
 
     def _free_root(self, machine: Machine, minimal: Machine) -> tuple[Machine, Machine]:
-        """The start state holds only the empty word, whose output nobody voted for: give it the class
-        that makes the minimal machine smallest (a don't-care; ties keep 0)."""
+        """The start state holds only the empty word, whose output nobody voted for: give it the
+        class that makes the minimal machine smallest (a don't-care; ties keep 0)."""
         best = (machine, minimal)
         for c in range(1, int(self.pred.max(initial=0)) + 1):
             output = machine.output.copy()
@@ -319,8 +325,8 @@ class _Checker:
 
     def pick(self, cands: Sequence[_Candidate]) -> _Candidate | None:
         """The first consistent candidate whose held-out agreement is within one word (or the
-        tolerance) of the best consistent one: a network that does not generalise perfectly to longer
-        words caps the held-out agreement of every candidate alike."""
+        tolerance) of the best consistent one: a network that does not generalise perfectly to
+        longer words caps the held-out agreement of every candidate alike."""
         ok = [c for c in cands if self.consistent(c)]
         if not ok:
             return None
@@ -366,29 +372,32 @@ def extract(
     Parameters
     ----------
     source : Probe or StateSet
-        A probed network (its states are collected on every word up to ``max_len``), or states collected
-        already (then ``max_len`` is ignored and no fidelity or held-out check is possible).
+        A probed network (its states are collected on every word up to ``max_len``), or states
+        collected already (then ``max_len`` is ignored and no fidelity or held-out check is
+        possible).
     max_len : int, default 10
-        Longest word collected (the paper uses all words up to length 10: 2,047 states over 2 symbols).
+        Longest word collected (the paper uses all words up to length 10: 2,047 states over 2
+        symbols).
     method : {None, "leader", "threshold", "agglomerative", "kmeans", "hdbscan", "dbscan"}
-        Clustering method (see :func:`dfalens.probes.cluster`). None (default) runs the default strategy
-        below, or ``threshold`` at ``eps`` when ``eps`` is given.
+        Clustering method (see :func:`dfalens.probes.cluster`). None (default) runs the default
+        strategy below, or ``threshold`` at ``eps`` when ``eps`` is given.
     eps : float, optional
         Merge distance; relative to the states' scale unless ``relative=False``. Default per method
         (0.01 for the threshold methods, the paper's cutoff).
     relative : bool, default True
         Interpret ``eps`` as a multiple of ``scale``.
     scale : float, optional
-        Unit of a relative eps; default the norm of the per-unit std of the collected states. A timeline
-        passes one scale pooled over all checkpoints.
+        Unit of a relative eps; default the norm of the per-unit std of the collected states. A
+        timeline passes one scale pooled over all checkpoints.
     seed : int, default 0
         Seeds k-means and the random words of the held-out and fidelity checks.
     include_empty : bool, default False
-        Let the empty word's output count (its vote in the quotient and in ``agreement``). Off by default:
-        a network's output before any input is usually untrained.
+        Let the empty word's output count (its vote in the quotient and in ``agreement``). Off by
+        default: a network's output before any input is usually untrained.
     k_range : iterable of int, optional
-        k values for ``method="kmeans"`` and the fallback of the default strategy (default 2..32); the
-        smallest k whose quotient is closed and consistent wins. Pass ``n_clusters=k`` for a single k.
+        k values for ``method="kmeans"`` and the fallback of the default strategy (default 2..32);
+        the smallest k whose quotient is closed and consistent wins. Pass ``n_clusters=k`` for a
+        single k.
     order : "bfs", "lexicographic" or sequence of int, default "bfs"
         Visiting order of ``leader``: breadth-first (shorter words first, then by symbol indices),
         the paper code's string order, or an explicit permutation of the nodes.
@@ -400,7 +409,8 @@ def extract(
     fidelity_words : int, default 256
         Random words per fidelity length.
     holdout_words : int, default 256
-        Random words of length ``2 x max_len`` in the consistency check (0: only the collected words).
+        Random words of length ``2 x max_len`` in the consistency check (0: only the collected
+        words).
     max_states : int, optional
         Collection budget (see :func:`dfalens.probes.collect`).
     progress : bool, default False
@@ -415,27 +425,28 @@ def extract(
 
     Notes
     -----
-    **Default strategy** (``method=None`` and no ``eps``). Networks trained with Adam or by other code
-    often keep equivalent states apart (redundant states) or let states drift slowly with length, so one
-    fixed small ε can leave the quotient open. The strategy over-clusters, minimises and widens:
+    **Default strategy** (``method=None`` and no ``eps``). Networks trained with Adam or by other
+    code often keep equivalent states apart (redundant states) or let states drift slowly with
+    length, so one fixed small ε can leave the quotient open. The strategy over-clusters, minimises
+    and widens:
 
     1. One leader cover of radius ``0.005 x scale`` and one computation of the distances between
        leaders serve every step of the ladder :data:`EPS_LADDER` (0.01 to 1 x scale, geometric).
     2. At each ε: threshold clustering (connected components, exact), the majority quotient, its
        minimal machine. A step whose partition equals the previous one is skipped.
     3. A candidate is *consistent* when the quotient is closed and its minimal machine gives the
-       network's class on every collected non-empty word (within ``tolerance``). It is also checked on
-       256 random words of length ``2 x max_len`` that were not collected (*held-out*).
-    4. The ladder stops at the first consistent candidate that also matches every held-out word. Else
-       the smallest ε whose consistent candidate is within one held-out word of the best consistent
-       one wins: a network that errs on some longer words caps every candidate's held-out agreement
-       alike, and that is the network's limit, not the automaton's.
+       network's class on every collected non-empty word (within ``tolerance``). It is also checked
+       on 256 random words of length ``2 x max_len`` that were not collected (*held-out*).
+    4. The ladder stops at the first consistent candidate that also matches every held-out word.
+       Else the smallest ε whose consistent candidate is within one held-out word of the best
+       consistent one wins: a network that errs on some longer words caps every candidate's held-out
+       agreement alike, and that is the network's limit, not the automaton's.
     5. If no ε is consistent, k-means over ``k_range`` (smallest k first) with the same tests.
-    6. If nothing is consistent, the candidate with the best (closed, worst agreement, fewest minimal
-       states) is returned with ``settings["consistent"] = False``.
+    6. If nothing is consistent, the candidate with the best (closed, worst agreement, fewest
+       minimal states) is returned with ``settings["consistent"] = False``.
 
-    ``settings`` records the method and parameters settled on, and ``settings["trace"]`` every candidate
-    tried with its cluster count, closure, agreement and held-out agreement.
+    ``settings`` records the method and parameters settled on, and ``settings["trace"]`` every
+    candidate tried with its cluster count, closure, agreement and held-out agreement.
 
     Examples
     --------
@@ -469,8 +480,8 @@ def extract(
         states = collect(probe, max_len, **kwargs)
     else:
         raise ConfigError(
-            f"extract takes a Probe or a StateSet, got {type(source).__name__}; wrap a torch module "
-            "with dfalens.probes.from_module(rnn, readout=..., alphabet=...)"
+            f"extract takes a Probe or a StateSet, got {type(source).__name__}; wrap a torch "
+            "module with dfalens.probes.from_module(rnn, readout=..., alphabet=...)"
         )
     x = _as_array(states)
     moments = _moments(x)

@@ -1,8 +1,8 @@
 """The quotient machine: clusters of a prefix tree's states become automaton states.
 
 Every tree edge ``parent --symbol--> child`` votes for the transition ``cluster(parent) --symbol-->
-cluster(child)``; every node votes for its cluster's output with the network's predicted class. Majorities
-win, disagreements are counted, and transitions nobody voted for stay undefined.
+cluster(child)``; every node votes for its cluster's output with the network's predicted class.
+Majorities win, disagreements are counted, and transitions nobody voted for stay undefined.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from dfalens.probes.stateset import StateSet
 __all__ = ["QuotientStats", "quotient", "build_quotient", "MAX_NAMED_STATES"]
 
 MAX_NAMED_STATES = 10_000
-"""Above this many states the quotient carries no ``state_names`` (naming would dominate the cost)."""
+"""Above this many states the quotient carries no ``state_names`` (naming would dominate the
+cost)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,7 +68,8 @@ class QuotientStats:
 
 
 def _majority(keys: np.ndarray, values: np.ndarray, n_values: int) -> tuple[np.ndarray, ...]:
-    """For every distinct key: the most frequent value (ties: the smallest), its count, the total."""
+    """For every distinct key: the most frequent value (ties: the smallest), its count, the
+    total."""
     combined = keys * n_values + values
     uniq, counts = np.unique(combined, return_counts=True)
     ukey = uniq // n_values
@@ -95,6 +97,13 @@ def _words_of(stateset: StateSet, nodes: np.ndarray) -> list[str]:
         cur = np.where(live, stateset.parent[cur], cur)
         pos = pos - 1
     names = stateset.alphabet
+    if width and all(len(a) == 1 and a.isascii() and a != "\0" for a in names):
+        # one byte per symbol: build every word as one fixed-width bytes row, no per-symbol join
+        table = np.frombuffer("".join(names).encode("ascii"), dtype="S1")
+        mat = np.zeros(syms.shape, dtype="S1")
+        mat[syms >= 0] = table[syms[syms >= 0]]
+        flat = mat.view(f"S{width}").ravel()
+        return [w.decode("ascii") if w else "ε" for w in flat.tolist()]
     sep = "" if all(len(a) == 1 for a in names) else " "
     table = np.array(list(names) + [""], dtype=object)
     out = []
@@ -110,19 +119,16 @@ def _state_names(
     starts = np.searchsorted(labels[order], np.arange(n_states + 1))
     sizes = np.diff(starts)
     take = np.minimum(sizes, per_state)
-    picks = (
-        np.concatenate([order[starts[q] : starts[q] + take[q]] for q in range(n_states)])
-        if n_states
-        else np.empty(0, dtype=np.int64)
+    first = np.repeat(starts[:-1], take) + (
+        np.arange(int(take.sum())) - np.repeat(np.cumsum(take) - take, take)
     )
-    words = _words_of(stateset, picks)
+    words = _words_of(stateset, order[first])
     names = []
     pos = 0
-    for q in range(n_states):
-        shown = words[pos : pos + take[q]]
-        pos += take[q]
-        more = sizes[q] - take[q]
-        names.append(",".join(shown) + (f",…(+{more})" if more else ""))
+    for n_take, more in zip(take.tolist(), (sizes - take).tolist(), strict=True):
+        shown = ",".join(words[pos : pos + n_take])
+        pos += n_take
+        names.append(f"{shown},…(+{more})" if more else shown)
     return tuple(names)
 
 
@@ -143,9 +149,10 @@ def quotient(
     labels : ndarray of int, shape (n_nodes,)
         Cluster of every node (any integer ids).
     include_empty : bool, default False
-        Let the empty word (the root) vote for its state's output. By default it does not: a network's
-        output before reading any input is usually untrained and the paper leaves it undefined. The root's
-        state still gets an output from its other members; a state holding only the root gets output 0.
+        Let the empty word (the root) vote for its state's output. By default it does not: a
+        network's output before reading any input is usually untrained and the paper leaves it
+        undefined. The root's state still gets an output from its other members; a state holding
+        only the root gets output 0.
     names : bool, default True
         Name every state by its first member words (breadth-first, so the shortest), e.g.
         ``"1,01,10,…(+1020)"``. Skipped above :data:`MAX_NAMED_STATES` states.
@@ -156,17 +163,17 @@ def quotient(
     -------
     machine : Machine
         States numbered by first appearance in node order, so the root's state is 0 and the start.
-        ``delta[q, a]`` is the majority target of the edges leaving ``q``'s members on ``a`` (ties: the
-        smaller state); ``-1`` (undefined) when no member has a child on ``a`` (for example states of
-        only deepest words). ``output[q]`` is the majority predicted class of the voting members (ties: the
-        smaller class).
+        ``delta[q, a]`` is the majority target of the edges leaving ``q``'s members on ``a`` (ties:
+        the smaller state); ``-1`` (undefined) when no member has a child on ``a`` (for example
+        states of only deepest words). ``output[q]`` is the majority predicted class of the voting
+        members (ties: the smaller class).
     stats : QuotientStats
         Conflict counts and the ``closed`` flag.
 
     Notes
     -----
-    Vectorised: one ``np.unique`` over the ``(source, symbol, target)`` triples of all edges and one over
-    the ``(state, class)`` pairs of all voters.
+    Vectorised: one ``np.unique`` over the ``(source, symbol, target)`` triples of all edges and one
+    over the ``(state, class)`` pairs of all voters.
     """
     n = stateset.n_nodes
     labels = np.asarray(labels)

@@ -1,4 +1,5 @@
-"""``extract-dfa``: a GRU trained here on Tomita 3 and saved as a bare state_dict, and every bad input."""
+"""``extract-dfa``: a GRU trained here on Tomita 3 and saved as a bare state_dict, and every bad
+input."""
 
 from __future__ import annotations
 

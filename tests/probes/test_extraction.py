@@ -1,4 +1,5 @@
-"""End to end: small seeded networks trained here on streaming parity, extracted with every method."""
+"""End to end: small seeded networks trained here on streaming parity, extracted with every
+method."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from dfalens.probes.extraction import EPS_LADDER, lexicographic_order
 
 
 def train_parity(cell: type[nn.RNNBase], hidden: int, length: int, steps: int, seed: int = 0):
-    """Adam on every word of ``length`` symbols with a target after every prefix (streaming parity)."""
+    """Adam on every word of ``length`` symbols with a target after every prefix (streaming
+    parity)."""
     torch.manual_seed(seed)
     words = torch.tensor(
         np.array([[int(b) for b in np.binary_repr(i, length)] for i in range(2**length)])

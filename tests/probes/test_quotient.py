@@ -53,13 +53,14 @@ def test_states_are_renumbered_so_the_root_is_the_start() -> None:
 
 
 def test_majority_vote_and_conflict_counts() -> None:
-    # words: ε 0 1 00 01 10 11 ; put "01" into the root's cluster although its parent "0" goes elsewhere
+    # words: ε 0 1 00 01 10 11; "01" shares the root's cluster, its parent "0" is elsewhere
     words = tree(2)
     labels = np.array([0, 1, 2, 1, 0, 2, 1])
     #            ε  0  1 00 01 10 11
     classes = [0, 0, 1, 0, 1, 1, 0]
     m, stats = quotient(stateset(words, classes), labels)
-    # state 1 = {0, 00, 11}: edges 0-0->00 (1), 0-1->01 (0); state 2 = {1, 10}: 1-0->10 (2), 1-1->11 (1)
+    # state 1 = {0, 00, 11}: edges 0-0->00 (1), 0-1->01 (0)
+    # state 2 = {1, 10}: edges 1-0->10 (2), 1-1->11 (1)
     # state 0 = {ε, 01}: ε-0->0 (1), ε-1->1 (2); 01 has no children in the tree
     assert m.delta.tolist() == [[1, 2], [1, 0], [2, 1]]
     assert stats.transition_conflicts == 0
