@@ -552,8 +552,17 @@ def extract(
         settings=settings,
         n_raw=final.machine.n_states,
         n_minimal=final.minimal.n_states,
-        n_minimal_trimmed=minimize(final.minimal, keep_sink=False).n_states,
+        n_minimal_trimmed=final.minimal.n_states - _has_dead_state(final.minimal),
     )
+
+
+def _has_dead_state(m: Machine) -> int:
+    """1 when the minimal complete machine ``m`` has a dead state other than its start (a state of
+    output 0 whose transitions all loop back to it: in a minimal machine every state whose future
+    outputs are all 0 is that one state), else 0; ``n_states - this`` is the trimmed count."""
+    q = np.arange(m.n_states)
+    dead = (m.output == 0) & np.all(m.delta == q[:, None], axis=1) & (q != m.start)
+    return int(dead.any())
 
 
 def _fidelity(
@@ -602,11 +611,19 @@ def _fixed(
     if method == "leader":
         settings["order"] = order if isinstance(order, str) else "custom"
     settings.update({k: v for k, v in options.items() if k != "n_clusters"})
-    if method == "threshold" and not options:
-        # reuse the moments already computed
+    if method in ("threshold", "leader") and not options:
+        # the cover methods reuse the moments (and centred states) computed already
         eps_abs = settings["eps_abs"]
-        cover = leader_cover(x, eps_abs / 2, moments=moments)
-        labels = canonical_labels(components_at(x, cover, eps_abs))
+        if method == "threshold":
+            cover = leader_cover(x, eps_abs / 2, moments=moments)
+            labels = canonical_labels(components_at(x, cover, eps_abs))
+        else:
+            if visit is not None and (
+                visit.shape != (x.shape[0],)
+                or not np.array_equal(np.sort(visit), np.arange(x.shape[0]))
+            ):
+                raise ConfigError("order must be a permutation of the state indices")
+            labels = canonical_labels(leader_cover(x, eps_abs, visit, moments=moments).group)
     else:
         labels = cluster(
             x,
