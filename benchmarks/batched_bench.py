@@ -1,6 +1,8 @@
 """Batched (stacked-parameter) training of M small RNNs vs a loop over M separate ``nn.RNN`` models.
 
-Two settings, both timed in the same process with interleaved repeats (median reported):
+Two settings, both timed in the same process with interleaved repeats (median reported). On the CPU the
+time is the process CPU time (torch runs one thread), which other processes on a shared machine do not
+inflate; on a GPU it is the wall time between device synchronisations.
 
 ``appendix``
     The ecosystem note's Appendix A benchmark: H = 16, T = 20, B = 64, a fresh random batch every step
@@ -154,14 +156,17 @@ def measure(setting: str, m: int, steps: int, repeats: int, device: torch.device
     }
     for run in sides.values():  # warm-up (allocator, cuDNN/oneDNN plans)
         run(batches[:2])
+    # on the CPU (one thread) the process CPU time is the figure: it does not count the time other
+    # processes hold the core; on a GPU the wall time between device synchronisations
+    clock = time.perf_counter if device.type == "cuda" else time.process_time
     times: dict[str, list[float]] = {k: [] for k in sides}
     for _ in range(repeats):
         for name, run in sides.items():
             _sync(device)
-            t0 = time.perf_counter()
+            t0 = clock()
             run(batches)
             _sync(device)
-            times[name].append(time.perf_counter() - t0)
+            times[name].append(clock() - t0)
     return {k: statistics.median(v) for k, v in times.items()}
 
 
@@ -183,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"# batched_bench: device={device} ({torch.cuda.get_device_name() if device.type == 'cuda' else platform.processor() or 'cpu'}), "
         f"torch {torch.__version__}, threads {torch.get_num_threads()}, steps {args.steps}, "
-        f"repeats {args.repeats} (median)",
+        f"repeats {args.repeats} (median {'wall' if device.type == 'cuda' else 'CPU'} seconds)",
         f"{'setting':<9} {'M':>5} {'loop s':>9} {'batched s':>10} {'autograd s':>11} "
         f"{'loop/batched':>13} {'autograd/batched':>17}",
     ]
