@@ -17,19 +17,27 @@ from dfalens.probes.probe import Probe, as_alphabet, from_model, from_module, fr
 from dfalens.probes.quotient import QuotientStats, quotient
 from dfalens.probes.scale import scale
 from dfalens.probes.stateset import StateSet
+from dfalens.probes.theory_fit import PairObservables, RateFit, closed_form_rates, fit_rates
+from dfalens.probes.theory_predict import MergerPrediction, predict_mergers
+from dfalens.probes.theory_run import TheoryRun, theory_run
 from dfalens.probes.timeline import Row, Timeline, timeline
 
 __all__ = [
     "Exploration",
     "Extraction",
     "History",
+    "MergerPrediction",
+    "PairObservables",
     "Probe",
     "QuotientStats",
+    "RateFit",
     "RecurrentSpec",
     "Row",
     "StateSet",
+    "TheoryRun",
     "Timeline",
     "as_alphabet",
+    "closed_form_rates",
     "cluster",
     "collect",
     "collect_words",
@@ -37,6 +45,7 @@ __all__ = [
     "encode_words",
     "explore",
     "extract",
+    "fit_rates",
     "from_checkpoint",
     "from_model",
     "from_module",
@@ -44,8 +53,10 @@ __all__ = [
     "infer_recurrent",
     "load_history",
     "predict",
+    "predict_mergers",
     "quotient",
     "read_weights",
     "scale",
+    "theory_run",
     "timeline",
 ]
