@@ -292,11 +292,12 @@ class Block:
     def _relu(self) -> bool:
         return (self.metas[0].get("model_config") or {}).get("nonlinearity", "relu") == "relu"
 
-    def states(self, max_len: int) -> tuple[np.ndarray, np.ndarray]:
-        """States and outputs on every word up to ``max_len``: ``(c, n, d)`` and ``(c, n, k)`` float32."""
+    def states(self, max_len: int, outputs: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """States and outputs on every word up to ``max_len``: ``(c, n, d)`` and ``(c, n, k)`` float32
+        (the outputs are None with ``outputs=False``, which saves the readout)."""
         if self.elman:
             with torch.no_grad():
-                return _elman_tree(self._stacked(), self._relu, max_len)
+                return _elman_tree(self._stacked(), self._relu, max_len, outputs)
         return tree_states(self.models(), max_len)
 
     def predict(self, which: Sequence[int], words: np.ndarray) -> np.ndarray:
@@ -350,8 +351,8 @@ def read_block(paths: Sequence[Path]) -> Block:
 
 
 def _elman_tree(
-    st: dict[str, torch.Tensor], relu: bool, max_len: int
-) -> tuple[np.ndarray, np.ndarray]:
+    st: dict[str, torch.Tensor], relu: bool, max_len: int, outputs: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Stacked one-layer Elman networks on the whole prefix tree, one batched product per depth."""
     w_hh, table, h0 = st["w_hh"], st["table"], st["h0"]
     c, hdim = h0.shape
@@ -369,6 +370,8 @@ def _elman_tree(
         else:
             child.tanh_()
         start, off, count = off, off + count * k, count * k
+    if not outputs:
+        return hidden.numpy(), None
     output = torch.baddbmm(st["head_b"][:, None, :], hidden, st["head_w"])
     return hidden.numpy(), output.numpy()
 
@@ -500,7 +503,7 @@ def load_history(
     if max_len < 1:
         raise ConfigError(f"max_len must be >= 1, got {max_len}")
     hs: list[np.ndarray] = []
-    outs: list[np.ndarray] = []
+    outs: list[Any] = []
     metas: list[dict[str, Any]] = []
     for s in range(0, len(paths), max(1, block)):
         part = read_block(paths[s : s + block])

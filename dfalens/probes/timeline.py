@@ -522,7 +522,7 @@ def timeline(
     order: str = "bfs",
     include_empty: bool = False,
     fidelity_words: int = 32,
-    fidelity_length: int = 100,
+    fidelity_length: int = 50,
     events: bool = True,
     jobs: int | None = None,
     block: int | None = None,
@@ -554,7 +554,7 @@ def timeline(
     include_empty : bool, default False
         Let the empty word's output count (see :func:`dfalens.probes.quotient`); equivalence then
         also compares the empty word.
-    fidelity_words, fidelity_length : int, default 32 and 100
+    fidelity_words, fidelity_length : int, default 32 and 50
         Random words on which a closed extraction is compared with the network (0: skip).
     events : bool, default True
         Record the individual merges and splits with state names (counts are always recorded).

@@ -63,7 +63,7 @@ def collect_block(paths: list[Path], max_len: int) -> dict[str, Any]:
     with one_thread():
         block = read_block(paths)
         metas = block.metas
-        h, _ = block.states(max_len)
+        h, _ = block.states(max_len, outputs=False)
         c, n, d = h.shape
         # per checkpoint: mean and squared deviations per unit; then combined over the block
         means = h.mean(axis=1, dtype=np.float64)  # (c, d)
