@@ -192,10 +192,16 @@ def part_a(states: Any, label: str, repeat: int) -> dict[str, Any]:
             f"    {name:<62} median {med * 1e3:8.2f} ms wall, {cpu * 1e3:8.2f} ms CPU (n={len(ts)})"
         )
     for eps in sorted({0.01, eps_auto}):
-        ours = out[f"dfalens threshold eps={eps}"]
-        for peer in ("paper-code leader", "sklearn single-linkage", "sklearn DBSCAN min_samples=1"):
-            key = f"{peer} eps={eps} (clustering only)"
-            print(f"    eps={eps}: {peer} / dfalens threshold = {out[key] / ours:.1f}x")
+        for peer, mine in (
+            ("paper-code leader", "leader"),
+            ("sklearn single-linkage", "threshold"),
+            ("sklearn DBSCAN min_samples=1", "threshold"),
+        ):
+            theirs = f"{peer} eps={eps} (clustering only)"
+            ours = f"dfalens {mine} eps={eps}"
+            wall = out[theirs] / out[ours]
+            cpu = out[theirs + " cpu"] / out[ours + " cpu"]
+            print(f"    eps={eps}: {peer} / dfalens {mine} = {wall:.1f}x wall, {cpu:.1f}x CPU")
     out["eps_auto"] = eps_auto
     return out
 
