@@ -113,7 +113,8 @@ def _summary(ex: Any, description: str, verdict: Any, task: str | None) -> list[
         how = f"{s['method']} eps={eps:.3g}{scale} (= {s['eps_abs']:.3g})"
     strategy = s.get("strategy", "fixed")
     if strategy != "fixed":
-        how += f"; {strategy} strategy, {len(s.get('trace', []))} candidates tried"
+        tried = len(s.get("trace", []))
+        how += f"; {strategy} strategy, {tried} candidate{'' if tried == 1 else 's'} tried"
     if not s.get("consistent", True):
         how += "; no candidate reproduced the network exactly, best shown"
     lines.append(f"method: {how}")
@@ -148,6 +149,12 @@ def _summary(ex: Any, description: str, verdict: Any, task: str | None) -> list[
     default=10,
     show_default=True,
     help="Collect the network's states on every word up to this length.",
+)
+@click.option(
+    "--max-states",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Refuse to collect more states than this (default 5,000,000).",
 )
 @click.option(
     "--method",
@@ -203,6 +210,7 @@ def extract(
     checkpoint: Path,
     task: str | None,
     max_len: int,
+    max_states: int | None,
     method: str | None,
     eps: float | None,
     absolute_eps: bool,
@@ -254,6 +262,7 @@ def extract(
         relative=not absolute_eps,
         seed=seed,
         include_empty=include_empty,
+        max_states=max_states,
     )
     verdict = (
         equivalent(ex.minimal, truth, ignore_empty=not include_empty) if truth is not None else None

@@ -192,3 +192,9 @@ def test_absolute_eps_needs_eps_and_bad_method(untrained_pt: Path, capsys) -> No
     assert_one_line_error(*run_cli([untrained_pt, "--absolute-eps"], capsys)[::2])
     assert_one_line_error(*run_cli([untrained_pt, "--method", "spectral"], capsys)[::2])
     assert_one_line_error(*run_cli([untrained_pt, "--eps", "-1"], capsys)[::2])
+
+
+def test_max_states_budget_option(untrained_pt: Path, capsys) -> None:
+    code, _, err = run_cli([untrained_pt, "--max-len", "8", "--max-states", "100"], capsys)
+    assert_one_line_error(code, err)
+    assert "max_len <= 5" in err
