@@ -575,13 +575,15 @@ def fit_rates(
     if (~good).any():
         pairs = np.nonzero(use & active[g])[0]
         r, cost, _ = cost_of(theta, pairs)
+    # residuals at the current rates, kept between iterations (rows of accepted trials replaced)
+    current = np.zeros((n, 3 * traj.n_times))
+    current[pairs] = r
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007 (iteration count reported)
         pairs = np.nonzero(use & active[g])[0]
         if pairs.size == 0:
             break
-        r, cost_a, _ = cost_of(theta, pairs)
-        cost = np.where(active, cost_a, cost)
+        r = current[pairs]
         J = np.empty(r.shape + (2,))
         for k in range(2):
             th_k = theta.copy()
@@ -600,8 +602,10 @@ def fit_rates(
             step = -np.linalg.solve(A, Jtr[..., None])[..., 0]
         step = np.where(np.isfinite(step), np.clip(step, -2.0, 2.0), 0.0)
         trial = np.clip(theta + np.where(active[:, None], step, 0.0), theta0 - 30.0, theta0 + 30.0)
-        _, cost_t, _ = cost_of(trial, pairs)
+        r_t, cost_t, _ = cost_of(trial, pairs)
         better = active & (cost_t < cost)
+        accepted = better[g[pairs]]
+        current[pairs[accepted]] = r_t[accepted]
         gain = np.where(better, (cost - cost_t) / np.maximum(cost, 1e-300), 0.0)
         theta = np.where(better[:, None], trial, theta)
         cost = np.where(better, cost_t, cost)
