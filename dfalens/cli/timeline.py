@@ -50,7 +50,7 @@ def _epoch(value: int | None) -> str:
 @click.option(
     "--jobs",
     type=int,
-    help="Worker processes (default: 2 for large runs, else 1; starting workers costs seconds).",
+    help="Worker processes (default: 1, in this process, unless the states do not fit in memory).",
 )
 @click.option("--plot", is_flag=True, help="Also write timeline.png (the Fig. 6 view).")
 @click.option(

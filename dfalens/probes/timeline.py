@@ -35,7 +35,6 @@ __all__ = [
     "Timeline",
     "timeline",
     "TIMELINE_METHODS",
-    "PARALLEL_MIN_STATES",
     "derived_epochs",
     "first_stable",
     "MEMORISATION_LOSS",
@@ -463,14 +462,25 @@ class Timeline:
 TIMELINE_METHODS = ("leader", "threshold", "dbscan", "agglomerative", "hdbscan")
 """Clustering methods a timeline accepts (the ones driven by a merge distance eps)."""
 
-PARALLEL_MIN_STATES = 250_000
-"""Below this many states (checkpoints x words) a timeline runs in-process unless ``jobs`` is given."""
+KEEP_STATES_BYTES = 3 * 10**9
+"""In-process timelines keep pass 1's states for pass 2 when they take at most this much memory."""
 
 
 def _blocks(n: int, jobs: int, block: int | None) -> list[slice]:
     if block is None:
         block = max(1, min(64, -(-n // max(1, 4 * jobs))))
     return [slice(s, min(s + block, n)) for s in range(0, n, block)]
+
+
+def _words(info: Any, max_len: int) -> int:
+    """Number of words up to ``max_len`` over the run's alphabet (binary when unknown)."""
+    k = len(info.task_machine.alphabet) if info.task_machine is not None else 2
+    return sum(k**length for length in range(max_len + 1))
+
+
+def _last(states: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """The last checkpoint of a kept block of states."""
+    return None if states is None else (states[0][-1:], states[1][-1:])
 
 
 def _metric_table(rows: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
@@ -559,10 +569,11 @@ def timeline(
     events : bool, default True
         Record the individual merges and splits with state names (counts are always recorded).
     jobs : int, optional
-        Worker processes (joblib/loky; each runs torch and BLAS with one thread); 1 runs everything in
-        this process (also with one thread). Default: 2 workers when the run holds more than
-        :data:`PARALLEL_MIN_STATES` states in all (about 120 checkpoints of the paper's 2,047 words),
-        else 1, since starting workers (each imports torch) costs seconds.
+        Worker processes (joblib/loky; each runs torch and BLAS with one thread). 1 runs in this
+        process (also with one thread) and keeps the states of pass 1 for pass 2 instead of computing
+        them again. Default: 1 when those states fit in :data:`KEEP_STATES_BYTES`, else 2. On the
+        team's shared 2-core machine one process was faster than two workers (see
+        ``benchmarks/RESULTS.md``); on idle cores ``jobs=2`` halves the extraction work.
     block : int, optional
         Checkpoints per work item (default: a quarter of an even share, at most 64).
     seed : int, default 0
@@ -614,14 +625,17 @@ def timeline(
     if max_len < 1:
         raise ConfigError(f"max_len must be >= 1, got {max_len}")
     paths = list(info.paths)
+    # pass 1: metadata (do the checkpoints belong together?) and the states' scale; in this process
+    # the states are kept for pass 2 when they fit in memory
+    units = int(info.config.get("hidden", 128)) * int(info.config.get("layers", 1))
+    units *= 2 if info.config.get("cell") == "lstm" else 1
+    fits = 4 * len(paths) * _words(info, max_len) * (units + 2) <= KEEP_STATES_BYTES
     if jobs is None:
-        k = len(info.task_machine.alphabet) if info.task_machine is not None else 2
-        total = len(paths) * sum(k**length for length in range(max_len + 1))
-        jobs = 2 if total > PARALLEL_MIN_STATES else 1
+        jobs = 1 if fits else 2
+    keep = jobs == 1 and fits
     parts = _blocks(len(paths), jobs, block)
-    # pass 1: metadata (do the checkpoints belong together?) and the states' scale
     moments = run_blocks(
-        collect_block, jobs, [(paths[p], max_len) for p in parts], progress, "collect"
+        collect_block, jobs, [(paths[p], max_len, keep) for p in parts], progress, "collect"
     )
     metas = [m for part in moments for m in part["metas"]]
     check_same_run(metas, paths)
@@ -640,6 +654,7 @@ def timeline(
 
     # pass 2: the extraction at every checkpoint, and its changes from the previous one
     fidelity = (int(fidelity_words), int(fidelity_length))
+    kept = [m.pop("states", None) for m in moments]
     epoch_list = [int(e) for e in info.epochs]
     args = [
         (
@@ -656,9 +671,12 @@ def timeline(
             fidelity,
             seed,
             events,
+            kept[i],
+            _last(kept[i - 1]) if i else None,
         )
-        for p in parts
+        for i, p in enumerate(parts)
     ]
+    del kept
     results = [
         r for part in run_blocks(extract_block, jobs, args, progress, "extract") for r in part
     ]

@@ -56,14 +56,15 @@ def _lite(meta: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def collect_block(paths: list[Path], max_len: int) -> dict[str, Any]:
-    """Pass 1: metadata, state moments (count, mean, sum of squared deviations), per-checkpoint scale."""
+def collect_block(paths: list[Path], max_len: int, keep: bool = False) -> dict[str, Any]:
+    """Pass 1: metadata, state moments (count, mean, sum of squared deviations), per-checkpoint scale;
+    with ``keep`` also the states and outputs themselves (for pass 2 in the same process)."""
     from dfalens.probes.history import read_block
 
     with one_thread():
         block = read_block(paths)
         metas = block.metas
-        h, _ = block.states(max_len, outputs=False)
+        h, o = block.states(max_len, outputs=keep)
         c, n, d = h.shape
         # per checkpoint: mean and squared deviations per unit; then combined over the block
         means = h.mean(axis=1, dtype=np.float64)  # (c, d)
@@ -72,13 +73,16 @@ def collect_block(paths: list[Path], max_len: int) -> dict[str, Any]:
         mean = means.mean(axis=0)
         m2 = m2s.sum(axis=0) + n * ((means - mean) ** 2).sum(axis=0)
         per = np.sqrt(m2s.sum(axis=1) / n)
-    return {
+    out = {
         "metas": [_lite(m) for m in metas],
         "count": c * n,
         "mean": mean,
         "m2": m2,
         "scales": per,
     }
+    if keep:
+        out["states"] = (h, o)
+    return out
 
 
 def pooled_scale(parts: list[dict[str, Any]]) -> float:
@@ -110,8 +114,13 @@ def extract_block(
     fidelity: tuple[int, int],
     seed: int,
     events: bool,
+    states: tuple[np.ndarray, np.ndarray] | None = None,
+    previous_states: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[dict[str, Any]]:
-    """Pass 2: the extraction at every checkpoint of a block, and its changes from the one before."""
+    """Pass 2: the extraction at every checkpoint of a block, and its changes from the one before.
+
+    ``states`` and ``previous_states`` (the block's and its predecessor's states and outputs, kept from
+    pass 1 in the same process) save computing them again."""
     from dfalens.automata import equivalent, minimize, run
     from dfalens.probes.cluster import cluster
     from dfalens.probes.events import diff_partitions
@@ -122,7 +131,7 @@ def extract_block(
 
     with one_thread():
         block = read_block(paths)
-        h, o = block.states(max_len)
+        h, o = block.states(max_len) if states is None else states
         parent, symbol, depth = tree_arrays(len(task.alphabet), max_len)
         words = word_strings(parent, symbol, task.alphabet) if events else ()
         visit = None
@@ -136,7 +145,10 @@ def extract_block(
 
         before = None
         if previous is not None:  # the checkpoint before this block, for merges and splits
-            hp, op = read_block([previous]).states(max_len)
+            if previous_states is not None:
+                hp, op = previous_states
+            else:
+                hp, op = read_block([previous]).states(max_len)
             before = labels_of(hp[0], previous_eps, op[0])
         words_rng = None
         if fidelity[0] > 0 and fidelity[1] > 0:
