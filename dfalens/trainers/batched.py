@@ -675,25 +675,31 @@ def _subset_metrics(
     every = bool(shape.get("every"))
     with torch.no_grad():
         for words, targets, mask in zip(shared.words, shared.targets, shared.masks, strict=True):
-            n, length = words.shape
+            length = words.shape[1]
             per_item = length if every else 1
-            step = max(1, _EVAL_ITEMS // max(n * per_item, 1))
+            counts = mask[rows].sum(axis=1)
+            width = max(int(counts.max()), 1)
+            step = max(1, _EVAL_ITEMS // (width * per_item))
             for a in range(0, len(rows), step):
-                r = rows[a : a + step]
-                w_np = mask[r]
-                if not w_np.any():
+                r, c = rows[a : a + step], counts[a : a + step]
+                if not c.any():
                     continue
-                w = torch.as_tensor(w_np, dtype=params["h0"].dtype, device=device)
+                n = int(c.max())
+                # each member's own words first, padded to the widest subset of this chunk
+                order = np.argsort(~mask[r], axis=1, kind="stable")[:, :n]
+                idx = torch.as_tensor(order, device=device)
+                real = np.arange(n)[None, :] < c[:, None]
+                w = torch.as_tensor(real, dtype=params["h0"].dtype, device=device)
                 r_t = torch.as_tensor(r, device=device)
                 sub = {k: v[r_t] for k, v in params.items()}
-                scores = stacked_forward(sub, words.expand(len(r), -1, -1), **shape)
-                tgt = targets.expand(len(r), *targets.shape)
+                scores = stacked_forward(sub, words[idx], **shape)
+                tgt = targets[idx]
                 per = _per_example(scores, tgt, loss)
                 hits = (scores.argmax(-1) == tgt).to(per.dtype)
                 hits = hits.mean(dim=2) if hits.dim() > 2 else hits
                 total[a : a + step] += ((per * w).sum(dim=1) * per_item).double().cpu().numpy()
                 right[a : a + step] += ((hits * w).sum(dim=1) * per_item).double().cpu().numpy()
-                items[a : a + step] += w_np.sum(axis=1) * per_item
+                items[a : a + step] += c * per_item
     return total / items, right / items
 
 
