@@ -197,6 +197,8 @@ def test_members_export_as_checkpoints_that_load_and_extract(tmp_path: object) -
     words = torch.randint(0, 2, (4, 7))
     with torch.no_grad():
         torch.testing.assert_close(model(words), batched.model(1)(words))
+    rows = batched.rows()
+    assert rows[1]["gain"] == 0.6 and rows[1]["epochs"] == 2 and "test_accuracy_20" in rows[1]
     ex = extract(from_model(model), max_len=4, method="threshold", eps=0.1)
     assert ex.n_raw >= 1 and ex.minimal.n_states >= 1
 
