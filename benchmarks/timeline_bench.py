@@ -118,8 +118,9 @@ def main() -> None:
                 f", sequential loop {seq:.2f} s (CPU {cpu['sequential'][-1]:.2f} s); "
                 f"CPU ratio loop/timeline(jobs=1) "
                 f"{cpu['sequential'][-1] / cpu['timeline jobs=1'][-1]:.1f}x; wall ratio "
-                f"loop/timeline(jobs={args.jobs}) "
-                f"{seq / times['timeline jobs'][-1]:.1f}x; identical clusters at {same}"
+                f"loop/timeline(jobs={args.jobs}) {seq / times['timeline jobs'][-1]:.1f}x, "
+                f"loop/timeline(jobs=1) {seq / times['timeline jobs=1'][-1]:.1f}x; "
+                f"identical clusters at {same}"
             )
         print(line, flush=True)
     raw = tl.column("states_raw")
