@@ -639,6 +639,14 @@ def timeline(
     )
     metas = [m for part in moments for m in part["metas"]]
     check_same_run(metas, paths)
+    for p, part in zip(parts, moments, strict=True):
+        if "diverged" in part:
+            bad = p.start + part["diverged"]
+            raise DataError(
+                f"the network's states are NaN or inf at epoch {int(info.epochs[bad])} (training "
+                f"diverged); pass the checkpoints before it (e.g. the files of epochs < "
+                f"{int(info.epochs[bad])})"
+            )
     machine, task_name = resolve_task(task, info, metas[0])
     n_ckpt = len(paths)
     if not relative:

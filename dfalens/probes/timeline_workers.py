@@ -66,6 +66,9 @@ def collect_block(paths: list[Path], max_len: int, keep: bool = False) -> dict[s
         metas = block.metas
         h, o = block.states(max_len, outputs=keep)
         c, n, d = h.shape
+        finite = np.isfinite(h.reshape(c, -1)).all(axis=1)
+        if not finite.all():
+            return {"metas": [_lite(m) for m in metas], "diverged": int(np.argmin(finite))}
         # per checkpoint: mean and squared deviations per unit; then combined over the block
         means = h.mean(axis=1, dtype=np.float64)  # (c, d)
         dev = h - means[:, None, :].astype(np.float32)

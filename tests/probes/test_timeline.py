@@ -159,6 +159,23 @@ def test_bad_input(run_dir: Path, tmp_path: Path) -> None:
         timeline(same_epoch, jobs=1)
 
 
+def test_diverged_run_is_a_one_line_error(run_dir: Path, tmp_path: Path) -> None:
+    from dfalens.trainers.checkpoints import load_checkpoint, save_checkpoint
+
+    paths = list(resolve_run(run_dir).paths[:3])
+    model, meta = load_checkpoint(paths[2])
+    with torch.no_grad():
+        model.rnn.weight_hh_l0.fill_(float("nan"))
+    broken = tmp_path / "epoch_00020.safetensors"
+    save_checkpoint(
+        broken,
+        model,
+        {k: v for k, v in meta.items() if k not in ("format", "format_version", "model_config")},
+    )
+    with pytest.raises(DataError, match="NaN or inf at epoch 20"):
+        timeline([paths[0], paths[1], broken], jobs=1)
+
+
 def _three_symbol_task():
     from dfalens.automata import Machine
 
