@@ -35,6 +35,19 @@ def main() -> None:
     parser.add_argument("--grid", type=int, default=5, help="grid size per axis (paper: 5)")
     parser.add_argument("--grid-epochs", type=int, default=None, help="epoch cap per grid cell")
     parser.add_argument("--lr-factor", type=float, default=0.4, help="grid lr / fit lr (paper 0.4)")
+    parser.add_argument(
+        "--grid-values",
+        type=str,
+        default=None,
+        help="comma-separated subset of the grid positions to run, e.g. 0,2,4",
+    )
+    parser.add_argument(
+        "--eta",
+        type=float,
+        nargs=2,
+        metavar=("ETA_H", "ETA_Y"),
+        help="skip the two-point fit and use these rates",
+    )
     parser.add_argument("--no-grid", action="store_true")
     parser.add_argument("--no-xor", action="store_true")
     args = parser.parse_args()
@@ -44,7 +57,10 @@ def main() -> None:
     summary: dict = {"variant": args.variant, "spec": spec.__dict__}
 
     t0 = time.perf_counter()
-    eta_h, eta_y, runs = tw.fit_two_point_rates(spec, seeds=range(args.seeds))
+    if args.eta:
+        eta_h, eta_y, runs = args.eta[0], args.eta[1], []
+    else:
+        eta_h, eta_y, runs = tw.fit_two_point_rates(spec, seeds=range(args.seeds))
     summary["fit"] = {
         "eta_h": eta_h,
         "eta_y": eta_y,
@@ -62,20 +78,25 @@ def main() -> None:
         "seconds": time.perf_counter() - t0,
     }
     print(f"rates: eta_h = {eta_h:.4g}, eta_y = {eta_y:.4g} ({summary['fit']['seconds']:.0f} s)")
-    fig = tpl.plot_twopoint_fit(runs[0])
-    fig.savefig(args.out_dir / "twopoint_fit.png", dpi=90)
-    tpl.close(fig)
+    if runs:
+        fig = tpl.plot_twopoint_fit(runs[0])
+        fig.savefig(args.out_dir / "twopoint_fit.png", dpi=90)
+        tpl.close(fig)
 
     if not args.no_grid:
         import numpy as np
 
         t0 = time.perf_counter()
+        dxs, dys = np.linspace(0.5, 1.5, args.grid), np.linspace(0.0, 1.0, args.grid)
+        if args.grid_values:
+            keep = [int(v) for v in args.grid_values.split(",")]
+            dxs, dys = dxs[keep], dys[keep]
         grid = tw.two_point_grid(
             spec,
             eta_h,
             eta_y,
-            dxs=tuple(np.linspace(0.5, 1.5, args.grid)),
-            dys=tuple(np.linspace(0.0, 1.0, args.grid)),
+            dxs=tuple(dxs),
+            dys=tuple(dys),
             lr_factor=args.lr_factor,
             max_epochs=args.grid_epochs or 40_000,
         )

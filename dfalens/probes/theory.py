@@ -224,7 +224,7 @@ def _signed_jacobian(x: FArray, k_h: FArray, k_y: FArray, dy2: FArray) -> FArray
 
 
 _BLOCK = 64  # pairs per stacked solve: the solvers control an RMS error over the whole block
-_MAX_EVALS = 50_000  # right-hand-side evaluations after which a solve is abandoned as failed
+_MAX_EVALS = 20_000  # right-hand-side evaluations after which a solve is abandoned as failed
 
 
 class _SolveFailed(ArithmeticError):

@@ -43,6 +43,10 @@ FArray = np.ndarray
 MIN_TIMES = 3
 """Fewest time points a fit accepts."""
 
+_LOG_RANGE = 12.0
+"""The ODE fit keeps each log-rate within this distance of its start (a factor of about 1.6e5): rates
+beyond it describe nothing the sampled trajectory can resolve and make the solves arbitrarily stiff."""
+
 
 @dataclass(frozen=True, eq=False)
 class PairObservables:
@@ -601,7 +605,9 @@ def fit_rates(
         with np.errstate(invalid="ignore", over="ignore"):
             step = -np.linalg.solve(A, Jtr[..., None])[..., 0]
         step = np.where(np.isfinite(step), np.clip(step, -2.0, 2.0), 0.0)
-        trial = np.clip(theta + np.where(active[:, None], step, 0.0), theta0 - 30.0, theta0 + 30.0)
+        trial = np.clip(
+            theta + np.where(active[:, None], step, 0.0), theta0 - _LOG_RANGE, theta0 + _LOG_RANGE
+        )
         r_t, cost_t, _ = cost_of(trial, pairs)
         better = active & (cost_t < cost)
         accepted = better[g[pairs]]
