@@ -27,17 +27,21 @@ RUNS: dict[str, dict[str, Any]] = {
     # the paper's App. C.1 setting: 100 ReLU units, all 2,046 words up to length 10, SGD lr 0.02,
     # 1000 epochs, a checkpoint every epoch, tests up to length 10,000
     "paper": {"preset": "paper", "task": "parity"},
-    # App. D.6: tanh, gain 0.01, lr 0.05 (a checkpoint every 5 epochs, tests up to length 1000)
+    # App. D.6 uses tanh with lr 0.05; its gain of 0.01 left our run at loss 0.25 for 1000 epochs, so
+    # this uses 0.2, the gain of the official notebook's tanh run (a checkpoint every 5 epochs, tests
+    # up to length 1000)
     "tanh": {
         "preset": "tanh",
         "task": "parity",
+        "gain": 0.2,
         "checkpoints": "every:5",
         "test_lengths": (25, 100, 1000),
     },
-    # App. D.5: a random regular task (<= 7 states), gain 0.025, lr 0.05
+    # App. D.5: a random regular task, gain 0.025, lr 0.05; random:34 is a 5-state machine whose outputs
+    # on long words are balanced (60% ones), so long-word accuracy means something
     "random": {
         "preset": "random",
-        "task": "random:1",
+        "task": "random:34",
         "checkpoints": "every:5",
         "test_lengths": (25, 100, 1000),
     },
@@ -84,9 +88,16 @@ def ensure_run(run_dir: Path, kind: str = "paper", seed: int = 0) -> Path:
 
 
 def save(fig: Any, out_dir: Path, name: str, dpi: int = 90) -> Path:
-    """Save a figure as ``out_dir/name`` and say where."""
+    """Save a figure as ``out_dir/name`` (a 256-colour PNG, small enough to commit) and say where."""
+    import io
+
+    from PIL import Image
+
     path = out_dir / name
-    fig.savefig(path, dpi=dpi)
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=dpi, format="png")
+    buf.seek(0)
+    Image.open(buf).convert("RGB").quantize(colors=256).save(path, optimize=True)
     print(path)
     return path
 
