@@ -104,7 +104,7 @@ class Probe:
     def initial(self, batch: int) -> Tensor:
         """The initial state repeated ``batch`` times, shape ``(batch, state_dim)``."""
         with torch.no_grad():
-            h = self.initial_fn(int(batch))
+            h = self.initial_fn(int(batch)).detach()
         if h.ndim != 2 or h.shape[0] != batch or h.shape[1] != self.state_dim:
             raise DataError(
                 f"initial({batch}) returned shape {tuple(h.shape)}, expected ({batch}, {self.state_dim})"
@@ -131,7 +131,7 @@ class Probe:
         if sym.shape != (batch,):
             raise DataError(f"step got {tuple(sym.shape)} symbols for a batch of {batch} states")
         with torch.no_grad():
-            out = self.step_fn(h, sym)
+            out = self.step_fn(h, sym).detach()
         if out.shape != h.shape:
             raise DataError(
                 f"step returned shape {tuple(out.shape)} for states of {tuple(h.shape)}"
@@ -141,7 +141,7 @@ class Probe:
     def readout(self, h: Tensor) -> Tensor:
         """The network's output scores in each state, shape ``(batch, n_outputs)``."""
         with torch.no_grad():
-            y = self.readout_fn(h)
+            y = self.readout_fn(h).detach()
         if y.ndim == 1:
             y = y[:, None]
         if y.ndim != 2 or y.shape[0] != h.shape[0]:

@@ -195,3 +195,22 @@ def test_from_model_duck_typed():
         from_model(model, alphabet="abc")
     with pytest.raises(ConfigError, match="from_module"):
         from_model(nn.GRU(2, 2))
+
+
+def test_learned_initial_state_collects() -> None:
+    """A model whose h0 is a trained parameter still gives plain (gradient-free) states."""
+    from dfalens.probes import collect, from_model
+    from dfalens.trainers import ModelConfig, build_model
+
+    cfg = ModelConfig(
+        cell="rnn",
+        hidden=8,
+        layers=1,
+        nonlinearity="relu",
+        n_symbols=2,
+        n_classes=2,
+        h0="learned",
+        gain=0.5,
+    )
+    states = collect(from_model(build_model(cfg, 0)), 3)
+    assert states.n_nodes == 15 and np.isfinite(states.hidden).all()
