@@ -322,7 +322,7 @@ def read_block(paths: Sequence[Path]) -> Block:
     """Read dfalens checkpoints' weights and metadata (safetensors; nothing is executed)."""
     from safetensors.torch import load as st_load
 
-    from dfalens.trainers.checkpoints import FORMAT, load_checkpoint
+    from dfalens.trainers.checkpoints import FORMAT, decode_meta, load_checkpoint
 
     tensors, metas = [], []
     for p in paths:
@@ -336,17 +336,8 @@ def read_block(paths: Sequence[Path]) -> Block:
         except Exception:  # let the trainers' loader say what is wrong with the file
             load_checkpoint(p)
             raise CheckpointError(f"checkpoint {p} could not be read; use another one") from None
-        meta: dict[str, Any] = {}
-        for key, value in header.items():
-            if key in ("format", "task"):
-                meta[key] = value
-                continue
-            try:
-                meta[key] = json.loads(value)
-            except json.JSONDecodeError:
-                meta[key] = value
         tensors.append(t)
-        metas.append(meta)
+        metas.append(decode_meta(header))
     return Block(list(paths), tensors, metas)
 
 

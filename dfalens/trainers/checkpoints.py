@@ -118,7 +118,8 @@ def save_checkpoint(path: str | Path, model: RecurrentModel, meta: Mapping[str, 
     atomic_write(path, checkpoint_bytes(model, meta))
 
 
-def _decode_meta(header: Mapping[str, str]) -> dict[str, Any]:
+def decode_meta(header: Mapping[str, str]) -> dict[str, Any]:
+    """The metadata of a checkpoint from its safetensors string header (JSON values decoded)."""
     meta: dict[str, Any] = {}
     for key, value in header.items():
         if key in ("format", "task"):
@@ -156,7 +157,7 @@ def _parse(path: Path, data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, 
             f"checkpoint {path} is truncated or corrupt ({type(exc).__name__}); "
             "use another checkpoint of the run"
         ) from None
-    meta = _decode_meta(header)
+    meta = decode_meta(header)
     if meta.get("format") != FORMAT:
         raise CheckpointError(
             f"{path} is a safetensors file but not a dfalens checkpoint (no dfalens metadata); "
