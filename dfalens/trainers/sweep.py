@@ -133,7 +133,7 @@ def _extraction_row(model: Any, config: TrainConfig, task: _GridTask) -> dict[st
         eps=task.eps,
         fidelity_lengths=(),
     )
-    verdict = equivalent(ex.minimal, get_task_machine(config.task))
+    verdict = equivalent(ex.minimal, get_task_machine(config.task), ignore_empty=True)
     return {
         "states": ex.n_raw,
         "minimal_states": ex.n_minimal_trimmed,
