@@ -489,7 +489,7 @@ def fit_rates(
     scale_y: FArray | float | None = None,
     min_signal: float = 1e-3,
     max_iter: int = 40,
-    tol: float = 1e-6,
+    tol: float = 1e-5,
     method: str = "LSODA",
 ) -> RateFit:
     """Fit the rates by ODE least squares, starting from the closed-form estimates.
@@ -507,7 +507,7 @@ def fit_rates(
         As in :func:`closed_form_rates`.
     max_iter : int, default 40
         Iterations after which a group that has not converged is reported as not fitted.
-    tol : float, default 1e-6
+    tol : float, default 1e-5
         Relative decrease of a group's cost below which it has converged.
     method : {"LSODA", "Radau", "BDF"}, default "LSODA"
 
