@@ -104,6 +104,12 @@ def sweep() -> None:
     help="Train the cells of a task together with stacked parameters.",
 )
 @click.option(
+    "--save-models/--no-save-models",
+    default=True,
+    show_default=True,
+    help="Keep each cell's final model under DIR/models/.",
+)
+@click.option(
     "-o", "--out", "out", required=True, type=click.Path(path_type=Path), help="Sweep directory."
 )
 def phase_diagram(
@@ -119,6 +125,7 @@ def phase_diagram(
     eps: float,
     device: str,
     batched: bool,
+    save_models: bool,
     out: Path,
 ) -> int:
     """Fig. 9: train every (data fraction, gain, seed) cell to convergence and extract its automaton.
@@ -152,6 +159,7 @@ def phase_diagram(
             jobs=jobs,
             members=members,
             batched=batched,
+            save_models=save_models,
             progress=update,
         )
     finally:

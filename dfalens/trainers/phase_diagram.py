@@ -26,7 +26,7 @@ import numpy as np
 from dfalens.errors import ConfigError, DataError
 from dfalens.trainers.config import TrainConfig, make_config
 from dfalens.trainers.executors import Executor, default_jobs
-from dfalens.trainers.sweep import run_tasks
+from dfalens.trainers.sweep import run_meta, run_tasks
 from dfalens.trainers.sweep_table import ResultsTable, format_value
 
 __all__ = [
@@ -55,8 +55,10 @@ PHASE_COLUMNS = (
     "epochs",
     "converged",
     "n_train",
+    "model",
 )
-"""Columns of ``results.csv``: the cell, the extraction at convergence and the training outcome."""
+"""Columns of ``results.csv``: the cell, the extraction at convergence, the training outcome and the
+final model's checkpoint (relative to the sweep directory; empty when models are not kept)."""
 
 _KEY = ("fraction", "gain", "seed")
 _INT_COLUMNS = {"seed", "states", "minimal_states", "open_states", "epochs", "n_train"}
@@ -108,6 +110,12 @@ class PhaseCell:
     def key(self) -> tuple[str, ...]:
         return (format_value(self.fraction), format_value(self.gain), format_value(self.seed))
 
+    @property
+    def model_name(self) -> str:
+        """File name of the cell's final model under ``DIR/models/``."""
+        f, g, s = self.key
+        return f"fraction{f}_gain{g}_seed{s}.safetensors"
+
 
 @dataclass(frozen=True)
 class _Task:
@@ -119,6 +127,7 @@ class _Task:
     extract_len: int
     batched: bool
     device: str | None
+    directory: str | None
 
 
 def cell_row(
@@ -192,31 +201,40 @@ def cell_row(
 def _run_task(task: _Task) -> list[dict[str, Any]]:
     """Train a batch of cells (stacked, or one by one) and extract each; one row per cell."""
     from dfalens.automata import get_task_machine
+    from dfalens.trainers import checkpoints as ck
     from dfalens.trainers.batched import Member, train_batched
     from dfalens.trainers.loop import train
 
     machine = get_task_machine(task.config.task)
     length = str(max(task.config.test_lengths))
     members = [Member(seed=c.seed, gain=c.gain, data_fraction=c.fraction) for c in task.cells]
-    rows = []
+    models = None if task.directory is None else Path(task.directory) / "models"
+    rows: list[dict[str, Any]] = []
+
+    def keep(cell: PhaseCell, row: dict[str, Any], save: Callable[[Path], Any]) -> None:
+        row["model"] = ""
+        if models is not None:
+            models.mkdir(parents=True, exist_ok=True)
+            save(models / cell.model_name)
+            row["model"] = f"models/{cell.model_name}"
+        rows.append(row)
+
+    settings = {"machine": machine, "eps": task.eps, "extract_len": task.extract_len}
     if task.batched:
         run = train_batched(task.config, members, device=task.device)
         for i, cell in enumerate(task.cells):
-            rows.append(
-                cell_row(
-                    cell,
-                    run.model(i),
-                    machine=machine,
-                    eps=task.eps,
-                    extract_len=task.extract_len,
-                    val_accuracy=float(run.test_accuracy[length][i]),
-                    train_loss=float(run.train_loss[i]),
-                    train_accuracy=float(run.train_accuracy[i]),
-                    epochs=int(run.epochs[i]),
-                    converged=bool(run.stopped_early[i]),
-                    n_train=int(run.n_train[i]),
-                )
+            row = cell_row(
+                cell,
+                run.model(i),
+                val_accuracy=float(run.test_accuracy[length][i]),
+                train_loss=float(run.train_loss[i]),
+                train_accuracy=float(run.train_accuracy[i]),
+                epochs=int(run.epochs[i]),
+                converged=bool(run.stopped_early[i]),
+                n_train=int(run.n_train[i]),
+                **settings,
             )
+            keep(cell, row, lambda path, i=i: run.save_member(i, path))
         return rows
     for cell, member in zip(task.cells, members, strict=True):
         config = member.apply(task.config)
@@ -224,20 +242,21 @@ def _run_task(task: _Task) -> list[dict[str, Any]]:
             config = config.replace(device=task.device)
         single = train(config)
         last = single.metrics[-1]
-        rows.append(
-            cell_row(
-                cell,
-                single.model,
-                machine=machine,
-                eps=task.eps,
-                extract_len=task.extract_len,
-                val_accuracy=float(last["val_accuracy"][length]),
-                train_loss=float(last["train_loss"]),
-                train_accuracy=float(last["train_accuracy"]),
-                epochs=single.epochs_done,
-                converged=single.stopped_early,
-                n_train=_n_train(config),
-            )
+        row = cell_row(
+            cell,
+            single.model,
+            val_accuracy=float(last["val_accuracy"][length]),
+            train_loss=float(last["train_loss"]),
+            train_accuracy=float(last["train_accuracy"]),
+            epochs=single.epochs_done,
+            converged=single.stopped_early,
+            n_train=_n_train(config),
+            **settings,
+        )
+        keep(
+            cell,
+            row,
+            lambda path, c=config, r=single: ck.save_checkpoint(path, r.model, run_meta(c, r)),
         )
     return rows
 
@@ -291,6 +310,7 @@ def run_phase_diagram(
     batched: bool = True,
     device: str | None = None,
     plot: bool = True,
+    save_models: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[dict[str, str]]:
     """Run (or resume) the phase-diagram sweep into ``directory``.
@@ -324,6 +344,10 @@ def run_phase_diagram(
         Training device of each task (default: the config's).
     plot : bool
         Draw ``phase_diagram.png`` at the end.
+    save_models : bool
+        Keep each cell's final model as ``DIR/models/fraction{p}_gain{g}_seed{s}.safetensors`` (an
+        ordinary dfalens checkpoint, about 40 KB at 100 units), for re-extraction at other settings.
+        With a remote Dask cluster the files land on the workers' file system.
     progress : callable, optional
         ``progress(done, total)`` after every finished task (cells counted).
 
@@ -362,12 +386,13 @@ def run_phase_diagram(
         [c.key for c in cells],
     )
     pending = [by_key[k] for k in table.pending()]
+    models = str(directory) if save_models else None
     if jobs is None and executor == "local" and _on_gpu(device or config.device):
         jobs = 1  # one process feeds the GPU; stacked members are its parallelism
     slots = executor.jobs if isinstance(executor, Executor) else (jobs or default_jobs())
     size = members or min(400, max(1, math.ceil(len(pending) / max(slots, 1))))
     tasks = [
-        _Task(config, tuple(pending[i : i + size]), eps, extract_len, batched, device)
+        _Task(config, tuple(pending[i : i + size]), eps, extract_len, batched, device, models)
         for i in range(0, len(pending), size)
     ]
     run_tasks(executor, jobs, _run_task, tasks, table, len(cells), progress)

@@ -36,7 +36,7 @@ from dfalens.trainers.sweep_table import (
     parse_values,
 )
 
-__all__ = ["grid_fields", "parse_grid_items", "run_grid", "MEMBER_KEYS", "run_tasks"]
+__all__ = ["grid_fields", "parse_grid_items", "run_grid", "MEMBER_KEYS", "run_tasks", "run_meta"]
 
 MEMBER_KEYS = ("seed", "gain", "data_fraction", "lr")
 """Settings the stacked trainer varies per member (other grid keys make separate batched runs)."""
@@ -206,28 +206,33 @@ def _grid_task(task: _GridTask) -> list[dict[str, Any]]:
             "train_loss": float(last["train_loss"]),
             "train_accuracy": float(last["train_accuracy"]),
         }
-        meta = {
-            "task": config.task,
-            "alphabet": list(single.machine.alphabet) if single.machine is not None else [],
-            "epoch": single.epochs_done,
-            "step": int(last["step"]),
-            "seed": config.seed,
-            "train_loss": float(last["train_loss"]),
-            "val_accuracy": last["val_accuracy"],
-            "targets": config.targets,
-            "config": config.to_dict(),
-        }
         finish(
             index,
             values,
             config,
             single.model,
-            meta,
+            run_meta(config, single),
             outcome,
             last["val_loss"],
             last["val_accuracy"],
         )
     return rows
+
+
+def run_meta(config: TrainConfig, run: Any) -> dict[str, Any]:
+    """Checkpoint metadata of the final model of an in-memory :class:`~dfalens.trainers.Run`."""
+    last = run.metrics[-1]
+    return {
+        "task": config.task,
+        "alphabet": list(run.machine.alphabet) if run.machine is not None else [],
+        "epoch": run.epochs_done,
+        "step": int(last["step"]),
+        "seed": config.seed,
+        "train_loss": float(last["train_loss"]),
+        "val_accuracy": last["val_accuracy"],
+        "targets": config.targets,
+        "config": config.to_dict(),
+    }
 
 
 def _jsonable(value: Any) -> Any:

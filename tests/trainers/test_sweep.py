@@ -160,6 +160,9 @@ def test_phase_diagram_writes_table_and_figure_and_resumes(tmp_path: Path) -> No
     assert (tmp_path / "phase_diagram.png").stat().st_size > 10_000
     typed = read_results(tmp_path)
     assert typed[0]["states"] >= 1 and 0.0 <= typed[0]["val_accuracy"] <= 1.0
+    model, meta = load_checkpoint(tmp_path / rows[2]["model"])
+    assert rows[2]["model"] == "models/fraction0.5_gain1_seed0.safetensors"
+    assert model.config.gain == 1.0 and meta["config"]["data_fraction"] == 0.5
     calls: list[tuple[int, int]] = []
     assert _phase(tmp_path, progress=lambda d, t: calls.append((d, t))) == rows
     assert calls == [(4, 4)]  # nothing trained again
@@ -172,9 +175,9 @@ def test_phase_diagram_writes_table_and_figure_and_resumes(tmp_path: Path) -> No
 
 
 def test_phase_diagram_same_table_under_local_cluster(tmp_path: Path) -> None:
-    serial = _phase(tmp_path / "serial", members=4, plot=False)
+    serial = _phase(tmp_path / "serial", members=4, plot=False, save_models=False)
     with DaskExecutor(None, 2, processes=False) as ex:
-        dask = _phase(tmp_path / "dask", executor=ex, members=1, plot=False)
+        dask = _phase(tmp_path / "dask", executor=ex, members=1, plot=False, save_models=False)
     assert dask == serial
     assert (tmp_path / "dask" / "results.csv").read_text() == (
         tmp_path / "serial" / "results.csv"
