@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from dfalens.automata import Machine
     from dfalens.probes.pairs import ByLength, PairTrajectories
-    from dfalens.probes.timeline import Timeline
+    from dfalens.probes.timelines import Timeline
 
 __all__ = [
     "training_curves",

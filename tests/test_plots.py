@@ -14,7 +14,7 @@ from dfalens import plots  # noqa: E402
 from dfalens.automata import Machine, parity, tomita  # noqa: E402
 from dfalens.errors import DataError  # noqa: E402
 from dfalens.probes.pairs import ByLength, Pairs, PairTrajectories  # noqa: E402
-from dfalens.probes.timeline import Row, Timeline  # noqa: E402
+from dfalens.probes.timelines import Row, Timeline  # noqa: E402
 
 
 def tree_machine(depth: int) -> Machine:

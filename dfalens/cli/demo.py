@@ -22,7 +22,7 @@ import click
 import numpy as np
 
 if TYPE_CHECKING:
-    from dfalens.probes.timeline import Timeline
+    from dfalens.probes.timelines import Timeline
 
 DEMO_SETTINGS: dict[str, Any] = {
     "task": "parity",
@@ -129,7 +129,7 @@ def demo(out_dir: Path, paper: bool, seed: int, retrain: bool, jobs: int | None)
     per-checkpoint states and automaton snapshots) and the final automaton, raw and minimal, as SVG.
     """
     from dfalens.errors import ConfigError
-    from dfalens.probes.timeline import timeline
+    from dfalens.probes.timelines import timeline
     from dfalens.trainers import train
 
     if out_dir.exists() and not out_dir.is_dir():

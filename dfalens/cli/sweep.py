@@ -33,6 +33,33 @@ def _progress(label: str) -> tuple[Callable[[int, int], None], Callable[[], None
     return update, close
 
 
+def _shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every sweep takes: where cells run, whether models are kept, the output folder."""
+    options = [
+        click.option("--executor", default="local", show_default=True, help=EXECUTOR_HELP),
+        click.option(
+            "--jobs", type=int, default=None, help="Parallel tasks (default: all usable CPUs)."
+        ),
+        click.option(
+            "--save-models/--no-save-models",
+            default=True,
+            show_default=True,
+            help="Keep each cell's final model under DIR/models/.",
+        ),
+        click.option(
+            "-o",
+            "--out",
+            "out",
+            required=True,
+            type=click.Path(path_type=Path),
+            help="Sweep directory.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @click.group("sweep")
 def sweep() -> None:
     """Train many networks: the phase diagram, or a grid over training settings.
@@ -62,8 +89,6 @@ def sweep() -> None:
     type=int,
     help="Epoch cap of every cell (cells stop earlier at training loss < 1e-3).",
 )
-@click.option("--executor", default="local", show_default=True, help=EXECUTOR_HELP)
-@click.option("--jobs", type=int, default=None, help="Parallel tasks (default: all usable CPUs).")
 @click.option(
     "--members",
     type=int,
@@ -103,15 +128,7 @@ def sweep() -> None:
     show_default=True,
     help="Train the cells of a task together with stacked parameters.",
 )
-@click.option(
-    "--save-models/--no-save-models",
-    default=True,
-    show_default=True,
-    help="Keep each cell's final model under DIR/models/.",
-)
-@click.option(
-    "-o", "--out", "out", required=True, type=click.Path(path_type=Path), help="Sweep directory."
-)
+@_shared_options
 def phase_diagram(
     resolution: int,
     seeds: int,
@@ -187,8 +204,6 @@ def phase_diagram(
 )
 @click.option("--task", default=None, help="Task name (default: the preset's, parity).")
 @click.option("--preset", default="paper", show_default=True, help="Base settings.")
-@click.option("--executor", default="local", show_default=True, help=EXECUTOR_HELP)
-@click.option("--jobs", type=int, default=None, help="Parallel tasks (default: all usable CPUs).")
 @click.option(
     "--batched",
     is_flag=True,
@@ -208,15 +223,7 @@ def phase_diagram(
     show_default=True,
     help="Extract each final model's automaton.",
 )
-@click.option(
-    "--save-models/--no-save-models",
-    default=True,
-    show_default=True,
-    help="Keep each cell's final model under DIR/models/.",
-)
-@click.option(
-    "-o", "--out", "out", required=True, type=click.Path(path_type=Path), help="Sweep directory."
-)
+@_shared_options
 def grid(
     items: tuple[str, ...],
     task: str | None,

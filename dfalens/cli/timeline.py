@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from dfalens.probes.timeline import Timeline
+    from dfalens.probes.timelines import Timeline
 
 
 def _epoch(value: int | None) -> str:
@@ -76,7 +76,7 @@ def timeline(
     `dfalens timeline runs/parity`.
     """
     from dfalens.errors import CheckpointError
-    from dfalens.probes.timeline import timeline as compute
+    from dfalens.probes.timelines import timeline as compute
 
     if not run_dir.is_dir():
         raise CheckpointError(

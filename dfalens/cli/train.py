@@ -126,6 +126,11 @@ def train(
             err=True,
         )
         return 130
+    if run.diverged:
+        raise ConfigError(
+            f"training diverged at epoch {run.epochs_done} (the loss is not finite); the checkpoints "
+            f"before it are kept in {out_dir}. Lower --lr or --gain and train again with --force"
+        )
     summary = run.summary()
     if as_json:
         click.echo(json.dumps({"run_dir": str(out_dir), **summary}, indent=2))

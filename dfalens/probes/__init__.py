@@ -1,7 +1,7 @@
 """Probing recurrent models: any network as a step function, its states, and their automata."""
 
-from dfalens.probes.cluster import cluster
-from dfalens.probes.collect import (
+from dfalens.probes.clustering import cluster
+from dfalens.probes.collection import (
     Exploration,
     collect,
     collect_words,
@@ -14,13 +14,13 @@ from dfalens.probes.extraction import Extraction, extract
 from dfalens.probes.history import History, load_history
 from dfalens.probes.loading import RecurrentSpec, from_checkpoint, infer_recurrent, read_weights
 from dfalens.probes.probe import Probe, as_alphabet, from_model, from_module, from_step
-from dfalens.probes.quotient import QuotientStats, quotient
-from dfalens.probes.scale import scale
+from dfalens.probes.quotients import QuotientStats, quotient
+from dfalens.probes.scaling import scale
 from dfalens.probes.stateset import StateSet
 from dfalens.probes.theory_fit import PairObservables, RateFit, closed_form_rates, fit_rates
 from dfalens.probes.theory_predict import MergerPrediction, predict_mergers
 from dfalens.probes.theory_run import TheoryRun, theory_run
-from dfalens.probes.timeline import Row, Timeline, timeline
+from dfalens.probes.timelines import Row, Timeline, timeline
 
 __all__ = [
     "Exploration",

@@ -21,7 +21,7 @@ import numpy as np
 
 from dfalens.automata import Machine, minimize, run, to_dict
 from dfalens.errors import BudgetError, ConfigError
-from dfalens.probes.cluster import (
+from dfalens.probes.clustering import (
     DEFAULT_EPS,
     METHODS,
     Moments,
@@ -34,9 +34,9 @@ from dfalens.probes.cluster import (
     components_at,
     leader_cover,
 )
-from dfalens.probes.collect import collect, predict
+from dfalens.probes.collection import collect, predict
 from dfalens.probes.probe import Probe
-from dfalens.probes.quotient import (
+from dfalens.probes.quotients import (
     MAX_NAMED_STATES,
     QuotientStats,
     _state_names,

@@ -27,7 +27,7 @@ import torch
 
 from dfalens.automata import Machine, from_dict, get_task_machine
 from dfalens.errors import CheckpointError, ConfigError, DfalensError, TaskError
-from dfalens.probes.collect import collect, count_words
+from dfalens.probes.collection import collect, count_words
 from dfalens.probes.probe import from_model
 from dfalens.probes.stateset import StateSet
 

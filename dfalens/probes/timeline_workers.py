@@ -125,11 +125,11 @@ def extract_block(
     ``states`` and ``previous_states`` (the block's and its predecessor's states and outputs, kept from
     pass 1 in the same process) save computing them again."""
     from dfalens.automata import equivalent, minimize, run
-    from dfalens.probes.cluster import cluster
+    from dfalens.probes.clustering import cluster
     from dfalens.probes.events import diff_partitions
     from dfalens.probes.extraction import lexicographic_order
     from dfalens.probes.history import read_block, tree_arrays, word_strings
-    from dfalens.probes.quotient import quotient
+    from dfalens.probes.quotients import quotient
     from dfalens.probes.stateset import StateSet
 
     with one_thread():

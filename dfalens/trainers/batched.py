@@ -32,7 +32,8 @@ respect to a member's parameters is exactly its own gradient. SGD (with momentum
 are applied per member with per-member step counts and learning rates (:class:`StackedOptimizer`), so one
 optimizer over the stacked tensors behaves as ``M`` independent ones. After every epoch each training
 member's loss over its whole subset is measured (as ``train`` does with ``stop_loss``); members below
-``stop_loss`` are frozen, and the run ends when all are frozen or ``epochs`` is reached.
+``stop_loss`` are frozen, as are members whose loss is no longer finite (diverged; ``train`` stops those
+too), and the run ends when all are frozen or ``epochs`` is reached.
 
 A member therefore follows the trajectory of its separate run step for step; the only differences are
 float32 rounding (the stacked ``bmm`` sums in another order than ``nn.RNN``), about 1e-7 relative per step.
@@ -59,7 +60,7 @@ from dfalens.errors import ConfigError
 from dfalens.trainers import checkpoints as ck
 from dfalens.trainers.config import TrainConfig
 from dfalens.trainers.data import TaskData, enumerate_words, make_task_data, word_targets
-from dfalens.trainers.loop import _derived_seed, resolve_device
+from dfalens.trainers.loop import derived_seed, resolve_device
 from dfalens.trainers.models import ModelConfig, RecurrentModel, build_model
 
 __all__ = [
@@ -798,7 +799,7 @@ def _train_batched(
         gain=float(config.gain),
     )
     models = [
-        build_model(dataclasses.replace(model_config, gain=float(c.gain)), _derived_seed(c.seed, 2))
+        build_model(dataclasses.replace(model_config, gain=float(c.gain)), derived_seed(c.seed, 2))
         for c in configs
     ]
     names = list(models[0].state_dict())
@@ -821,7 +822,7 @@ def _train_batched(
         "n_symbols": shared.machine.n_symbols,
         "every": config.targets == "every",
     }
-    shufflers = [torch.Generator().manual_seed(_derived_seed(c.seed, 3)) for c in configs]
+    shufflers = [torch.Generator().manual_seed(derived_seed(c.seed, 3)) for c in configs]
     m_count = len(configs)
     counts = np.stack([mk.sum(axis=1) for mk in shared.masks], axis=1)  # (M, n_lengths)
     if np.any(counts.sum(axis=1) == 0):
@@ -872,7 +873,8 @@ def _train_batched(
         epochs[training] = epoch
         if config.stop_loss is not None:
             last_loss[training] = _subset_metrics(params, shared, training, shape, config.loss)[0]
-            active[training] = ~(last_loss[training] < config.stop_loss)
+            loss = last_loss[training]
+            active[training] = np.isfinite(loss) & ~(loss < config.stop_loss)  # NaN: diverged
         if callback is not None:
             callback(epoch, last_loss.copy(), active.copy())
         if not active.any():
@@ -881,7 +883,10 @@ def _train_batched(
     everyone = np.arange(m_count)
     train_loss, train_acc = _subset_metrics(params, shared, everyone, shape, config.loss)
     test_loss, test_acc = _test_metrics(params, shared, shape, config.loss, device)
-    stopped = ~active if config.stop_loss is not None else np.zeros(m_count, dtype=bool)
+    if config.stop_loss is not None:
+        stopped = last_loss < config.stop_loss
+    else:
+        stopped = np.zeros(m_count, dtype=bool)
     return BatchedRun(
         config=config,
         members=members,

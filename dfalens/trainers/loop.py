@@ -15,6 +15,7 @@ ends with the same weights as an uninterrupted one (bit-identical on the CPU).
 from __future__ import annotations
 
 import json
+import math
 import platform
 import time
 from collections.abc import Callable
@@ -57,6 +58,10 @@ class Run:
         Epochs trained so far.
     stopped_early : bool
         True when training stopped at ``config.stop_loss``.
+    diverged : bool
+        True when training stopped because the loss of an epoch was not finite (NaN or infinite). The
+        last metrics row is that epoch's; its weights are not checkpointed, so ``last.safetensors`` holds
+        the last finite ones.
     run_dir : Path or None
         Where the run lives (None for a run trained without an output directory).
     model : RecurrentModel or None
@@ -72,6 +77,7 @@ class Run:
     run_dir: Path | None = None
     model: RecurrentModel | None = None
     machine: Machine | None = None
+    diverged: bool = False
 
     @property
     def last_checkpoint(self) -> Path | None:
@@ -117,7 +123,7 @@ class Run:
         Returns
         -------
         dict
-            ``epochs``, ``stopped_early``, ``train_loss``, ``val_loss`` (dict), ``val_accuracy`` (dict),
+            ``epochs``, ``stopped_early``, ``diverged``, ``train_loss``, ``val_loss`` (dict), ``val_accuracy`` (dict),
             ``loss_below`` (threshold), ``first_epoch_loss_below``, ``accuracy_length``,
             ``first_epoch_accuracy_1`` (None means never).
         """
@@ -128,6 +134,7 @@ class Run:
         return {
             "epochs": self.epochs_done,
             "stopped_early": self.stopped_early,
+            "diverged": self.diverged,
             "train_loss": last.get("train_loss"),
             "val_loss": last.get("val_loss", {}),
             "val_accuracy": last.get("val_accuracy", {}),
@@ -151,7 +158,7 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def _derived_seed(seed: int, key: int) -> int:
+def derived_seed(seed: int, key: int) -> int:
     """An independent 63-bit seed for one random stream of a run (0, 1: data; 2: init; 3: batches)."""
     words = np.random.SeedSequence(int(seed), spawn_key=(key,)).generate_state(2, np.uint32)
     return int((int(words[0]) << 31) ^ int(words[1]))
@@ -194,7 +201,7 @@ class _Trainer:
             h0=config.h0,
             gain=float(config.gain),
         )
-        self.model = build_model(model_config, seed=_derived_seed(config.seed, 2)).to(device)
+        self.model = build_model(model_config, seed=derived_seed(config.seed, 2)).to(device)
         params = list(self.model.parameters())
         if config.optimizer == "sgd":
             self.optimizer: torch.optim.Optimizer = torch.optim.SGD(
@@ -208,7 +215,7 @@ class _Trainer:
             self.optimizer = torch.optim.Adam(
                 params, lr=config.lr, weight_decay=config.weight_decay, foreach=True
             )
-        self.shuffle = torch.Generator().manual_seed(_derived_seed(config.seed, 3))
+        self.shuffle = torch.Generator().manual_seed(derived_seed(config.seed, 3))
         self.train_set = TensorGroups.from_groups(self.data.train, device)
         self.test_set = TensorGroups.from_groups(self.data.test, device)
         self.epoch = 0
@@ -216,12 +223,14 @@ class _Trainer:
         self.stopped = False
 
     # -- one epoch ------------------------------------------------------------------------------
-    def train_epoch(self) -> None:
+    def train_epoch(self) -> bool:
+        """One pass over the training words; False when a batch loss was not finite."""
         cfg = self.config
         model, optimizer = self.model, self.optimizer
         n_classes = model.config.n_classes
         streaming = self.data.streaming
         model.train()
+        total = torch.zeros((), device=self.device)
         for words, targets in zip(self.train_set.words, self.train_set.targets, strict=True):
             n = words.shape[0]
             order = torch.randperm(n, generator=self.shuffle).to(self.device)
@@ -233,8 +242,10 @@ class _Trainer:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                total += loss.detach()
                 self.step += 1
         self.epoch += 1
+        return bool(torch.isfinite(total))  # one device sync per epoch
 
     # -- measurements ---------------------------------------------------------------------------
     def train_loss(self) -> tuple[float, float]:
@@ -483,6 +494,7 @@ def _train(
         record()
         save_state()
     last_state = time.perf_counter()
+    diverged = False
     bar = tqdm(
         total=config.epochs,
         initial=trainer.epoch,
@@ -492,7 +504,12 @@ def _train(
     )
     try:
         while trainer.epoch < config.epochs and not trainer.stopped:
-            trainer.train_epoch()
+            if not trainer.train_epoch():
+                diverged = True  # keep the metrics row, not the weights; leave the state as it was
+                rows.append(trainer.metrics_row(started, None))
+                if run_dir is not None:
+                    ck.append_metrics(run_dir / ck.METRICS, rows[-1])
+                break
             train = None
             if config.stop_loss is not None:
                 train = trainer.train_loss()
@@ -518,6 +535,7 @@ def _train(
         run_dir=run_dir,
         model=trainer.model,
         machine=trainer.machine,
+        diverged=diverged,
     )
 
 
@@ -550,4 +568,5 @@ def load_run(run_dir: str | Path) -> Run:
             stopped = bool(json.loads(header.get("stopped", "false")))
         except (ValueError, OSError):
             pass
-    return Run(config, rows, epochs_done, stopped, run_dir, None, machine)
+    diverged = bool(rows) and not math.isfinite(float(rows[-1]["train_loss"]))
+    return Run(config, rows, epochs_done, stopped, run_dir, None, machine, diverged)

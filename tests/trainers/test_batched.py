@@ -184,6 +184,15 @@ def test_converged_members_freeze_and_match_their_separate_runs() -> None:
     assert np.all(batched.train_loss[:2] < 0.1) and batched.train_loss[2] > 0.1
 
 
+def test_diverged_members_freeze_without_counting_as_converged() -> None:
+    cfg = _tiny("paper", epochs=20, stop_loss=1e-9, gain=1.5)
+    members = [Member(seed=0, lr=0.01), Member(seed=0, lr=100.0)]
+    batched = train_batched(cfg, members)
+    assert batched.epochs.tolist()[0] == 20 and batched.epochs[1] < 5  # frozen once its loss is NaN
+    assert not batched.stopped_early.any()
+    assert np.isfinite(batched.train_loss[0]) and not np.isfinite(batched.train_loss[1])
+
+
 def test_members_export_as_checkpoints_that_load_and_extract(tmp_path: object) -> None:
     from dfalens.probes import extract, from_model
 

@@ -96,6 +96,15 @@ def test_bad_input_is_one_line_exit_2_and_nothing_overwritten(
     assert _snapshot(out) == before
 
 
+def test_divergence_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["train", "--task", "parity", "--epochs", "20", *TINY, "-o", str(tmp_path / "r")]
+    args[args.index("--lr") + 1] = "100"
+    code, _, err = cli(args, capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert "training diverged at epoch" in err and "Lower --lr or --gain" in err
+    assert "Traceback" not in err
+
+
 def test_unwritable_output_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("keep")

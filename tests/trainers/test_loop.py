@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -179,6 +180,20 @@ def test_stop_loss_ends_early_with_a_final_checkpoint(tmp_path: Path) -> None:
     again = train(config, tmp_path / "run", resume=True)  # a stopped run stays stopped
     assert again.epochs_done == run.epochs_done
     assert load_run(tmp_path / "run").stopped_early
+
+
+def test_divergence_stops_training_and_keeps_the_finite_checkpoints(tmp_path: Path) -> None:
+    run = train(tiny(epochs=50, lr=100.0, gain=1.5, checkpoints="every:1"), tmp_path / "run")
+    assert run.diverged and not run.stopped_early
+    assert run.epochs_done < 50  # stopped at once, not after the remaining epochs
+    losses = [row["train_loss"] for row in run.metrics]
+    assert not math.isfinite(losses[-1]) and all(math.isfinite(x) for x in losses[:-1])
+    kept = ck.list_checkpoints(tmp_path / "run")
+    assert max(int(e) for e, _ in kept) == run.metrics[-2]["epoch"]  # no checkpoint of NaN weights
+    model, _ = ck.load_checkpoint(tmp_path / "run" / "checkpoints" / ck.LAST)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert load_run(tmp_path / "run").diverged
+    assert not train(tiny(epochs=3)).diverged
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])

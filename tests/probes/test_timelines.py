@@ -15,7 +15,7 @@ from dfalens.automata import tomita
 from dfalens.errors import CheckpointError, ConfigError, DataError, TaskError
 from dfalens.probes.events import compare_partitions
 from dfalens.probes.history import load_history, resolve_run
-from dfalens.probes.timeline import Row, Timeline, derived_epochs, first_stable, timeline
+from dfalens.probes.timelines import Row, Timeline, derived_epochs, first_stable, timeline
 from dfalens.trainers import make_config, train
 
 torch.set_num_threads(1)

@@ -14,7 +14,7 @@ import numpy as np
 from dfalens.automata import UNDEFINED, Machine
 from dfalens.automata.ops import bfs_order
 from dfalens.errors import DataError
-from dfalens.probes.cluster import canonical_labels
+from dfalens.probes.clustering import canonical_labels
 from dfalens.probes.stateset import StateSet
 
 __all__ = ["QuotientStats", "quotient", "build_quotient", "MAX_NAMED_STATES"]

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from dfalens.errors import BudgetError, ConfigError, DataError
 from dfalens.probes.probe import Probe
-from dfalens.probes.scale import scale
+from dfalens.probes.scaling import scale
 from dfalens.probes.stateset import StateSet
 
 __all__ = [
