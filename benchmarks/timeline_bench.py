@@ -27,11 +27,11 @@ from threadpoolctl import threadpool_limits
 
 from dfalens.automata import equivalent, minimize, run
 from dfalens.probes import collect, from_model
-from dfalens.probes.cluster import cluster
+from dfalens.probes.clustering import cluster
 from dfalens.probes.events import compare_partitions
 from dfalens.probes.history import resolve_run, resolve_task
-from dfalens.probes.quotient import quotient
-from dfalens.probes.timeline import timeline
+from dfalens.probes.quotients import quotient
+from dfalens.probes.timelines import timeline
 from dfalens.trainers.checkpoints import load_checkpoint
 
 

@@ -111,7 +111,7 @@ def save(fig: Any, out_dir: Path, name: str, dpi: int = 90) -> Path:
 def get_timeline(run_dir: Path, machines: bool = False) -> Any:
     """The run's timeline: read from ``run_dir/timeline.json`` when it is up to date and no machines
     are needed, else computed (and written there)."""
-    from dfalens.probes.timeline import Timeline, timeline
+    from dfalens.probes.timelines import Timeline, timeline
 
     cached = run_dir / "timeline.json"
     newest = max(p.stat().st_mtime for p in (run_dir / "checkpoints").glob("epoch_*.safetensors"))
