@@ -37,13 +37,14 @@ RUNS: dict[str, dict[str, Any]] = {
         "checkpoints": "every:5",
         "test_lengths": (25, 100, 1000),
     },
-    # App. D.5: a random regular task, gain 0.025, lr 0.05; random:34 is a 5-state machine whose outputs
-    # on long words are balanced (60% ones), so long-word accuracy means something. Its states keep
-    # drifting apart for long after the network is right on every word, so this run trains 3000 epochs
+    # App. D.5: a random regular task, gain 0.025, lr 0.05; random:0 is a 7-state machine (the most the
+    # generator draws). Of five random tasks trained this way (examples/random_task_survey.py) four were
+    # extracted as exactly their task; 1500 epochs leave time for the states to settle after the
+    # network is right on every word
     "random": {
         "preset": "random",
-        "task": "random:34",
-        "epochs": 3000,
+        "task": "random:0",
+        "epochs": 1500,
         "checkpoints": "every:5",
         "test_lengths": (25, 100, 1000),
     },

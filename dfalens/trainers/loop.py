@@ -36,7 +36,7 @@ from dfalens.trainers.data import TaskData, make_task_data
 from dfalens.trainers.evaluate import TensorGroups, evaluate_groups, evaluate_long, loss_terms
 from dfalens.trainers.models import ModelConfig, RecurrentModel, build_model
 
-__all__ = ["Run", "train", "load_run", "resolve_device", "STATE_INTERVAL_S"]
+__all__ = ["Run", "train", "load_run", "resolve_device", "derived_seed", "STATE_INTERVAL_S"]
 
 STATE_INTERVAL_S = 60.0
 """Besides every checkpoint, the training state is saved when this many seconds passed since the last."""
@@ -123,9 +123,9 @@ class Run:
         Returns
         -------
         dict
-            ``epochs``, ``stopped_early``, ``diverged``, ``train_loss``, ``val_loss`` (dict), ``val_accuracy`` (dict),
-            ``loss_below`` (threshold), ``first_epoch_loss_below``, ``accuracy_length``,
-            ``first_epoch_accuracy_1`` (None means never).
+            ``epochs``, ``stopped_early``, ``diverged``, ``train_loss``, ``val_loss`` (dict),
+            ``val_accuracy`` (dict), ``loss_below`` (threshold), ``first_epoch_loss_below``,
+            ``accuracy_length``, ``first_epoch_accuracy_1`` (None means never).
         """
         lengths = self.config.test_lengths
         if length is None or int(length) not in lengths:
