@@ -109,15 +109,15 @@ def save(fig: Any, out_dir: Path, name: str, dpi: int = 90) -> Path:
     return path
 
 
-def get_timeline(run_dir: Path, machines: bool = False) -> Any:
-    """The run's timeline: read from ``run_dir/timeline.json`` when it is up to date and no machines
-    are needed, else computed (and written there)."""
+def get_timeline(run_dir: Path, machines: bool = False, **options: Any) -> Any:
+    """The run's timeline: read from ``run_dir/timeline.json`` when it is up to date and neither machines
+    nor other ``options`` of :func:`dfalens.timeline` are asked for, else computed (and written there)."""
     from dfalens.probes.timelines import Timeline, timeline
 
     cached = run_dir / "timeline.json"
     newest = max(p.stat().st_mtime for p in (run_dir / "checkpoints").glob("epoch_*.safetensors"))
-    if not machines and cached.is_file() and cached.stat().st_mtime > newest:
+    if not machines and not options and cached.is_file() and cached.stat().st_mtime > newest:
         return Timeline.from_json(cached)
-    tl = timeline(run_dir, progress=True)
+    tl = timeline(run_dir, progress=True, **options)
     tl.write(run_dir)
     return tl
