@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import numpy as np
@@ -14,10 +13,8 @@ from scipy.spatial.distance import cdist
 
 from dfalens.errors import BudgetError, ConfigError, DataError
 from dfalens.probes import cluster, scale
+from dfalens.probes import clustering as cl
 from dfalens.probes.clustering import absolute_eps, canonical_labels
-
-# the package exports the function `cluster`, which hides the module of the same name
-cl = importlib.import_module("dfalens.probes.clustering")
 
 
 def brute_threshold(x: np.ndarray, eps: float) -> np.ndarray:
