@@ -50,7 +50,8 @@ def _epoch(value: int | None) -> str:
 @click.option(
     "--jobs",
     type=int,
-    help="Worker processes (default: 1, in this process, unless the states do not fit in memory).",
+    help="Worker processes (default: 1, in this process, unless the states do not fit in memory; "
+    "2 is faster on idle cores).",
 )
 @click.option("--plot", is_flag=True, help="Also write timeline.png (the Fig. 6 view).")
 @click.option(

@@ -571,9 +571,9 @@ def timeline(
     jobs : int, optional
         Worker processes (joblib/loky; each runs torch and BLAS with one thread). 1 runs in this
         process (also with one thread) and keeps the states of pass 1 for pass 2 instead of computing
-        them again. Default: 1 when those states fit in :data:`KEEP_STATES_BYTES`, else 2. On the
-        team's shared 2-core machine one process was faster than two workers (see
-        ``benchmarks/RESULTS.md``); on idle cores ``jobs=2`` halves the extraction work.
+        them again. Default: 1 when those states fit in :data:`KEEP_STATES_BYTES`, else 2. On a
+        2-core machine shared with other work one process was faster than two workers; on two idle
+        cores two workers were 1.1-1.3x faster (see ``benchmarks/RESULTS.md``).
     block : int, optional
         Checkpoints per work item (default: a quarter of an even share, at most 64).
     seed : int, default 0
