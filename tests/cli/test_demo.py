@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_invoke import invoke
 
 from dfalens.cli import demo as demo_module
-from dfalens.cli.app import _run, cli
-from dfalens.cli.commands import COMMANDS
 
 torch.set_num_threads(1)
 
@@ -24,14 +23,6 @@ def tiny(monkeypatch: pytest.MonkeyPatch) -> None:
         "checkpoints": "every",
     }
     monkeypatch.setattr(demo_module, "DEMO_SETTINGS", small)
-
-
-def invoke(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    for command in COMMANDS:
-        cli.add_command(command)
-    code = _run(cli, args)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_demo_writes_everything(

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_invoke import invoke
 
-from dfalens.cli.app import _run, cli
-from dfalens.cli.commands import COMMANDS
 from dfalens.trainers import make_config, train
 
 torch.set_num_threads(1)
@@ -39,14 +38,6 @@ def short_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     train(cfg, out)
     return out
-
-
-def invoke(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    for command in COMMANDS:
-        cli.add_command(command)
-    code = _run(cli, args)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.mark.slow

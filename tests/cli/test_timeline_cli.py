@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_invoke import invoke
 from click.testing import CliRunner
 
-from dfalens.cli.app import _run, cli
+from dfalens.cli.app import cli
 from dfalens.cli.commands import COMMANDS
 from dfalens.trainers import make_config, train
 
@@ -24,14 +25,6 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     train(cfg, out)
     return out
-
-
-def invoke(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    for command in COMMANDS:
-        cli.add_command(command)
-    code = _run(cli, args)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_writes_files_and_prints_epochs(
