@@ -52,10 +52,16 @@ RUNS: dict[str, dict[str, Any]] = {
 
 
 def parse(
-    description: str, run: str = "paper", argv: list[str] | None = None
+    description: str,
+    run: str = "paper",
+    argv: list[str] | None = None,
+    options: dict[str, dict[str, Any]] | None = None,
 ) -> argparse.Namespace:
-    """``OUT_DIR [--run RUN_DIR] [--seed N]``; the run defaults to ``runs/<run>``."""
+    """``OUT_DIR [--run RUN_DIR] [--seed N]`` plus a script's own ``options`` (flag -> argparse keyword
+    arguments); the run defaults to ``runs/<run>``."""
     parser = argparse.ArgumentParser(description=description)
+    for flag, spec in (options or {}).items():
+        parser.add_argument(flag, **spec)
     parser.add_argument("out_dir", type=Path, help="directory for the PNG files")
     parser.add_argument(
         "--run",

@@ -8,8 +8,6 @@ is a finite automaton, and that is when the network generalises.
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 from _common import get_timeline, parse, save
 from matplotlib.figure import Figure
@@ -27,14 +25,14 @@ def pick_epochs(tl) -> list[int]:  # noqa: ANN001
 
 
 def main() -> None:
-    epochs = None
-    if "--epochs" in sys.argv:
-        i = sys.argv.index("--epochs")
-        epochs = [int(e) for e in sys.argv[i + 1 :]]
-        del sys.argv[i:]
-    args = parse(__doc__.splitlines()[0])
+    epochs = {
+        "nargs": "+",
+        "type": int,
+        "help": "epochs to draw (default: picked from the timeline)",
+    }
+    args = parse(__doc__.splitlines()[0], options={"--epochs": epochs})
     tl = get_timeline(args.run, machines=True)
-    picks = epochs or pick_epochs(tl)
+    picks = args.epochs or pick_epochs(tl)
     fig = Figure(figsize=(3.6 * len(picks), 7.2), layout="constrained")
     top, bottom = fig.subfigures(2, 1, height_ratios=[1.1, 0.9])
     plots.snapshots(tl, picks, ax=top.subplots(1, len(picks)))

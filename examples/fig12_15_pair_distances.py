@@ -11,8 +11,6 @@ disagreeing pair, normalised.
 
 from __future__ import annotations
 
-import sys
-
 from _common import parse, save
 from matplotlib.figure import Figure
 
@@ -21,12 +19,9 @@ from dfalens.probes.pairs import pair_trajectories
 
 
 def main() -> None:
-    n_pairs = 1000
-    if "--pairs" in sys.argv:
-        i = sys.argv.index("--pairs")
-        n_pairs = int(sys.argv[i + 1])
-        del sys.argv[i : i + 2]
-    args = parse(__doc__.splitlines()[0])
+    pairs = {"type": int, "default": 1000, "help": "random pairs of training words"}
+    args = parse(__doc__.splitlines()[0], options={"--pairs": pairs})
+    n_pairs = args.pairs
     traj = pair_trajectories(args.run, n_pairs=n_pairs, seed=0)
     for fn, name in (
         (plots.mean_distance_plot, "fig12_mean_distance.png"),

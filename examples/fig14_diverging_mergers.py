@@ -8,8 +8,6 @@ when their learning rates differ, which scales with length); same-length pairs r
 
 from __future__ import annotations
 
-import sys
-
 from _common import get_timeline, parse, save
 from matplotlib.figure import Figure
 
@@ -19,12 +17,9 @@ from dfalens.probes.pairs import diverged_fraction
 
 
 def main() -> None:
-    max_pairs = 20000
-    if "--max-pairs" in sys.argv:
-        i = sys.argv.index("--max-pairs")
-        max_pairs = int(sys.argv[i + 1])
-        del sys.argv[i : i + 2]
-    args = parse(__doc__.splitlines()[0])
+    limit = {"type": int, "default": 20000, "help": "most merged pairs followed"}
+    args = parse(__doc__.splitlines()[0], options={"--max-pairs": limit})
+    max_pairs = args.max_pairs
     tl = get_timeline(args.run)
     h = load_history(args.run)
     eps = 0.01 * tl.settings["scale"]
