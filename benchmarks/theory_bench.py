@@ -2,12 +2,12 @@
 
     python benchmarks/theory_bench.py [--pairs 200] [--repeat 2]
 
-1. Integration: :func:`dfalens.probes.theory.integrate_pairs` (stacked blocks of 64 pairs, LSODA with the
+1. Integration: :func:`dfalens.theory.equations.integrate_pairs` (stacked blocks of 64 pairs, LSODA with the
    exact banded Jacobian, smooth signed variables) against (a) the same solver called once per pair, which
    isolates the gain of stacking, and (b) one ``solve_ivp(method="Radau")`` per pair in (H, Y, W) with the
    exact Jacobian, the authors' approach. All at rtol 1e-8; the accuracy column is the largest relative
    difference of H against (b).
-2. Fitting: :func:`dfalens.probes.theory_fit.fit_rates` (vectorised Levenberg-Marquardt over all pairs)
+2. Fitting: :func:`dfalens.theory.fit.fit_rates` (vectorised Levenberg-Marquardt over all pairs)
    against ``scipy.optimize.least_squares`` per pair on the same residuals. Rates recovered from 1% noise.
 """
 
@@ -20,8 +20,8 @@ import numpy as np
 from scipy.integrate import solve_ivp
 from scipy.optimize import least_squares
 
-from dfalens.probes import theory as th
-from dfalens.probes.theory_fit import PairObservables, fit_rates
+from dfalens.theory import equations as th
+from dfalens.theory.fit import PairObservables, fit_rates
 
 
 def world(n: int, seed: int = 0):

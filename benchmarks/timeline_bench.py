@@ -28,10 +28,10 @@ from threadpoolctl import threadpool_limits
 from dfalens.automata import equivalent, minimize, run
 from dfalens.probes import collect, from_model
 from dfalens.probes.clustering import cluster
-from dfalens.probes.events import compare_partitions
-from dfalens.probes.history import resolve_run, resolve_task
 from dfalens.probes.quotients import quotient
-from dfalens.probes.timelines import timeline
+from dfalens.timeline.events import compare_partitions
+from dfalens.timeline.history import resolve_run, resolve_task
+from dfalens.timeline.timelines import timeline
 from dfalens.trainers.checkpoints import load_checkpoint
 
 

@@ -38,6 +38,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from dfalens._files import atomic_write
 from dfalens.trainers import checkpoints as ck  # noqa: E402
 from dfalens.trainers import make_config, train  # noqa: E402
 from dfalens.trainers.evaluate import evaluate_long  # noqa: E402
@@ -150,8 +151,8 @@ def speed(epochs: int, repeats: int) -> None:
 
         def write() -> None:
             data = ck.checkpoint_bytes(trainer.model, {"epoch": 1})
-            ck.atomic_write(path / "a.safetensors", data)
-            ck.atomic_write(path / "last.safetensors", data)
+            atomic_write(path / "a.safetensors", data)
+            atomic_write(path / "last.safetensors", data)
             ck.save_train_state(
                 path / "s.safetensors", trainer.model, trainer.optimizer, {"s": trainer.shuffle}, {}
             )

@@ -13,8 +13,8 @@ from _common import get_timeline, parse, save
 from matplotlib.figure import Figure
 
 from dfalens import plots
-from dfalens.probes.history import load_history
-from dfalens.probes.pairs import merged_fraction
+from dfalens.timeline.history import load_history
+from dfalens.timeline.pairs import merged_fraction
 
 
 def main() -> None:

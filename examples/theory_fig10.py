@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import ensure_run  # noqa: E402
 
-from dfalens.probes.theory_run import theory_run, write_theory  # noqa: E402
+from dfalens.theory.run import theory_run, write_theory  # noqa: E402
 
 
 def main() -> None:

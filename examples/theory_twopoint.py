@@ -21,8 +21,8 @@ matplotlib.use("Agg")
 
 import torch  # noqa: E402
 
-from dfalens.probes import theory_plots as tpl  # noqa: E402
-from dfalens.probes import twopoint as tw  # noqa: E402
+from dfalens import plots  # noqa: E402
+from dfalens.theory import twopoint as tw  # noqa: E402
 
 
 def main() -> None:
@@ -79,9 +79,9 @@ def main() -> None:
     }
     print(f"rates: eta_h = {eta_h:.4g}, eta_y = {eta_y:.4g} ({summary['fit']['seconds']:.0f} s)")
     if runs:
-        fig = tpl.plot_twopoint_fit(runs[0])
-        fig.savefig(args.out_dir / "twopoint_fit.png", dpi=90)
-        tpl.close(fig)
+        plots.save_figure(
+            plots.plot_twopoint_fit(runs[0]), args.out_dir / "twopoint_fit.png", dpi=90
+        )
 
     if not args.no_grid:
         import numpy as np
@@ -105,9 +105,9 @@ def main() -> None:
             f"grid: {int(grid.kept.sum())}/{grid.dx.size} runs kept, median relative error "
             f"{grid.median_relative_error}, Pearson r {grid.pearson}"
         )
-        fig = tpl.plot_twopoint_grid(grid)
-        fig.savefig(args.out_dir / "twopoint_grid.png", dpi=90)
-        tpl.close(fig)
+        plots.save_figure(
+            plots.plot_twopoint_grid(grid), args.out_dir / "twopoint_grid.png", dpi=90
+        )
 
     if not args.no_xor:
         t0 = time.perf_counter()
@@ -115,9 +115,7 @@ def main() -> None:
         summary["xor"] = xor.to_dict() | {"seconds": time.perf_counter() - t0}
         for name in xor.settings_names:
             print(f"xor {name}: correlation theory/experiment {xor.correlation[name]}")
-        fig = tpl.plot_xor(xor)
-        fig.savefig(args.out_dir / "xor.png", dpi=90)
-        tpl.close(fig)
+        plots.save_figure(plots.plot_xor(xor), args.out_dir / "xor.png", dpi=90)
 
     (args.out_dir / "twopoint.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     print(args.out_dir / "twopoint.json")

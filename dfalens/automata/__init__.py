@@ -13,15 +13,14 @@ No torch here, and no Graphviz package is imported until something is drawn::
 
 from __future__ import annotations
 
+from dfalens.automata.dot import dead_states, to_dot, to_table
 from dfalens.automata.equivalence import Verdict, consistent, equivalent
 from dfalens.automata.io import (
     from_dict,
     from_json,
     to_dict,
-    to_dot,
     to_json,
     to_networkx,
-    to_table,
 )
 from dfalens.automata.library import (
     TaskInfo,
@@ -68,6 +67,7 @@ __all__ = [
     "to_dot",
     "to_networkx",
     "to_table",
+    "dead_states",
     "render",
     "mimebundle",
     "available_renderer",

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from dfalens.automata.io import from_json
 from dfalens.automata.machine import UNDEFINED, Machine
+from dfalens.automata.minimization import minimize
 from dfalens.errors import ConfigError, MachineError, TaskError
 
 __all__ = [
@@ -134,8 +136,6 @@ def random_machine(
     thrown away and the whole machine (transitions and outputs) drawn again from the same generator, up
     to ``max_tries`` times; so a seed always gives the same machine.
     """
-    from dfalens.automata.minimization import minimize
-
     if max_states < 2:
         raise ConfigError(f"max_states must be >= 2 for a non-trivial machine, got {max_states}")
     if not 0.0 < p_new <= 1.0:
@@ -309,8 +309,6 @@ def get_task_machine(name: str | Path) -> Machine:
     MachineError
         For a JSON file that is not a valid machine.
     """
-    from dfalens.automata.io import from_json
-
     if isinstance(name, Path):
         return from_json(name)
     text = str(name).strip()

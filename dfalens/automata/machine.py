@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from dfalens.automata.rendering import mimebundle, render
 from dfalens.errors import MachineError
 
 __all__ = ["Machine", "UNDEFINED"]
@@ -163,54 +164,14 @@ class Machine:
         kind = "complete" if self.is_complete else "partial"
         return f"Machine(n_states={self.n_states}, alphabet={self.alphabet}, start={self.start}, {kind})"
 
-    # -- conveniences over the algorithm modules (imported lazily: they import this module) --------
-    def run(self, words: Any) -> np.ndarray:
-        """Final output for each word; see :func:`dfalens.automata.run`."""
-        from dfalens.automata.ops import run
-
-        return run(self, words)
-
-    def minimize(self) -> Machine:
-        """The minimal complete machine of the same language; see :func:`dfalens.automata.minimize`."""
-        from dfalens.automata.minimization import minimize
-
-        return minimize(self)
-
-    def complete(self) -> Machine:
-        """This machine with an explicit sink; see :func:`dfalens.automata.complete`."""
-        from dfalens.automata.ops import complete
-
-        return complete(self)
-
-    def trim(self) -> Machine:
-        """This machine without unreachable states; see :func:`dfalens.automata.trim`."""
-        from dfalens.automata.ops import trim
-
-        return trim(self)
-
-    def to_dot(self, **kwargs: Any) -> str:
-        """Graphviz DOT text; see :func:`dfalens.automata.to_dot`."""
-        from dfalens.automata.io import to_dot
-
-        return to_dot(self, **kwargs)
-
-    def to_json(self) -> str:
-        """JSON text in the versioned schema; see :func:`dfalens.automata.to_json`."""
-        from dfalens.automata.io import to_json
-
-        return to_json(self)
-
+    # -- drawing ------------------------------------------------------------------------------------
     def render(self, path: Any, **kwargs: Any) -> Any:
         """Render to .svg/.png/.pdf/.dot; see :func:`dfalens.automata.render`."""
-        from dfalens.automata.rendering import render
-
         return render(self, path, **kwargs)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         """Jupyter display: SVG when a Graphviz renderer exists, else a text table. Never raises."""
         try:
-            from dfalens.automata.rendering import mimebundle
-
             return mimebundle(self)
         except Exception:  # a repr must never raise
             return {"text/plain": repr(self)}

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dfalens.automata.io import to_dot, to_table
-from dfalens.automata.machine import Machine
+from dfalens._files import atomic_write
+from dfalens.automata.dot import to_dot, to_table
 from dfalens.errors import ConfigError
+
+if TYPE_CHECKING:
+    from dfalens.automata.machine import Machine
 
 __all__ = ["render", "mimebundle", "available_renderer", "RenderWarning", "IMAGE_FORMATS"]
 
@@ -97,18 +99,6 @@ def _renderers() -> list[str]:
     return [first, "pygraphviz"] if first == "graphviz" and _has_pygraphviz() else [first]
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def render(machine: Machine, path: str | os.PathLike[str], **dot_kwargs: Any) -> Path:
     """Draw the machine to ``path``; the format comes from the suffix (.svg, .png, .pdf, .dot, .gv).
 
@@ -137,8 +127,9 @@ def render(machine: Machine, path: str | os.PathLike[str], **dot_kwargs: Any) ->
             f"cannot render to {path.name!r}: use a .svg, .png, .pdf or .dot (.gv) file name"
         )
     dot = to_dot(machine, **dot_kwargs)
+    path.parent.mkdir(parents=True, exist_ok=True)
     if fmt in DOT_SUFFIXES:
-        _write_atomic(path, dot.encode("utf-8"))
+        atomic_write(path, dot.encode("utf-8"))
         return path
     errors = []
     for renderer in _renderers():
@@ -147,10 +138,10 @@ def render(machine: Machine, path: str | os.PathLike[str], **dot_kwargs: Any) ->
         except Exception as exc:  # a broken renderer must not lose the machine: fall back
             errors.append(f"{renderer}: {type(exc).__name__}: {exc}".splitlines()[0])
             continue
-        _write_atomic(path, data)
+        atomic_write(path, data)
         return path
     dot_path = path.with_suffix(".dot")
-    _write_atomic(dot_path, dot.encode("utf-8"))
+    atomic_write(dot_path, dot.encode("utf-8"))
     why = "; ".join(errors) if errors else "no Graphviz renderer found"
     warnings.warn(
         f"could not draw {path.name} ({why}); wrote {dot_path} instead. To get the image, "

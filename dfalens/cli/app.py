@@ -8,6 +8,8 @@ from typing import Any
 import click
 
 from dfalens import __version__
+from dfalens.cli import commands
+from dfalens.cli.extract import extract
 from dfalens.errors import DfalensError
 
 EXIT_OK = 0
@@ -76,7 +78,6 @@ def cli() -> None:
 
 def _register() -> None:
     """Attach every subcommand (one module each) to the group."""
-    from dfalens.cli import commands
 
     for command in commands.COMMANDS:
         cli.add_command(command)
@@ -90,6 +91,5 @@ def main(argv: list[str] | None = None) -> None:
 
 def extract_dfa_main(argv: list[str] | None = None) -> None:
     """Console script ``extract-dfa`` (the same as ``dfalens extract``)."""
-    from dfalens.cli.extract import extract
 
     sys.exit(_run(extract, argv))

@@ -19,10 +19,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-import numpy as np
+
+from dfalens import plots
+from dfalens.automata import minimize, render
+from dfalens.automata.rendering import RenderWarning
+from dfalens.errors import ConfigError, DfalensError
+from dfalens.timeline.timelines import timeline
+from dfalens.trainers import load_run, make_config, train
 
 if TYPE_CHECKING:
-    from dfalens.probes.timelines import Timeline
+    pass
 
 DEMO_SETTINGS: dict[str, Any] = {
     "task": "parity",
@@ -43,7 +49,6 @@ def _epoch(value: int | None) -> str:
 
 def demo_config(paper: bool = False, seed: int = 0) -> Any:
     """The demo's training settings (the ``paper`` preset itself with ``paper=True``)."""
-    from dfalens.trainers import make_config
 
     if paper:
         return make_config("paper", task="parity", seed=seed)
@@ -52,8 +57,6 @@ def demo_config(paper: bool = False, seed: int = 0) -> Any:
 
 def _finished(run_dir: Path, config: Any) -> bool:
     """A complete run with exactly these settings is already in ``run_dir``."""
-    from dfalens.errors import DfalensError
-    from dfalens.trainers import load_run
 
     try:
         run = load_run(run_dir)
@@ -62,40 +65,7 @@ def _finished(run_dir: Path, config: Any) -> bool:
     return run.config == config and run.epochs_done >= config.epochs
 
 
-def snapshot_epochs(tl: Timeline) -> list[int]:
-    """Epochs worth drawing: the start, the largest tree, the merger (or the end), the end."""
-    epochs = tl.epochs
-    raw = tl.column("states_raw")
-    picks = [int(epochs[0]), int(epochs[int(np.argmax(raw))])]
-    if tl.merger_epoch is not None:
-        picks.append(int(tl.merger_epoch))
-    picks.append(int(epochs[-1]))
-    return sorted(set(picks))
-
-
-def demo_figure(tl: Timeline, path: Path) -> Path:
-    """The demo's picture: Fig. 4 curves, the Fig. 6 timeline and automaton snapshots."""
-    from matplotlib.figure import Figure
-
-    from dfalens import plots
-
-    picks = snapshot_epochs(tl)
-    fig = Figure(figsize=(4.0 * max(len(picks), 3), 8.2), layout="constrained")
-    top, bottom = fig.subfigures(2, 1, height_ratios=[1.0, 0.9])
-    left, right = top.subplots(1, 2, width_ratios=[1.0, 1.35])
-    plots.training_curves(tl, ax=left)
-    left.set_title("training (Fig. 4)", fontsize="small")
-    plots.timeline_plot(tl, ax=right)
-    right.set_title("loss per test length and states (Fig. 6)", fontsize="small")
-    plots.snapshots(tl, picks, ax=bottom.subplots(1, len(picks)))
-    fig.suptitle(f"{tl.task}: when the network becomes the automaton", fontsize="medium")
-    fig.savefig(path, dpi=100)
-    return path
-
-
 def _render(machine: Any, path: Path) -> tuple[Path, str | None]:
-    from dfalens.automata import render
-    from dfalens.automata.rendering import RenderWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RenderWarning)
@@ -128,9 +98,6 @@ def demo(out_dir: Path, paper: bool, seed: int, retrain: bool, jobs: int | None)
     Writes OUT/run (the training run), OUT/timeline.csv and .json, OUT/timeline.png (training curves,
     per-checkpoint states and automaton snapshots) and the final automaton, raw and minimal, as SVG.
     """
-    from dfalens.errors import ConfigError
-    from dfalens.probes.timelines import timeline
-    from dfalens.trainers import train
 
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"output {out_dir} exists and is not a directory; choose another -o")
@@ -151,11 +118,11 @@ def demo(out_dir: Path, paper: bool, seed: int, retrain: bool, jobs: int | None)
     click.echo("extracting the automaton at every checkpoint ...")
     tl = timeline(run_dir, jobs=jobs, progress=True)
     csv_path, json_path = tl.write(out_dir)
-    png = demo_figure(tl, out_dir / "timeline.png")
+    png = plots.save_figure(plots.overview(tl), out_dir / "timeline.png")
     last = tl.rows[-1]
     final = tl.machines[-1]
     raw_path, hint = _render(final, out_dir / "automaton_raw.svg")
-    min_path, hint2 = _render(final.minimize(), out_dir / "automaton_minimal.svg")
+    min_path, hint2 = _render(minimize(final), out_dir / "automaton_minimal.svg")
     done = time.perf_counter()
 
     length = tl.settings.get("generalisation_length")

@@ -10,7 +10,10 @@ from typing import Any
 
 import click
 
+from dfalens.automata import equivalent, get_task_machine, render, to_dict, to_json
 from dfalens.errors import ConfigError, TaskError
+from dfalens.probes import extract as run_extract
+from dfalens.probes import from_checkpoint
 
 OUTPUT_SUFFIXES = (".svg", ".png", ".pdf", ".dot", ".gv", ".json")
 METHOD_NAMES = ("leader", "threshold", "agglomerative", "kmeans", "hdbscan", "dbscan")
@@ -70,7 +73,6 @@ def _check_alphabets(
 
 def _write(machine: Any, path: Path) -> tuple[Path, str | None]:
     """Write the machine; returns the path written and a hint when the image fell back to DOT."""
-    from dfalens.automata import render, to_json
 
     try:
         if path.suffix.lower() == ".json":
@@ -231,9 +233,6 @@ def extract(
     opened with weights_only=True; pickles that need code are refused). Exit codes: 0 done (and
     equivalent to --task), 3 not equivalent to --task, 2 bad input.
     """
-    from dfalens.automata import equivalent, get_task_machine, to_dict
-    from dfalens.probes import extract as run_extract
-    from dfalens.probes import from_checkpoint
 
     _limit_threads(threads)
     if absolute_eps and eps is None:

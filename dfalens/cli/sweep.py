@@ -8,6 +8,11 @@ from typing import Any
 
 import click
 
+from dfalens import plots
+from dfalens.errors import ConfigError
+from dfalens.sweeps.grid import parse_grid_items, run_grid
+from dfalens.sweeps.phase_diagram import axis_values, phase_config, run_phase_diagram
+
 EXECUTOR_HELP = (
     "Where cells run: 'local' (worker processes), 'local-dask' (a Dask LocalCluster) or "
     "'dask://HOST:PORT' (an existing Dask scheduler; its workers need dfalens)."
@@ -151,8 +156,6 @@ def phase_diagram(
     below 1e-3, extracts its automaton (threshold 0.1 x state scale over all words up to length 10) and
     scores it on 30 words of length 100. Writes DIR/results.csv and DIR/phase_diagram.png.
     """
-    from dfalens.errors import ConfigError
-    from dfalens.trainers.phase_diagram import axis_values, phase_config, run_phase_diagram
 
     if seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {seeds}")
@@ -181,6 +184,7 @@ def phase_diagram(
         )
     finally:
         close()
+    plots.save_figure(plots.plot_phase_diagram(rows), out / "phase_diagram.png")
     n = len(rows)
     converged = sum(r["converged"] == "true" for r in rows)
     solved = sum(r["equivalent"] == "true" for r in rows)
@@ -242,7 +246,6 @@ def grid(
     Keys are training settings (those of `dfalens train`): task, cell, hidden, layers, nonlinearity, h0,
     gain, optimizer, lr, batch_size, loss, max_len, data_fraction, epochs, stop_loss, seed, ...
     """
-    from dfalens.trainers.sweep import parse_grid_items, run_grid
 
     axes = parse_grid_items(list(items))
     update, close = _progress("grid")

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import click
 
+from dfalens import plots
+from dfalens.theory.run import theory_run, write_theory
+
 
 @click.command("theory")
 @click.argument("run_dir", type=click.Path(path_type=Path))
@@ -73,8 +76,6 @@ def theory(
     """
     import torch
 
-    from dfalens.probes.theory_run import theory_run, write_theory
-
     torch.set_num_threads(1)
     result = theory_run(
         run_dir,
@@ -88,6 +89,7 @@ def theory(
         seed=seed,
     )
     write_theory(result, out_dir)
+    plots.theory_figures(result, out_dir)
     click.echo(result.report(), nl=False)
     click.echo(f"wrote {out_dir / 'theory.json'}")
     if not result.fitted:

@@ -8,8 +8,12 @@ from typing import TYPE_CHECKING
 
 import click
 
+from dfalens import plots
+from dfalens.errors import CheckpointError
+from dfalens.timeline.timelines import timeline as compute
+
 if TYPE_CHECKING:
-    from dfalens.probes.timelines import Timeline
+    from dfalens.timeline.timelines import Timeline
 
 
 def _epoch(value: int | None) -> str:
@@ -76,8 +80,6 @@ def timeline(
     (accuracy 1.0 at length 1000, or the longest test length, from then on). Example:
     `dfalens timeline runs/parity`.
     """
-    from dfalens.errors import CheckpointError
-    from dfalens.probes.timelines import timeline as compute
 
     if not run_dir.is_dir():
         raise CheckpointError(
@@ -141,10 +143,4 @@ def timeline(
 
 
 def _plot(tl: Timeline, path: Path) -> None:
-    from matplotlib.figure import Figure  # no pyplot: no GUI backend is ever touched
-
-    from dfalens import plots
-
-    fig = Figure(figsize=(8, 4.5), layout="constrained")
-    plots.timeline_plot(tl, ax=fig.subplots())
-    fig.savefig(path, dpi=110)
+    plots.save_figure(plots.timeline_plot(tl), path, dpi=110)

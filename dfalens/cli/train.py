@@ -9,6 +9,10 @@ from typing import Any
 import click
 
 from dfalens.errors import ConfigError
+from dfalens.trainers import make_config
+from dfalens.trainers import train as run_training
+from dfalens.trainers.checkpoints import RUN_JSON, read_run_json
+from dfalens.trainers.config import TrainConfig
 
 _SETTINGS = (
     "task",
@@ -40,9 +44,6 @@ _SETTINGS = (
 
 def _config(preset: str | None, resume: bool, out_dir: Path, overrides: dict[str, Any]) -> Any:
     """The run's settings: the stored ones when resuming (flags on top), else preset plus flags."""
-    from dfalens.trainers import make_config
-    from dfalens.trainers.checkpoints import RUN_JSON, read_run_json
-    from dfalens.trainers.config import TrainConfig
 
     given = {k: v for k, v in overrides.items() if v is not None}
     if resume and preset is None and (out_dir / RUN_JSON).is_file():
@@ -111,7 +112,6 @@ def train(
     `dfalens train --task parity --preset fast -o runs/demo`;
     `dfalens train -o runs/parity --resume --epochs 2000`.
     """
-    from dfalens.trainers import train as run_training
 
     overrides = {k: settings.get(k) for k in _SETTINGS}
     if overrides["test_lengths"] is not None:

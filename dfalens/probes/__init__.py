@@ -1,4 +1,5 @@
-"""Probing recurrent models: any network as a step function, its states, and their automata."""
+"""Any network -> its states -> its automaton: probes and loading, collection, clustering, quotients,
+extraction."""
 
 from dfalens.probes.clustering import cluster
 from dfalens.probes.collection import (
@@ -11,33 +12,20 @@ from dfalens.probes.collection import (
     predict,
 )
 from dfalens.probes.extraction import Extraction, extract
-from dfalens.probes.history import History, load_history
 from dfalens.probes.loading import RecurrentSpec, from_checkpoint, infer_recurrent, read_weights
 from dfalens.probes.probe import Probe, as_alphabet, from_model, from_module, from_step
 from dfalens.probes.quotients import QuotientStats, quotient
 from dfalens.probes.scaling import scale
 from dfalens.probes.stateset import StateSet
-from dfalens.probes.theory_fit import PairObservables, RateFit, closed_form_rates, fit_rates
-from dfalens.probes.theory_predict import MergerPrediction, predict_mergers
-from dfalens.probes.theory_run import TheoryRun, theory_run
-from dfalens.probes.timelines import Row, Timeline, timeline
 
 __all__ = [
     "Exploration",
     "Extraction",
-    "History",
-    "MergerPrediction",
-    "PairObservables",
     "Probe",
     "QuotientStats",
-    "RateFit",
     "RecurrentSpec",
-    "Row",
     "StateSet",
-    "TheoryRun",
-    "Timeline",
     "as_alphabet",
-    "closed_form_rates",
     "cluster",
     "collect",
     "collect_words",
@@ -45,18 +33,13 @@ __all__ = [
     "encode_words",
     "explore",
     "extract",
-    "fit_rates",
     "from_checkpoint",
     "from_model",
     "from_module",
     "from_step",
     "infer_recurrent",
-    "load_history",
     "predict",
-    "predict_mergers",
     "quotient",
     "read_weights",
     "scale",
-    "theory_run",
-    "timeline",
 ]

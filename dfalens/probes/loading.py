@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from dfalens.errors import CheckpointError, ConfigError
 from dfalens.probes.probe import Probe, as_alphabet, from_model, from_module
+from dfalens.trainers.checkpoints import load_checkpoint
 
 __all__ = ["RecurrentSpec", "from_checkpoint", "infer_recurrent", "read_weights"]
 
@@ -480,7 +481,6 @@ def _is_dfalens(meta: Mapping[str, str]) -> bool:
 def _from_dfalens(
     path: Path, alphabet: str | Sequence[str] | None, device: str | torch.device
 ) -> Probe:
-    from dfalens.trainers.checkpoints import load_checkpoint
 
     model, meta = load_checkpoint(path)
     model = model.to(device)

@@ -16,10 +16,8 @@ line, and resuming rewrites the file atomically. Nothing is ever unpickled.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,13 +26,13 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from dfalens._files import atomic_write
 from dfalens.errors import CheckpointError
 from dfalens.trainers.models import ModelConfig, RecurrentModel
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
-    "atomic_write",
     "checkpoint_path",
     "save_checkpoint",
     "checkpoint_bytes",
@@ -61,25 +59,6 @@ METRICS = "metrics.jsonl"
 CHECKPOINT_DIR = "checkpoints"
 STATE_FILE = "state/last_train_state.safetensors"
 LAST = "last.safetensors"
-
-
-def atomic_write(path: str | Path, data: bytes) -> None:
-    """Write bytes to ``path`` atomically: a temporary file in the same directory, then ``os.replace``.
-
-    On any error (including KeyboardInterrupt) the temporary file is removed and ``path`` is untouched.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def checkpoint_path(run_dir: str | Path, epoch: int) -> Path:

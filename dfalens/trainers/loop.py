@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from dfalens import __version__
+from dfalens._files import atomic_write
 from dfalens.automata import Machine, from_dict, get_task_machine, to_dict
 from dfalens.errors import CheckpointError, ConfigError
 from dfalens.trainers import checkpoints as ck
@@ -165,10 +167,9 @@ def derived_seed(seed: int, key: int) -> int:
 
 
 def _versions() -> dict[str, str]:
-    import dfalens
 
     return {
-        "dfalens": dfalens.__version__,
+        "dfalens": __version__,
         "torch": torch.__version__,
         "numpy": np.__version__,
         "python": platform.python_version(),
@@ -365,7 +366,7 @@ def _write_run_json(trainer: _Trainer, run_dir: Path, history: list[dict[str, An
         },
         "sessions": history,
     }
-    ck.atomic_write(run_dir / ck.RUN_JSON, (json.dumps(record, indent=2) + "\n").encode())
+    atomic_write(run_dir / ck.RUN_JSON, (json.dumps(record, indent=2) + "\n").encode())
 
 
 def train(
@@ -479,8 +480,8 @@ def _train(
         rows.append(row)
         if run_dir is not None:
             data = ck.checkpoint_bytes(trainer.model, trainer.checkpoint_meta(row))
-            ck.atomic_write(ck.checkpoint_path(run_dir, trainer.epoch), data)
-            ck.atomic_write(run_dir / ck.CHECKPOINT_DIR / ck.LAST, data)
+            atomic_write(ck.checkpoint_path(run_dir, trainer.epoch), data)
+            atomic_write(run_dir / ck.CHECKPOINT_DIR / ck.LAST, data)
             ck.append_metrics(run_dir / ck.METRICS, row)
         return row
 

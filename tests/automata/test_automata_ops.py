@@ -126,14 +126,6 @@ def test_trim_keeps_state_names_and_complete_names_the_sink() -> None:
     assert trim(t) is t
 
 
-def test_machine_methods_delegate() -> None:
-    m = Machine([[1, -1], [0, 1], [2, 2]], [0, 1, 1])
-    assert m.run([[0], [0, 0]]).tolist() == [1, 0]
-    assert m.trim().n_states == 2
-    assert m.complete().n_states == 4
-    assert m.minimize().n_states == 3
-
-
 @pytest.mark.parametrize("small_level", [0, 10**9])
 def test_bfs_order_is_the_same_in_numpy_and_python_levels(
     small_level: int, monkeypatch: pytest.MonkeyPatch

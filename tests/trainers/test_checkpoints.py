@@ -9,6 +9,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from dfalens._files import atomic_write
 from dfalens.errors import CheckpointError
 from dfalens.trainers import checkpoints as ck
 from dfalens.trainers.models import ModelConfig, build_model
@@ -94,14 +95,14 @@ def test_interrupted_replace_keeps_old_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "x.bin"
-    ck.atomic_write(path, b"old")
+    atomic_write(path, b"old")
 
     def boom(src, dst):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(ck.os, "replace", boom)
     with pytest.raises(KeyboardInterrupt):
-        ck.atomic_write(path, b"new")
+        atomic_write(path, b"new")
     monkeypatch.undo()
     assert path.read_bytes() == b"old" and len(list(tmp_path.iterdir())) == 1
 

@@ -16,7 +16,6 @@ import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -24,11 +23,20 @@ from typing import Any
 
 import numpy as np
 
+from dfalens._files import atomic_write
 from dfalens.automata import Machine
 from dfalens.automata import from_dict as machine_from_dict
 from dfalens.automata import to_dict as machine_to_dict
 from dfalens.errors import ConfigError, DataError
-from dfalens.probes.events import Event
+from dfalens.timeline._workers import collect_block, extract_block, pooled_scale, run_blocks
+from dfalens.timeline.events import Event
+from dfalens.timeline.history import (
+    check_same_run,
+    resolve_run,
+    resolve_task,
+    tree_arrays,
+    word_strings,
+)
 
 __all__ = [
     "Row",
@@ -39,7 +47,6 @@ __all__ = [
     "first_stable",
     "MEMORISATION_LOSS",
     "GENERALISATION_LENGTH",
-    "write_atomic",
 ]
 
 MEMORISATION_LOSS = 1e-3
@@ -95,7 +102,7 @@ class Row:
     eps : float
         The absolute merge distance used.
     merges, splits, merged_away, split_created : int or None
-        Against the previous checkpoint (None for the first); see :mod:`dfalens.probes.events`.
+        Against the previous checkpoint (None for the first); see :mod:`dfalens.timeline.events`.
     loss, accuracy : dict of int to float
         Per test length, from the run's metrics (empty when not logged).
     """
@@ -217,24 +224,6 @@ def derived_epochs(
         "merger_epoch": first_stable(epochs, extraction_ok),
         "generalisation_epoch": generalised,
     }
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(
-            tmp, 0o666 & ~umask
-        )  # mkstemp makes the file private; give it a normal file's mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass(frozen=True, eq=False)
@@ -418,9 +407,10 @@ class Timeline:
             The CSV and JSON paths.
         """
         out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
         csv_path, json_path = out / "timeline.csv", out / "timeline.json"
-        write_atomic(csv_path, self.to_csv())
-        write_atomic(json_path, self.to_json())
+        atomic_write(csv_path, self.to_csv())
+        atomic_write(json_path, self.to_json())
         return csv_path, json_path
 
     @classmethod
@@ -594,19 +584,6 @@ def timeline(
     ConfigError
         A bad setting.
     """
-    from dfalens.probes.history import (
-        check_same_run,
-        resolve_run,
-        resolve_task,
-        tree_arrays,
-        word_strings,
-    )
-    from dfalens.probes.timeline_workers import (
-        collect_block,
-        extract_block,
-        pooled_scale,
-        run_blocks,
-    )
 
     if method not in TIMELINE_METHODS:
         raise ConfigError(

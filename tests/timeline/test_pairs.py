@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from dfalens.automata import parity
 from dfalens.errors import DataError, TaskError
-from dfalens.probes.pairs import (
+from dfalens.timeline.pairs import (
     _unrank,
     diverged_fraction,
     far_counts,

@@ -3,7 +3,7 @@
 van Rossem & Saxe (ICML 2024) validate the pair theory on the setting it was built for: a deep MLP trained
 by full-batch SGD on two scalar data points. At a middle hidden layer one records ``H = ‖Δh‖²``,
 ``Y = ‖Δŷ‖²`` and ``W = Y − Δy*·Δŷ`` every epoch, fits the two effective rates ``η_h`` and ``η_y`` (here
-with :func:`dfalens.probes.theory_fit.fit_rates`; ``k_h = η_h·dx2``, ``k_y = η_y``), and then predicts the
+with :func:`dfalens.theory.fit.fit_rates`; ``k_h = η_h·dx2``, ``k_y = η_y``), and then predicts the
 final representational distance of *new* networks trained on pairs with other input and target distances
 from their initial ``H0``, ``Y0`` alone (:func:`two_point_grid`). The XOR comparison applies the same
 closed form to every pair of the four XOR inputs in a small-initialisation ("rich": same-target inputs
@@ -25,8 +25,8 @@ import torch
 from torch import nn
 
 from dfalens.errors import ConfigError
-from dfalens.probes.theory import a_high, a_low, final_distance
-from dfalens.probes.theory_fit import PairObservables, RateFit, fit_rates
+from dfalens.theory.equations import a_high, a_low, final_distance
+from dfalens.theory.fit import PairObservables, RateFit, fit_rates
 
 __all__ = [
     "MLPSpec",

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dfalens.errors import ConfigError
-from dfalens.probes import twopoint as tw
+from dfalens.theory import twopoint as tw
 
 torch.set_num_threads(1)
 

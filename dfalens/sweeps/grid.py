@@ -10,7 +10,7 @@ diagram's and is the same under any executor.
 
 ::
 
-    from dfalens.trainers.sweep import run_grid
+    from dfalens.sweeps.grid import run_grid
     rows = run_grid("sweeps/width", {"hidden": [32, 64, 100], "seed": range(10)}, preset="fast")
 """
 
@@ -25,16 +25,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dfalens.automata import equivalent, get_task_machine
 from dfalens.errors import ConfigError
-from dfalens.trainers.config import TrainConfig, make_config
-from dfalens.trainers.executors import Executor, default_jobs, make_executor
-from dfalens.trainers.sweep_table import (
+from dfalens.probes import extract, from_model
+from dfalens.sweeps.executors import Executor, default_jobs, make_executor
+from dfalens.sweeps.table import (
     ResultsTable,
     expand_grid,
     format_value,
     parse_grid,
     parse_values,
 )
+from dfalens.trainers import checkpoints as ck
+from dfalens.trainers.batched import Member, train_batched
+from dfalens.trainers.config import TrainConfig, make_config
+from dfalens.trainers.loop import train
 
 __all__ = ["grid_fields", "parse_grid_items", "run_grid", "MEMBER_KEYS", "run_tasks", "run_meta"]
 
@@ -123,8 +128,6 @@ class _GridTask:
 def _extraction_row(model: Any, config: TrainConfig, task: _GridTask) -> dict[str, Any]:
     if not task.extract:
         return dict.fromkeys(_EXTRACTION, "")
-    from dfalens.automata import equivalent, get_task_machine
-    from dfalens.probes import extract, from_model
 
     ex = extract(
         from_model(model),
@@ -144,9 +147,6 @@ def _extraction_row(model: Any, config: TrainConfig, task: _GridTask) -> dict[st
 
 def _grid_task(task: _GridTask) -> list[dict[str, Any]]:
     """Train the cells of one task and summarise each."""
-    from dfalens.trainers import checkpoints as ck
-    from dfalens.trainers.batched import Member, train_batched
-    from dfalens.trainers.loop import train
 
     rows = []
     models_dir = None if task.directory is None else Path(task.directory) / "models"

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from dfalens.errors import DataError
-from dfalens.probes import theory as th
-from dfalens.probes.theory_fit import PairObservables, closed_form_rates, fit_rates
+from dfalens.theory import equations as th
+from dfalens.theory.fit import PairObservables, closed_form_rates, fit_rates
 
 
 def _synthetic(n: int, seed: int, noise: float, shared: bool = False):

@@ -27,9 +27,8 @@ from typing import Literal
 import numpy as np
 
 from dfalens.errors import ConfigError, DataError
-from dfalens.probes.pairs import pair_distances
-from dfalens.probes.theory import a_high, a_low, final_distance, integrate_pairs, merges
-from dfalens.probes.theory_fit import (
+from dfalens.theory.equations import a_high, a_low, final_distance, integrate_pairs, merges
+from dfalens.theory.fit import (
     PairObservables,
     RateFit,
     _conservation,
@@ -38,6 +37,7 @@ from dfalens.probes.theory_fit import (
     fit_rates,
     trajectory_error,
 )
+from dfalens.timeline.pairs import pair_distances
 
 __all__ = [
     "PairIndex",

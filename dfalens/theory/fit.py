@@ -9,7 +9,7 @@ Two stages, as in the authors' procedure but vectorised over pairs:
    with ``I(t) = ∫W`` (cumulative trapezoid) the differences ``H(t) − H(0)`` and ``Y/H(t) − Y/H(0)`` are
    linear in ``I`` with slopes ``−k_h`` and ``−k_y`` (weighted least squares, no ODE solve).
 2. **ODE least squares**: a Levenberg–Marquardt iteration on ``(ln k_h, ln k_y)`` per group that integrates
-   all pairs at once (:func:`dfalens.probes.theory.integrate_pairs`) from the measured initial values and
+   all pairs at once (:func:`dfalens.theory.equations.integrate_pairs`) from the measured initial values and
    minimises the squared error over ``H``, ``Y`` and ``W``, each series scaled by its own size.
 
 Rates may be shared: ``group[i]`` names pair ``i``'s group and ``k_h = κ_h[group]·scale_h``,
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dfalens.errors import ConfigError, DataError
-from dfalens.probes.theory import integrate_pairs
+from dfalens.theory.equations import integrate_pairs
 
 __all__ = [
     "PairObservables",

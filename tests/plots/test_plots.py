@@ -13,8 +13,8 @@ import pytest  # noqa: E402
 from dfalens import plots  # noqa: E402
 from dfalens.automata import Machine, parity, tomita  # noqa: E402
 from dfalens.errors import DataError  # noqa: E402
-from dfalens.probes.pairs import ByLength, Pairs, PairTrajectories  # noqa: E402
-from dfalens.probes.timelines import Row, Timeline  # noqa: E402
+from dfalens.timeline.pairs import ByLength, Pairs, PairTrajectories  # noqa: E402
+from dfalens.timeline.timelines import Row, Timeline  # noqa: E402
 
 
 def tree_machine(depth: int) -> Machine:

@@ -30,6 +30,8 @@ from dfalens.errors import CheckpointError, ConfigError, DfalensError, TaskError
 from dfalens.probes.collection import collect, count_words
 from dfalens.probes.probe import from_model
 from dfalens.probes.stateset import StateSet
+from dfalens.trainers import checkpoints as ck
+from dfalens.trainers.checkpoints import FORMAT, decode_meta, load_checkpoint
 
 __all__ = [
     "RunInfo",
@@ -95,7 +97,6 @@ def resolve_run(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
     CheckpointError
         When there are no checkpoints, or two files claim the same epoch.
     """
-    from dfalens.trainers import checkpoints as ck
 
     run_dir: Path | None
     if isinstance(source, str | os.PathLike) and Path(source).is_dir():
@@ -270,7 +271,6 @@ class Block:
 
     def models(self, which: Sequence[int] | None = None) -> list[Any]:
         """The checkpoints as :class:`~dfalens.trainers.models.RecurrentModel` (eval mode)."""
-        from dfalens.trainers.checkpoints import load_checkpoint
 
         idx = range(len(self.paths)) if which is None else which
         return [load_checkpoint(self.paths[i])[0] for i in idx]
@@ -321,8 +321,6 @@ class Block:
 def read_block(paths: Sequence[Path]) -> Block:
     """Read dfalens checkpoints' weights and metadata (safetensors; nothing is executed)."""
     from safetensors.torch import load as st_load
-
-    from dfalens.trainers.checkpoints import FORMAT, decode_meta, load_checkpoint
 
     tensors, metas = [], []
     for p in paths:

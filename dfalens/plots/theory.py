@@ -10,21 +10,24 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dfalens.probes import theory as th
+from dfalens.plots._save import save_figure
+from dfalens.theory import equations as th
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from dfalens.probes.theory_run import TheoryRun
-    from dfalens.probes.twopoint import GridResult, TwoPointRun, XorResult
+    from dfalens.theory.run import TheoryRun
+    from dfalens.theory.twopoint import GridResult, TwoPointRun, XorResult
 
 __all__ = [
-    "close",
+    "theory_figures",
     "fig10_theory_curves",
     "plot_fig10_theory",
     "plot_fig10_run",
@@ -43,11 +46,6 @@ def _plt() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def close(fig: Figure) -> None:
-    """Release a figure made here."""
-    _plt().close(fig)
 
 
 def _axes(ax: Axes | None, ncols: int = 1, size: tuple[float, float] = (5.0, 3.6)) -> tuple:
@@ -294,3 +292,27 @@ def plot_xor(result: XorResult, ax: Axes | None = None) -> Figure:
         fig.colorbar(im, ax=axes[row][1], fraction=0.046)
     fig.tight_layout()
     return fig
+
+
+def theory_figures(
+    result: TheoryRun, out_dir: str | os.PathLike[str], *, dpi: int = 110
+) -> list[Path]:
+    """Write the figures of a fitted theory run into ``out_dir``: ``theory_fig10.png``,
+    ``theory_prediction.png`` and ``theory_fits.png`` (none when the run was not fitted).
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    if not result.fitted or result.prediction is None:
+        return []
+    out = Path(out_dir)
+    return [
+        save_figure(draw(result), out / name, dpi=dpi)
+        for name, draw in (
+            ("theory_fig10.png", plot_fig10_run),
+            ("theory_prediction.png", plot_prediction),
+            ("theory_fits.png", plot_pair_fits),
+        )
+    ]

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from dfalens._files import atomic_write
 from dfalens.errors import ConfigError
 
 __all__ = [
@@ -212,15 +213,6 @@ def expand_grid(axes: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*axes.values())]
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def _first_difference(a: Any, b: Any, prefix: str = "") -> str:
     """Name the first setting that differs between two manifests (for the error message)."""
     if isinstance(a, dict) and isinstance(b, dict):
@@ -297,7 +289,7 @@ class ResultsTable:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
         if not self.manifest_path.exists():
-            _write_atomic(self.manifest_path, json.dumps(self.spec, indent=1) + "\n")
+            atomic_write(self.manifest_path, json.dumps(self.spec, indent=1) + "\n")
         self._rewrite()
         self._started = True
 
@@ -331,7 +323,7 @@ class ResultsTable:
 
     def _rewrite(self) -> None:
         rows = sorted(self.done.values(), key=lambda r: self.order[self.cell_key(r)])
-        _write_atomic(self.csv_path, self._text(rows))
+        atomic_write(self.csv_path, self._text(rows))
 
     def cell_key(self, row: Mapping[str, Any]) -> tuple[str, ...]:
         """The formatted key of a row (or of a cell's settings)."""

@@ -12,23 +12,23 @@ import pytest
 import torch
 
 from dfalens.errors import ConfigError
-from dfalens.trainers.checkpoints import load_checkpoint
-from dfalens.trainers.executors import (
+from dfalens.plots import plot_phase_diagram, save_figure
+from dfalens.sweeps.executors import (
     DaskExecutor,
     JoblibExecutor,
     SerialExecutor,
     make_executor,
 )
-from dfalens.trainers.phase_diagram import (
+from dfalens.sweeps.grid import parse_grid_items, run_grid
+from dfalens.sweeps.phase_diagram import (
     PHASE_COLUMNS,
     axis_values,
     phase_config,
-    plot_phase_diagram,
     read_results,
     run_phase_diagram,
 )
-from dfalens.trainers.sweep import parse_grid_items, run_grid
-from dfalens.trainers.sweep_table import ResultsTable, expand_grid, parse_values
+from dfalens.sweeps.table import ResultsTable, expand_grid, parse_values
+from dfalens.trainers.checkpoints import load_checkpoint
 
 torch.set_num_threads(1)
 
@@ -157,7 +157,8 @@ def test_phase_diagram_writes_table_and_figure_and_resumes(tmp_path: Path) -> No
     assert list(rows[0]) == list(PHASE_COLUMNS)
     assert all(r["epochs"] == "3" and r["converged"] == "false" for r in rows)
     assert rows[1]["n_train"] == "30" and int(rows[0]["n_train"]) < 30
-    assert (tmp_path / "phase_diagram.png").stat().st_size > 10_000
+    png = save_figure(plot_phase_diagram(rows), tmp_path / "phase_diagram.png")
+    assert png.stat().st_size > 10_000
     typed = read_results(tmp_path)
     assert typed[0]["states"] >= 1 and 0.0 <= typed[0]["val_accuracy"] <= 1.0
     model, meta = load_checkpoint(tmp_path / rows[2]["model"])
@@ -175,13 +176,20 @@ def test_phase_diagram_writes_table_and_figure_and_resumes(tmp_path: Path) -> No
 
 
 def test_phase_diagram_same_table_under_local_cluster(tmp_path: Path) -> None:
-    serial = _phase(tmp_path / "serial", members=4, plot=False, save_models=False)
+    serial = _phase(tmp_path / "serial", members=4, save_models=False)
     with DaskExecutor(None, 2, processes=False) as ex:
-        dask = _phase(tmp_path / "dask", executor=ex, members=1, plot=False, save_models=False)
-    assert dask == serial
-    assert (tmp_path / "dask" / "results.csv").read_text() == (
-        tmp_path / "serial" / "results.csv"
-    ).read_text()
+        dask = _phase(tmp_path / "dask", executor=ex, members=1, save_models=False)
+    # A batch of 4 members and single-member runs are differently shaped computations: their floats
+    # agree to a tolerance, not bit for bit; everything else in the table is identical.
+    assert [list(r) for r in dask] == [list(r) for r in serial]
+    for a, b in zip(dask, serial, strict=True):
+        for key in a:
+            try:
+                x, y = float(a[key]), float(b[key])
+            except ValueError:
+                assert a[key] == b[key], key
+            else:
+                assert math.isclose(x, y, rel_tol=1e-5, abs_tol=1e-7), (key, x, y)
 
 
 def test_phase_diagram_plot_marks_capped_cells(tmp_path: Path) -> None:
@@ -203,8 +211,8 @@ def test_phase_diagram_plot_marks_capped_cells(tmp_path: Path) -> None:
             (1.0, 1.0, 60, False, 0.7, True),
         ]
     ]
-    fig = plot_phase_diagram(rows, tmp_path / "pd.png")
-    assert len(fig.axes) == 6 and (tmp_path / "pd.png").is_file()
+    fig = plot_phase_diagram(rows)
+    assert len(fig.axes) == 6
     legend = fig.axes[0].get_legend()
     assert legend is not None and "epoch cap" in legend.get_texts()[0].get_text()
 

@@ -21,16 +21,20 @@ from typing import Any
 
 import numpy as np
 
+from dfalens._files import atomic_write
 from dfalens.automata import Machine
 from dfalens.errors import ConfigError, DataError
-from dfalens.probes.theory_fit import PairObservables
-from dfalens.probes.theory_predict import (
+from dfalens.theory.fit import PairObservables
+from dfalens.theory.predict import (
     RATE_MODES,
     MergerPrediction,
     pair_index,
     pair_observables,
     predict_mergers,
 )
+from dfalens.timeline.history import load_history, resolve_run
+from dfalens.timeline.pairs import make_pairs
+from dfalens.trainers.data import make_task_data
 
 __all__ = [
     "TheoryRun",
@@ -88,7 +92,6 @@ def training_mask(config: dict[str, Any], task: Machine, parent: FArray, depth: 
     parent = np.asarray(parent, dtype=np.int64)
     if not config:
         return depth > 0
-    from dfalens.trainers.data import make_task_data
 
     max_len = int(config.get("max_len", int(depth.max())))
     fraction = float(config.get("data_fraction", 1.0))
@@ -283,7 +286,7 @@ def theory_run(
     fraction : float, default 0.5
         Fit on the first ``fraction`` of training (by epoch); predict the last checkpoint.
     rates : {"pooled", "pair"}, default "pooled"
-        See :func:`dfalens.probes.theory_predict.predict_mergers`.
+        See :func:`dfalens.theory.predict.predict_mergers`.
     max_pairs : int, default 2000
         Random pairs of training words.
     eps : float, default 0.01
@@ -310,8 +313,6 @@ def theory_run(
     CheckpointError, TaskError
         When the run cannot be opened or its task is unknown.
     """
-    from dfalens.probes.history import load_history, resolve_run
-    from dfalens.probes.pairs import make_pairs
 
     if rates not in RATE_MODES:
         raise ConfigError(f"rates must be one of {', '.join(RATE_MODES)}, got {rates!r}")
@@ -384,15 +385,13 @@ def theory_run(
 
 
 def write_theory(result: TheoryRun, out_dir: str | os.PathLike[str]) -> list[Path]:
-    """Write ``theory.json``, ``theory.txt`` and the figures (when fitted) into ``out_dir``.
+    """Write ``theory.json`` and ``theory.txt`` into ``out_dir`` (figures: :func:`dfalens.plots.theory_figures`).
 
     Returns
     -------
     list of Path
         The files written.
     """
-    from dfalens.trainers.checkpoints import atomic_write
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -401,18 +400,6 @@ def write_theory(result: TheoryRun, out_dir: str | os.PathLike[str]) -> list[Pat
     written.append(out / "theory.json")
     atomic_write(out / "theory.txt", result.report().encode())
     written.append(out / "theory.txt")
-    if result.fitted and result.prediction is not None:
-        from dfalens.probes import theory_plots as tpl
-
-        for name, fn in (
-            ("theory_fig10.png", tpl.plot_fig10_run),
-            ("theory_prediction.png", tpl.plot_prediction),
-            ("theory_fits.png", tpl.plot_pair_fits),
-        ):
-            fig = fn(result)
-            fig.savefig(out / name, dpi=110)
-            tpl.close(fig)
-            written.append(out / name)
     return written
 
 

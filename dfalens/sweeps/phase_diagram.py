@@ -5,7 +5,7 @@ length, cross-entropy, stop when the training loss is below 1e-3) on a fraction 
 length 10 from Xavier-normal weights of gain ``g``, then extracts its automaton (threshold clustering at
 0.1 x the state scale over all words up to length 10, as the paper's sweep) and scores it on 30 random
 words of length 100. Cells are grouped into batches of members of the stacked trainer
-(:mod:`dfalens.trainers.batched`); an executor (:mod:`dfalens.trainers.executors`) runs the batches.
+(:mod:`dfalens.trainers.batched`); an executor (:mod:`dfalens.sweeps.executors`) runs the batches.
 
 A cell depends only on ``(fraction, gain, seed)``: its data subset, test words, initial weights and batch
 order come from the seed as in :func:`dfalens.trainers.train`, so the table is the same whatever the
@@ -23,11 +23,17 @@ from typing import Any
 
 import numpy as np
 
+from dfalens.automata import equivalent, get_task_machine
 from dfalens.errors import ConfigError, DataError
+from dfalens.probes import extract, from_model
+from dfalens.sweeps.executors import Executor, default_jobs
+from dfalens.sweeps.grid import run_meta, run_tasks
+from dfalens.sweeps.table import ResultsTable, format_value
+from dfalens.trainers import checkpoints as ck
+from dfalens.trainers.batched import Member, train_batched
 from dfalens.trainers.config import TrainConfig, make_config
-from dfalens.trainers.executors import Executor, default_jobs
-from dfalens.trainers.sweep import run_meta, run_tasks
-from dfalens.trainers.sweep_table import ResultsTable, format_value
+from dfalens.trainers.data import make_task_data
+from dfalens.trainers.loop import train
 
 __all__ = [
     "PHASE_COLUMNS",
@@ -37,7 +43,6 @@ __all__ = [
     "cell_row",
     "run_phase_diagram",
     "read_results",
-    "plot_phase_diagram",
 ]
 
 PHASE_COLUMNS = (
@@ -168,8 +173,6 @@ def cell_row(
     dict
         A row with the :data:`PHASE_COLUMNS`.
     """
-    from dfalens.automata import equivalent
-    from dfalens.probes import extract, from_model
 
     ex = extract(
         from_model(model),
@@ -200,10 +203,6 @@ def cell_row(
 
 def _run_task(task: _Task) -> list[dict[str, Any]]:
     """Train a batch of cells (stacked, or one by one) and extract each; one row per cell."""
-    from dfalens.automata import get_task_machine
-    from dfalens.trainers import checkpoints as ck
-    from dfalens.trainers.batched import Member, train_batched
-    from dfalens.trainers.loop import train
 
     machine = get_task_machine(task.config.task)
     length = str(max(task.config.test_lengths))
@@ -262,8 +261,6 @@ def _run_task(task: _Task) -> list[dict[str, Any]]:
 
 
 def _n_train(config: TrainConfig) -> int:
-    from dfalens.automata import get_task_machine
-    from dfalens.trainers.data import make_task_data
 
     data = make_task_data(
         get_task_machine(config.task),
@@ -309,7 +306,6 @@ def run_phase_diagram(
     members: int | None = None,
     batched: bool = True,
     device: str | None = None,
-    plot: bool = True,
     save_models: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[dict[str, str]]:
@@ -318,7 +314,7 @@ def run_phase_diagram(
     Parameters
     ----------
     directory : path
-        Gets ``results.csv``, ``sweep.json`` and ``phase_diagram.png``.
+        Gets ``results.csv`` and ``sweep.json`` (draw it with :func:`dfalens.plots.plot_phase_diagram`).
     fractions, gains : sequence of float, optional
         Grid axes; default ``axis_values(20)`` each (20 values over linspace(0.1, 1.0)).
     seeds : sequence of int
@@ -332,7 +328,7 @@ def run_phase_diagram(
         Longest word collected for the extraction (10 in the paper).
     executor : str or Executor
         ``local``, ``local-dask``, ``dask://HOST:PORT`` (see
-        :func:`~dfalens.trainers.executors.make_executor`) or an executor instance (left open).
+        :func:`~dfalens.sweeps.executors.make_executor`) or an executor instance (left open).
     jobs : int, optional
         Parallel tasks for local executors (default: every usable CPU, or 1 when training on a GPU).
     members : int, optional
@@ -342,8 +338,6 @@ def run_phase_diagram(
         Train each task's cells with the stacked trainer (True) or one by one with ``train``.
     device : str, optional
         Training device of each task (default: the config's).
-    plot : bool
-        Draw ``phase_diagram.png`` at the end.
     save_models : bool
         Keep each cell's final model as ``DIR/models/fraction{p}_gain{g}_seed{s}.safetensors`` (an
         ordinary dfalens checkpoint, about 40 KB at 100 units), for re-extraction at other settings.
@@ -396,10 +390,7 @@ def run_phase_diagram(
         for i in range(0, len(pending), size)
     ]
     run_tasks(executor, jobs, _run_task, tasks, table, len(cells), progress)
-    rows = table.finish()
-    if plot:
-        plot_phase_diagram(rows, Path(directory) / "phase_diagram.png")
-    return rows
+    return table.finish()
 
 
 def _on_gpu(device: str) -> bool:
@@ -449,106 +440,3 @@ def read_results(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         if missing:
             raise DataError(f"{path} is not a phase-diagram table (no columns {missing})")
         return [typed_row(r) for r in reader]
-
-
-def _edges(values: Sequence[float]) -> np.ndarray:
-    a = np.asarray(values, dtype=float)
-    if len(a) == 1:
-        return np.array([a[0] - 0.05, a[0] + 0.05])
-    mid = (a[1:] + a[:-1]) / 2
-    return np.concatenate([[a[0] - (mid[0] - a[0])], mid, [a[-1] + (a[-1] - mid[-1])]])
-
-
-def plot_phase_diagram(
-    rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str] | None = None, *, dpi: int = 100
-) -> Any:
-    """Draw the phase diagram (Fig. 9) as heatmaps over data fraction x initial gain.
-
-    Panels: states of the extracted automaton at convergence (log colour scale), validation accuracy on
-    the long test words, and the fraction of seeds whose extraction is closed and equivalent to the task.
-    Values are averaged over seeds; a dot marks cells where some seed hit the epoch cap first.
-
-    Parameters
-    ----------
-    rows : sequence of mapping
-        Rows of ``results.csv`` (text or typed values).
-    path : path, optional
-        Where to save the figure (format by suffix).
-    dpi : int
-        Resolution of a raster file.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import LogNorm
-
-    if not rows:
-        raise DataError("no finished cells to plot; run the sweep first")
-    table = [typed_row(r) for r in rows]
-    fractions = sorted({r["fraction"] for r in table})
-    gains = sorted({r["gain"] for r in table})
-    fi = {f: i for i, f in enumerate(fractions)}
-    gi = {g: i for i, g in enumerate(gains)}
-    shape = (len(gains), len(fractions))
-    sums = {k: np.zeros(shape) for k in ("states", "val_accuracy", "solved", "converged")}
-    counts = np.zeros(shape)
-    for r in table:
-        at = (gi[r["gain"]], fi[r["fraction"]])
-        counts[at] += 1
-        sums["states"][at] += r["states"]
-        sums["val_accuracy"][at] += r["val_accuracy"]
-        sums["solved"][at] += float(r["closed"] and r["equivalent"])
-        sums["converged"][at] += float(r["converged"])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = {k: np.where(counts > 0, v / counts, np.nan) for k, v in sums.items()}
-    states = mean["states"]
-    finite = states[np.isfinite(states)]
-    xe, ye = _edges(fractions), _edges(gains)
-    fig, axes = plt.subplots(1, 3, figsize=(13.5, 4.0), layout="constrained")
-    panels = [
-        (
-            "states at convergence",
-            states,
-            "viridis",
-            {"norm": LogNorm(max(1.0, finite.min()), max(2.0, finite.max()))},
-        ),
-        ("validation accuracy", mean["val_accuracy"], "RdYlGn", {"vmin": 0.0, "vmax": 1.0}),
-        (
-            "closed and equivalent (fraction of seeds)",
-            mean["solved"],
-            "Greys",
-            {"vmin": 0, "vmax": 1},
-        ),
-    ]
-    capped = mean["converged"] < 1
-    for ax, (title, values, cmap, kw) in zip(axes, panels, strict=True):
-        mesh = ax.pcolormesh(xe, ye, np.ma.masked_invalid(values), cmap=cmap, **kw)
-        fig.colorbar(mesh, ax=ax)
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel("training data fraction")
-        ax.set_ylabel("initial weight gain")
-        if capped.any():
-            yy, xx = np.nonzero(capped)
-            ax.plot(
-                np.asarray(fractions)[xx],
-                np.asarray(gains)[yy],
-                "o",
-                color="white",
-                mec="black",
-                ms=3,
-                ls="none",
-                label="epoch cap reached",
-            )
-    if capped.any():
-        axes[0].legend(loc="lower right", fontsize=7, framealpha=0.8)
-    fig.suptitle(
-        f"Phase diagram: {len(fractions)} fractions x {len(gains)} gains, "
-        f"{int(counts.max())} seed(s) per cell",
-        fontsize=11,
-    )
-    if path is not None:
-        fig.savefig(path, dpi=dpi)
-        plt.close(fig)
-    return fig

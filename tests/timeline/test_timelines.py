@@ -13,9 +13,9 @@ import torch
 
 from dfalens.automata import tomita
 from dfalens.errors import CheckpointError, ConfigError, DataError, TaskError
-from dfalens.probes.events import compare_partitions
-from dfalens.probes.history import load_history, resolve_run
-from dfalens.probes.timelines import Row, Timeline, derived_epochs, first_stable, timeline
+from dfalens.timeline.events import compare_partitions
+from dfalens.timeline.history import load_history, resolve_run
+from dfalens.timeline.timelines import Row, Timeline, derived_epochs, first_stable, timeline
 from dfalens.trainers import make_config, train
 
 torch.set_num_threads(1)
@@ -226,7 +226,7 @@ def test_timeline_type_validation() -> None:
 
 
 def test_pair_trajectories_of_a_run(run_dir: Path, tl: Timeline) -> None:
-    from dfalens.probes.pairs import far_counts, pair_trajectories
+    from dfalens.timeline.pairs import far_counts, pair_trajectories
 
     traj = pair_trajectories(run_dir, n_pairs=200, seed=1)
     assert traj.distance.shape == (200, len(tl)) and traj.epochs.tolist() == tl.epochs.tolist()
@@ -248,7 +248,7 @@ def test_pair_trajectories_of_a_run(run_dir: Path, tl: Timeline) -> None:
 )
 def test_block_states_and_predictions_match_the_models(tmp_path: Path, cfg: dict) -> None:
     from dfalens.probes import collect, from_model
-    from dfalens.probes.history import read_block
+    from dfalens.timeline.history import read_block
     from dfalens.trainers.checkpoints import save_checkpoint
     from dfalens.trainers.models import ModelConfig, build_model
 

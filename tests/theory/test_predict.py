@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 
 from dfalens.errors import ConfigError, DataError
-from dfalens.probes import theory as th
-from dfalens.probes.history import tree_arrays
-from dfalens.probes.theory_fit import PairObservables
-from dfalens.probes.theory_predict import (
+from dfalens.theory import equations as th
+from dfalens.theory.fit import PairObservables
+from dfalens.theory.predict import (
     pair_index,
     pair_observables,
     predict_mergers,
     score_mergers,
 )
+from dfalens.timeline.history import tree_arrays
 
 
 def _words(max_len: int) -> list[tuple[int, ...]]:

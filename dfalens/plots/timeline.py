@@ -1,6 +1,6 @@
 """Figures of a merger timeline and of pair statistics, drawn with matplotlib.
 
-matplotlib is imported inside each function (``import dfalens.plots`` stays cheap) and nothing here
+matplotlib is imported inside each function (``import dfalens.plots.timeline`` stays cheap) and nothing here
 selects a backend or shows a window, so every function works under ``Agg``. Each function takes ``ax=``
 (a new figure is made when it is None) and returns the Axes it drew on (``ax.figure`` is the figure).
 
@@ -22,13 +22,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dfalens.errors import DataError
+from dfalens.timeline.pairs import far_counts, mean_distance
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
     from dfalens.automata import Machine
-    from dfalens.probes.pairs import ByLength, PairTrajectories
-    from dfalens.probes.timelines import Timeline
+    from dfalens.timeline.pairs import ByLength, PairTrajectories
+    from dfalens.timeline.timelines import Timeline
 
 __all__ = [
     "training_curves",
@@ -37,6 +39,8 @@ __all__ = [
     "automaton",
     "automaton_layout",
     "snapshots",
+    "overview",
+    "snapshot_epochs",
     "length_heatmap",
     "mean_distance_plot",
     "far_pairs_plot",
@@ -570,7 +574,6 @@ def _loss_overlay(ax: Axes, traj: PairTrajectories) -> None:
 
 def mean_distance_plot(traj: PairTrajectories, ax: Axes | None = None) -> Axes:
     """Fig. 12: mean pairwise hidden-state distance over epochs, with the merge threshold."""
-    from dfalens.probes.pairs import mean_distance
 
     ax = _axes(ax)
     ax.plot(
@@ -591,7 +594,6 @@ def mean_distance_plot(traj: PairTrajectories, ax: Axes | None = None) -> Axes:
 
 def far_pairs_plot(traj: PairTrajectories, ax: Axes | None = None) -> Axes:
     """Fig. 15: number of pairs farther apart than eps, in total, agreeing and disagreeing."""
-    from dfalens.probes.pairs import far_counts
 
     ax = _axes(ax)
     counts = far_counts(traj)
@@ -640,3 +642,38 @@ def pair_distance_plot(traj: PairTrajectories, ax: Axes | None = None, seed: int
     ax.legend(fontsize="small", frameon=False, loc="upper left")
     _loss_overlay(ax, traj)
     return ax
+
+
+def snapshot_epochs(tl: Timeline) -> list[int]:
+    """Epochs worth drawing: the start, the largest tree, the merger (or the end), the end."""
+    epochs = tl.epochs
+    raw = tl.column("states_raw")
+    picks = [int(epochs[0]), int(epochs[int(np.argmax(raw))])]
+    if tl.merger_epoch is not None:
+        picks.append(int(tl.merger_epoch))
+    picks.append(int(epochs[-1]))
+    return sorted(set(picks))
+
+
+def overview(tl: Timeline, epochs: Sequence[int] | None = None) -> Figure:
+    """The demo's picture: Fig. 4 curves, the Fig. 6 timeline and automaton snapshots at ``epochs``
+    (default :func:`snapshot_epochs`).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A figure of several panels (save it with :func:`dfalens.plots.save_figure`).
+    """
+    import matplotlib.pyplot as plt
+
+    picks = list(epochs) if epochs is not None else snapshot_epochs(tl)
+    fig = plt.figure(figsize=(4.0 * max(len(picks), 3), 8.2), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1.0, 0.9])
+    left, right = top.subplots(1, 2, width_ratios=[1.0, 1.35])
+    training_curves(tl, ax=left)
+    left.set_title("training (Fig. 4)", fontsize="small")
+    timeline_plot(tl, ax=right)
+    right.set_title("loss per test length and states (Fig. 6)", fontsize="small")
+    snapshots(tl, picks, ax=bottom.subplots(1, len(picks)))
+    fig.suptitle(f"{tl.task}: when the network becomes the automaton", fontsize="medium")
+    return fig

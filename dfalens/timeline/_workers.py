@@ -1,7 +1,7 @@
 """The two passes of :func:`dfalens.probes.timeline`, run over blocks of checkpoints in worker processes.
 
 Pass 1 reads a block of checkpoints, computes their states on every word (stacked, see
-:mod:`dfalens.probes.history`) and returns the metadata and the moments that the pooled scale needs.
+:mod:`dfalens.timeline.history`) and returns the metadata and the moments that the pooled scale needs.
 Pass 2 computes the states again (cheaper than storing and reading them back: a few milliseconds per
 checkpoint), then clusters every checkpoint of a block, builds the quotient, minimises it,
 compares it with the task, checks its fidelity when closed and compares its clusters with the previous
@@ -16,7 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from dfalens.automata import Machine
+from dfalens.automata import Machine, equivalent, minimize, run
+from dfalens.probes.clustering import cluster
+from dfalens.probes.extraction import lexicographic_order
+from dfalens.probes.quotients import quotient
+from dfalens.probes.stateset import StateSet
+from dfalens.timeline.events import diff_partitions
+from dfalens.timeline.history import read_block, tree_arrays, word_strings
 
 __all__ = [
     "one_thread",
@@ -59,7 +65,6 @@ def _lite(meta: dict[str, Any]) -> dict[str, Any]:
 def collect_block(paths: list[Path], max_len: int, keep: bool = False) -> dict[str, Any]:
     """Pass 1: metadata, state moments (count, mean, sum of squared deviations), per-checkpoint scale;
     with ``keep`` also the states and outputs themselves (for pass 2 in the same process)."""
-    from dfalens.probes.history import read_block
 
     with one_thread():
         block = read_block(paths)
@@ -124,13 +129,6 @@ def extract_block(
 
     ``states`` and ``previous_states`` (the block's and its predecessor's states and outputs, kept from
     pass 1 in the same process) save computing them again."""
-    from dfalens.automata import equivalent, minimize, run
-    from dfalens.probes.clustering import cluster
-    from dfalens.probes.events import diff_partitions
-    from dfalens.probes.extraction import lexicographic_order
-    from dfalens.probes.history import read_block, tree_arrays, word_strings
-    from dfalens.probes.quotients import quotient
-    from dfalens.probes.stateset import StateSet
 
     with one_thread():
         block = read_block(paths)

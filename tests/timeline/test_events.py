@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dfalens.errors import DataError
-from dfalens.probes.events import (
+from dfalens.timeline.events import (
     compare_partitions,
     diff_partitions,
     partition_events,

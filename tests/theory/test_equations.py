@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dfalens.errors import ConfigError, DataError
-from dfalens.probes import theory as th
+from dfalens.theory import equations as th
 
 
 def _random_pairs(n: int, seed: int, same_fraction: float = 0.5):

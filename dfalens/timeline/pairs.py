@@ -23,6 +23,7 @@ import numpy as np
 
 from dfalens.automata import Machine, minimize
 from dfalens.errors import DataError, TaskError
+from dfalens.timeline.history import load_history
 
 __all__ = [
     "Pairs",
@@ -527,7 +528,6 @@ def pair_trajectories(
     include_root : bool, default False
         Let the empty word take part.
     """
-    from dfalens.probes.history import load_history
 
     h = load_history(source, task=task, max_len=max_len, epochs=epochs)
     pairs = make_pairs(

@@ -1,0 +1,31 @@
+"""Many runs at once: grids of settings, the phase diagram (Fig. 9), resumable results tables, and the
+executors that run them (local processes, a Dask cluster)."""
+
+from dfalens.sweeps.executors import Executor, default_jobs, make_executor
+from dfalens.sweeps.grid import parse_grid_items, run_grid
+from dfalens.sweeps.phase_diagram import (
+    PHASE_COLUMNS,
+    PhaseCell,
+    axis_values,
+    phase_config,
+    read_results,
+    run_phase_diagram,
+)
+from dfalens.sweeps.table import ResultsTable, expand_grid, parse_grid
+
+__all__ = [
+    "PHASE_COLUMNS",
+    "Executor",
+    "PhaseCell",
+    "ResultsTable",
+    "axis_values",
+    "default_jobs",
+    "expand_grid",
+    "make_executor",
+    "parse_grid",
+    "parse_grid_items",
+    "phase_config",
+    "read_results",
+    "run_grid",
+    "run_phase_diagram",
+]
