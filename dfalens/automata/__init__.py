@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dfalens.automata.dot import dead_states, to_dot, to_table
 from dfalens.automata.equivalence import Verdict, consistent, equivalent
+from dfalens.automata.interop import from_aalpy, from_automata_lib, to_aalpy, to_automata_lib
 from dfalens.automata.io import (
     from_dict,
     from_json,
@@ -72,4 +73,8 @@ __all__ = [
     "mimebundle",
     "available_renderer",
     "RenderWarning",
+    "to_aalpy",
+    "from_aalpy",
+    "to_automata_lib",
+    "from_automata_lib",
 ]

@@ -12,6 +12,7 @@ from dfalens.probes.collection import (
     predict,
 )
 from dfalens.probes.extraction import Extraction, extract
+from dfalens.probes.hooks import PrefixProbe, from_nnsight, from_transformer_lens
 from dfalens.probes.loading import RecurrentSpec, from_checkpoint, infer_recurrent, read_weights
 from dfalens.probes.probe import Probe, as_alphabet, from_model, from_module, from_step
 from dfalens.probes.quotients import QuotientStats, quotient
@@ -21,6 +22,7 @@ from dfalens.probes.stateset import StateSet
 __all__ = [
     "Exploration",
     "Extraction",
+    "PrefixProbe",
     "Probe",
     "QuotientStats",
     "RecurrentSpec",
@@ -35,6 +37,8 @@ __all__ = [
     "extract",
     "from_checkpoint",
     "from_model",
+    "from_nnsight",
+    "from_transformer_lens",
     "from_module",
     "from_step",
     "infer_recurrent",

@@ -24,6 +24,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from dfalens.errors import BudgetError, ConfigError, DataError
+from dfalens.probes.hooks import PrefixProbe
 from dfalens.probes.probe import Probe
 from dfalens.probes.scaling import scale
 from dfalens.probes.stateset import StateSet
@@ -55,19 +56,25 @@ def _estimate_bytes(n_nodes: int, state_dim: int, n_outputs: int, itemsize: int)
     return n_nodes * (2 * state_dim * itemsize + 12 * n_outputs + 64)
 
 
-def _probe_dtype(probe: Probe) -> np.dtype:
+AnyProbe = Probe | PrefixProbe
+"""A probe with a recurrent step, or one whose states come from forward passes over whole words."""
+
+
+def _probe_dtype(probe: AnyProbe) -> np.dtype:
+    if isinstance(probe, PrefixProbe):
+        return np.dtype(np.float32)
     h = probe.initial(1)
     return np.dtype(np.float64) if h.dtype == torch.float64 else np.dtype(np.float32)
 
 
-def _n_outputs(probe: Probe) -> int:
+def _n_outputs(probe: AnyProbe) -> int:
     if probe.n_classes is not None:
         return int(probe.n_classes)
     return int(probe.readout(probe.initial(1)).shape[1])
 
 
 def _check_budget(
-    n_nodes: int, probe: Probe, max_states: int, max_memory: float, what: str, way_out: str
+    n_nodes: int, probe: AnyProbe, max_states: int, max_memory: float, what: str, way_out: str
 ) -> np.dtype:
     dtype = _probe_dtype(probe)
     if n_nodes > max_states:
@@ -128,8 +135,42 @@ def _fill(
     return hidden, output
 
 
+def _fill_prefix(
+    probe: PrefixProbe,
+    parent: np.ndarray,
+    symbol: np.ndarray,
+    depth: np.ndarray,
+    dtype: np.dtype,
+    chunk_size: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """States and outputs of every node from forward passes over the tree's leaves.
+
+    A leaf's word passes through the model once and its positions are the states of all its prefixes, so
+    every node is reached through the leaves below it. Leaves are grouped by length; the walk up the tree
+    is one vectorised gather per depth.
+    """
+    n = parent.shape[0]
+    hidden = np.empty((n, probe.state_dim), dtype=dtype)
+    output = np.empty((n, probe.n_classes), dtype=np.float32)
+    is_leaf = np.ones(n, dtype=bool)
+    is_leaf[parent[parent >= 0]] = False
+    per_word = max(1, chunk_size // max(1, int(depth.max(initial=0))))
+    for length in np.unique(depth[is_leaf]).tolist():
+        leaves = np.flatnonzero(is_leaf & (depth == length))
+        path = np.empty((leaves.shape[0], length + 1), dtype=np.int64)
+        path[:, length] = leaves
+        for t in range(length, 0, -1):
+            path[:, t - 1] = parent[path[:, t]]
+        words = symbol[path[:, 1:]]
+        for s in range(0, leaves.shape[0], per_word):
+            states, scores = probe.run(words[s : s + per_word])
+            hidden[path[s : s + per_word]] = states
+            output[path[s : s + per_word]] = scores
+    return hidden, output
+
+
 def collect(
-    probe: Probe,
+    probe: AnyProbe,
     max_len: int,
     *,
     max_states: int = DEFAULT_MAX_STATES,
@@ -201,7 +242,10 @@ def collect(
     symbol = np.where(depth > 0, within % k, -1)
     del within
     bounds = [(int(off[length]), int(off[length + 1])) for length in range(max_len + 1)]
-    hidden, output = _fill(probe, parent, symbol, bounds, dtype, chunk_size, progress)
+    if isinstance(probe, PrefixProbe):
+        hidden, output = _fill_prefix(probe, parent, symbol, depth, dtype, chunk_size)
+    else:
+        hidden, output = _fill(probe, parent, symbol, bounds, dtype, chunk_size, progress)
     return StateSet(hidden, parent, symbol, depth, output, probe.alphabet)
 
 
@@ -276,7 +320,7 @@ def _check_indices(values: np.ndarray, k: int) -> None:
 
 
 def collect_words(
-    probe: Probe,
+    probe: AnyProbe,
     words: Sequence[str] | Sequence[Sequence[int]] | np.ndarray,
     *,
     max_states: int = DEFAULT_MAX_STATES,
@@ -327,7 +371,10 @@ def collect_words(
         f"the prefixes of {mat.shape[0]:,} words",
         "use fewer or shorter words",
     )
-    hidden, output = _fill(probe, parent, symbol, bounds, dtype, max(1, chunk_size), False)
+    if isinstance(probe, PrefixProbe):
+        hidden, output = _fill_prefix(probe, parent, symbol, depth, dtype, max(1, chunk_size))
+    else:
+        hidden, output = _fill(probe, parent, symbol, bounds, dtype, max(1, chunk_size), False)
     return StateSet(hidden, parent, symbol, depth, output, probe.alphabet)
 
 
@@ -338,8 +385,23 @@ def _classes(scores: np.ndarray) -> np.ndarray:
     return np.argmax(scores, axis=1)
 
 
+def _predict_prefix(
+    probe: PrefixProbe, mat: np.ndarray, lengths: np.ndarray, chunk_size: int
+) -> np.ndarray:
+    """Classes of words through forward passes, words of one length together."""
+    out = np.empty(mat.shape[0], dtype=np.int64)
+    per_word = max(1, chunk_size // max(1, mat.shape[1]))
+    for length in np.unique(lengths).tolist():
+        rows = np.flatnonzero(lengths == length)
+        for s in range(0, rows.shape[0], per_word):
+            chunk = rows[s : s + per_word]
+            _, scores = probe.run(mat[chunk, :length])
+            out[chunk] = _classes(scores[:, length])
+    return out
+
+
 def predict(
-    probe: Probe,
+    probe: AnyProbe,
     words: np.ndarray | Sequence[str] | Sequence[Sequence[int]],
     *,
     chunk_size: int = DEFAULT_CHUNK,
@@ -368,6 +430,8 @@ def predict(
             "the probe has no readout, so it predicts nothing; build it with readout=..."
         )
     mat, lengths = encode_words(words, probe.alphabet)
+    if isinstance(probe, PrefixProbe):
+        return _predict_prefix(probe, mat, lengths, chunk_size)
     n, width = mat.shape
     out = np.empty(n, dtype=np.int64)
     ragged = bool(n) and bool((lengths != width).any())
@@ -481,6 +545,11 @@ def explore(
         raise ConfigError(f"eps must be >= 0, got {eps}")
     if max_states < 1:
         raise ConfigError(f"max_states must be >= 1, got {max_states}")
+    if isinstance(probe, PrefixProbe):
+        raise ConfigError(
+            "explore needs a recurrent step, and this probe reads whole words; use collect(probe, "
+            "max_len) or extract(probe) instead"
+        )
     k = probe.n_symbols
     if relative:
         if scale_len is None:

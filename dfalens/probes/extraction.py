@@ -35,6 +35,7 @@ from dfalens.probes.clustering import (
     leader_cover,
 )
 from dfalens.probes.collection import collect, predict
+from dfalens.probes.hooks import PrefixProbe
 from dfalens.probes.probe import Probe
 from dfalens.probes.quotients import (
     MAX_NAMED_STATES,
@@ -463,11 +464,11 @@ def extract(
         )
     if not 0.0 <= tolerance < 1.0:
         raise ConfigError(f"tolerance must be in [0, 1), got {tolerance}")
-    probe: Probe | None
+    probe: Probe | PrefixProbe | None
     if isinstance(source, StateSet):
         states, probe = source, None
         max_len = int(states.depth.max())
-    elif isinstance(source, Probe):
+    elif isinstance(source, Probe | PrefixProbe):
         probe = source
         if probe.n_classes == 0:
             raise ConfigError(
