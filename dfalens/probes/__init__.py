@@ -10,6 +10,7 @@ from dfalens.probes.collection import (
     explore,
     predict,
 )
+from dfalens.probes.evidence import Evidence, WordSample
 from dfalens.probes.extraction import Extraction, extract
 from dfalens.probes.history import History, load_history
 from dfalens.probes.loading import RecurrentSpec, from_checkpoint, infer_recurrent, read_weights
@@ -21,8 +22,11 @@ from dfalens.probes.theory_fit import PairObservables, RateFit, closed_form_rate
 from dfalens.probes.theory_predict import MergerPrediction, predict_mergers
 from dfalens.probes.theory_run import TheoryRun, theory_run
 from dfalens.probes.timelines import Row, Timeline, timeline
+from dfalens.probes.verdicts import TaskVerdict, verdict
+from dfalens.probes.wordlists import parse_words, read_words
 
 __all__ = [
+    "Evidence",
     "Exploration",
     "Extraction",
     "History",
@@ -34,8 +38,10 @@ __all__ = [
     "RecurrentSpec",
     "Row",
     "StateSet",
+    "TaskVerdict",
     "TheoryRun",
     "Timeline",
+    "WordSample",
     "as_alphabet",
     "closed_form_rates",
     "cluster",
@@ -52,11 +58,14 @@ __all__ = [
     "from_step",
     "infer_recurrent",
     "load_history",
+    "parse_words",
     "predict",
     "predict_mergers",
     "quotient",
     "read_weights",
+    "read_words",
     "scale",
     "theory_run",
     "timeline",
+    "verdict",
 ]

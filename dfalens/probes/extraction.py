@@ -3,8 +3,9 @@ automaton.
 
 :func:`extract` collects the network's states on every word up to ``max_len``, clusters them, builds
 the majority-vote quotient (:func:`dfalens.probes.quotient`), minimises it, and checks the result
-against the network: on the collected words and, when the quotient is closed, on long random words
-(fidelity).
+against the network: on the collected words, on held-out random words, on the user's words when given,
+and, when the quotient is closed, on long random words (fidelity). :attr:`Extraction.consistent` says
+whether the machine reproduces the network on every word it was checked on.
 
 With no ``method`` it runs the default strategy (see :func:`extract`): threshold clustering over an
 increasing ε ladder that reuses one leader cover, stopping at the first closed quotient whose
@@ -34,7 +35,8 @@ from dfalens.probes.clustering import (
     components_at,
     leader_cover,
 )
-from dfalens.probes.collection import collect, predict
+from dfalens.probes.collection import collect, encode_words, predict
+from dfalens.probes.evidence import Evidence, TreeRunner, WordSample
 from dfalens.probes.probe import Probe
 from dfalens.probes.quotients import (
     MAX_NAMED_STATES,
@@ -43,6 +45,7 @@ from dfalens.probes.quotients import (
     build_quotient,
 )
 from dfalens.probes.stateset import StateSet
+from dfalens.probes.wordlists import padded, sample_like
 
 __all__ = ["Extraction", "extract", "EPS_LADDER", "lexicographic_order"]
 
@@ -85,12 +88,13 @@ class Extraction:
     fidelity : dict of int to float, or None
         For each length (100 and 1000 by default), the fraction of random words of that length on
         which ``minimal`` gives the network's class; None when the quotient is not closed or no
-        network was given (a bare StateSet).
+        network was given (a bare StateSet). With ``words`` given, the random words' symbols follow
+        the words' symbol frequencies.
     settings : dict
         What produced this result: ``method``, ``eps`` (relative, or None), ``eps_abs``,
         ``relative``, ``scale``, ``max_len``, ``strategy`` ("fixed", "k-sweep" or "auto"),
-        ``consistent`` (closed and reproducing the network on the collected words), ``heldout``
-        (agreement on random words of length ``2 x max_len``, or None) and ``trace`` (one entry per
+        ``consistent`` (as :attr:`consistent`), ``heldout`` (agreement on the held-out words, or
+        None), ``words`` (how many words were given, or None) and ``trace`` (one entry per
         candidate tried), plus method options.
     n_raw : int
         States of the quotient (clusters).
@@ -98,6 +102,19 @@ class Extraction:
         States of ``minimal`` (complete; a dead state counted).
     n_minimal_trimmed : int
         States of the minimal machine without its dead state.
+    consistent : bool
+        ``minimal`` reproduces the network on every word it was checked on: the collected words,
+        the held-out words and the given words (within ``tolerance``; the empty word only with
+        ``include_empty``). A machine that gives one class on every non-empty word is consistent
+        only when the network also gives one class on all of them. Independent of ``closed``: an
+        open quotient can reproduce every checked word, a closed one can miss some. When False the
+        machine is *not* the network's automaton: read it as the best guess, never as the answer.
+    words_agreement : float or None
+        Fraction of the given words (``words=``) on which ``minimal`` gives the network's class;
+        None when no words were given.
+    evidence : Evidence or None
+        Every word checked (collected, held-out, given, fidelity) with the network's class on it,
+        for :func:`dfalens.probes.verdict`. Not serialised.
     """
 
     labels: np.ndarray
@@ -112,6 +129,9 @@ class Extraction:
     n_raw: int
     n_minimal: int
     n_minimal_trimmed: int = field(default=0)
+    consistent: bool = field(default=False)
+    words_agreement: float | None = field(default=None)
+    evidence: Evidence | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         fid = (
@@ -119,10 +139,11 @@ class Extraction:
             if self.fidelity is None
             else ", ".join(f"{k}: {v:.3f}" for k, v in self.fidelity.items())
         )
+        words = "" if self.words_agreement is None else f", words={self.words_agreement:.4f}"
         return (
             f"Extraction({self.n_raw} -> {self.n_minimal} states, closed={self.closed}, "
-            f"agreement={self.agreement:.4f}, fidelity={{{fid}}}, "
-            f"method={self.settings.get('method')})"
+            f"consistent={self.consistent}, agreement={self.agreement:.4f}{words}, "
+            f"fidelity={{{fid}}}, method={self.settings.get('method')})"
         )
 
     def to_dict(self, *, labels: bool = False, quotient: bool = False) -> dict[str, Any]:
@@ -139,16 +160,18 @@ class Extraction:
         -------
         dict
             Keys ``states_raw``, ``states_minimal``, ``states_minimal_trimmed``, ``closed``,
-            ``agreement``, ``fidelity`` (length as a string key, or None), ``conflicts``,
-            ``undefined``, ``settings`` and ``machine`` (the minimal machine as
-            :func:`dfalens.automata.to_dict`).
+            ``consistent``, ``agreement``, ``words_agreement``, ``fidelity`` (length as a string
+            key, or None), ``conflicts``, ``undefined``, ``settings`` and ``machine`` (the minimal
+            machine as :func:`dfalens.automata.to_dict`).
         """
         out: dict[str, Any] = {
             "states_raw": self.n_raw,
             "states_minimal": self.n_minimal,
             "states_minimal_trimmed": self.n_minimal_trimmed,
             "closed": self.closed,
+            "consistent": self.consistent,
             "agreement": self.agreement,
+            "words_agreement": self.words_agreement,
             "fidelity": None
             if self.fidelity is None
             else {str(k): v for k, v in self.fidelity.items()},
@@ -199,11 +222,43 @@ class _Candidate:
     agreement: float | None
     heldout: float | None
     entry: dict[str, Any]
+    words: float | None = None
+
+
+def _rows(words: np.ndarray, lengths: np.ndarray) -> list[tuple[int, ...]]:
+    return [tuple(r[:n]) for r, n in zip(words.tolist(), lengths.tolist(), strict=True)]
+
+
+def _predict_padded(probe: Probe, words: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The network's class on words padded with -1 (ragged words go through as lists)."""
+    if words.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64)
+    if np.all(lengths == words.shape[1]):
+        return predict(probe, words)
+    return predict(probe, _rows(words, lengths))
+
+
+def _answers(m: Machine, include_empty: bool) -> np.ndarray:
+    """The outputs ``m`` can give on words (non-empty ones unless ``include_empty``)."""
+    seen = np.zeros(m.n_states, dtype=bool)
+    seen[m.start] = True
+    frontier = np.array([m.start])
+    after_one = np.zeros(m.n_states, dtype=bool)
+    while frontier.size:
+        nxt = m.delta[frontier].ravel()
+        nxt = nxt[nxt >= 0]
+        after_one[nxt] = True
+        new = np.unique(nxt[~seen[nxt]])
+        seen[new] = True
+        frontier = new
+    if include_empty:
+        after_one[m.start] = True
+    return np.unique(m.output[after_one])
 
 
 class _Checker:
-    """Builds and scores quotients of one state set; caches the network's answers on held-out
-    words."""
+    """Builds and scores quotients of one state set against the network: on the collected words,
+    the held-out words (drawn once, cached) and the given words."""
 
     def __init__(
         self,
@@ -215,40 +270,30 @@ class _Checker:
         seed: int,
         holdout_len: int,
         holdout_words: int,
+        given: WordSample | None = None,
     ) -> None:
         self.states = states
         self.probe = probe
         self.include_empty = include_empty
         self.tolerance = tolerance
+        self.ok = 1.0 - tolerance - 1e-12
         self.seed = seed
         self.holdout_len = holdout_len
         self.holdout_words = holdout_words
+        self.given = given
         self.pred = states.predicted
-        depth = states.depth
-        self.order = None if np.all(depth[1:] >= depth[:-1]) else np.argsort(depth, kind="stable")
-        sorted_depth = depth if self.order is None else depth[self.order]
-        self.bounds = np.searchsorted(sorted_depth, np.arange(int(depth.max()) + 2))
+        self.runner = TreeRunner(states.parent, states.symbol, states.depth)
         voters = np.ones(states.n_nodes, dtype=bool)
         if not include_empty:
             voters &= states.parent >= 0
         self.voters = voters
-        self._held: tuple[np.ndarray, np.ndarray] | None = None
+        self._held: WordSample | None = None
+        self._held_done = False
+        self._labels: np.ndarray | None = None
 
     def tree_outputs(self, m: Machine) -> np.ndarray:
         """Output of ``m`` on every collected word, one vectorised step per depth level."""
-        st = self.states
-        state = np.empty(st.n_nodes, dtype=np.int64)
-        delta = m.delta
-        for level in range(len(self.bounds) - 1):
-            a, b = int(self.bounds[level]), int(self.bounds[level + 1])
-            if a == b:
-                continue
-            nodes = slice(a, b) if self.order is None else self.order[a:b]
-            if level == 0:
-                state[nodes] = m.start
-            else:
-                state[nodes] = delta[state[st.parent[nodes]], st.symbol[nodes]]
-        return m.output[state]
+        return self.runner.outputs(m)
 
     def agreement(self, m: Machine) -> float:
         out = self.tree_outputs(m)
@@ -256,15 +301,51 @@ class _Checker:
         n = int(v.sum())
         return 1.0 if n == 0 else float(np.count_nonzero(out[v] == self.pred[v])) / n
 
-    def heldout(self, m: Machine) -> float | None:
+    def held(self) -> WordSample | None:
+        """The held-out words and the network's classes on them (drawn on first use): uniform
+        random words of length ``holdout_len``, or, with given words, words that follow their
+        lengths and symbol frequencies."""
+        if self._held_done:
+            return self._held
+        self._held_done = True
         if self.probe is None or self.holdout_words <= 0:
             return None
-        if self._held is None:
-            rng = np.random.default_rng(self.seed + 1)
-            words = rng.integers(0, m.n_symbols, size=(self.holdout_words, self.holdout_len))
-            self._held = (words, predict(self.probe, words))
-        words, net = self._held
-        return float(np.mean(run(m, words) == net))
+        rng = np.random.default_rng(self.seed + 1)
+        k = len(self.states.alphabet)
+        if self.given is None:
+            words = rng.integers(0, k, size=(self.holdout_words, self.holdout_len))
+            lengths = np.full(self.holdout_words, self.holdout_len, dtype=np.int64)
+        else:
+            words, lengths = sample_like(
+                self.given.words, self.given.lengths, k, self.holdout_words, rng
+            )
+        self._held = WordSample(
+            "held-out", words, lengths, _predict_padded(self.probe, words, lengths)
+        )
+        return self._held
+
+    def sample_agreement(self, sample: WordSample | None, m: Machine) -> float | None:
+        """Fraction of the sample's words (non-empty unless ``include_empty``) on which ``m`` gives
+        the network's class; None for no sample or no such word."""
+        if sample is None:
+            return None
+        mask = np.ones(sample.lengths.shape[0], dtype=bool)
+        if not self.include_empty:
+            mask &= sample.lengths > 0
+        if not mask.any():
+            return None
+        return float(np.mean(run(m, sample.words)[mask] == sample.network[mask]))
+
+    def network_labels(self) -> np.ndarray:
+        """The distinct classes the network gives on the checked words."""
+        if self._labels is None:
+            parts = [self.pred[self.voters]]
+            for sample in (self.held(), self.given):
+                if sample is not None:
+                    keep = sample.lengths >= (0 if self.include_empty else 1)
+                    parts.append(sample.network[keep])
+            self._labels = np.unique(np.concatenate(parts))
+        return self._labels
 
     def evaluate(
         self, labels: np.ndarray, entry: dict[str, Any], names: bool = False, lazy: bool = False
@@ -280,7 +361,8 @@ class _Checker:
         return cand
 
     def finish(self, c: _Candidate) -> _Candidate:
-        """Minimise a candidate and measure its agreement (and held-out agreement when closed)."""
+        """Minimise a candidate and measure its agreement on the collected, held-out and given
+        words."""
         if c.minimal is not None:
             return c
         machine, minimal = c.machine, minimize(c.machine)
@@ -288,12 +370,15 @@ class _Checker:
             machine, minimal = self._free_root(machine, minimal)
         c.machine, c.minimal = machine, minimal
         c.agreement = self.agreement(minimal)
-        c.heldout = self.heldout(minimal) if c.stats.closed else None
+        c.heldout = self.sample_agreement(self.held(), minimal)
+        c.words = self.sample_agreement(self.given, minimal)
         c.entry.update(
             n_minimal=minimal.n_states,
             agreement=round(c.agreement, 6),
             heldout=None if c.heldout is None else round(c.heldout, 6),
         )
+        if self.given is not None:
+            c.entry["words"] = None if c.words is None else round(c.words, 6)
         return c
 
     def _free_root(self, machine: Machine, minimal: Machine) -> tuple[Machine, Machine]:
@@ -311,39 +396,87 @@ class _Checker:
                 best = (alt, alt_min)
         return best
 
-    def consistent(self, c: _Candidate, heldout: bool = False) -> bool:
-        """Closed and reproduces the network on the collected words (and, with ``heldout``, on the
-        held-out words), within the tolerance."""
-        ok = 1.0 - self.tolerance - 1e-12
-        if not c.stats.closed:
-            return False
+    def tree_ok(self, c: _Candidate) -> bool:
+        """Reproduces the network on the collected words (within the tolerance)."""
         self.finish(c)
         assert c.agreement is not None
-        if c.agreement < ok:
+        return c.agreement >= self.ok
+
+    def trivial(self, c: _Candidate) -> bool:
+        """Gives one class on every word while the network gives several on the checked words."""
+        self.finish(c)
+        assert c.minimal is not None
+        return _answers(c.minimal, self.include_empty).size < 2 <= self.network_labels().size
+
+    def reproduces(self, c: _Candidate) -> bool:
+        """Consistent: reproduces the network on every checked word (collected, held-out, given;
+        each within the tolerance), and is not a one-class machine for a network of several."""
+        self.finish(c)
+        checks = (c.agreement, c.heldout, c.words)
+        if any(v is not None and v < self.ok for v in checks):
             return False
-        return not heldout or c.heldout is None or c.heldout >= ok
+        return not self.trivial(c)
+
+    def accepts(self, c: _Candidate) -> bool:
+        """Where a search stops: closed and consistent."""
+        return c.stats.closed and self.reproduces(c)
 
     def pick(self, cands: Sequence[_Candidate]) -> _Candidate | None:
-        """The first consistent candidate whose held-out agreement is within one word (or the
-        tolerance) of the best consistent one: a network that does not generalise perfectly to
-        longer words caps the held-out agreement of every candidate alike."""
-        ok = [c for c in cands if self.consistent(c)]
+        """Among closed candidates that reproduce the collected words, the first whose held-out
+        (and given-word) agreement is within one word (or the tolerance) of the best one: a network
+        that does not generalise perfectly to longer words caps the held-out agreement of every
+        candidate alike. Such a candidate is not consistent; it is the best explanation."""
+        ok = [c for c in cands if c.stats.closed and self.tree_ok(c) and not self.trivial(c)]
         if not ok:
             return None
+        slack_h = max(self.tolerance, 1.0 / max(self.holdout_words, 1)) + 1e-12
+        n_given = 1 if self.given is None else max(int(self.given.lengths.shape[0]), 1)
+        slack_w = max(self.tolerance, 1.0 / n_given) + 1e-12
         held = [c.heldout for c in ok if c.heldout is not None]
-        if not held:
-            return ok[0]
-        slack = max(self.tolerance, 1.0 / max(self.holdout_words, 1)) + 1e-12
-        top = max(held)
-        return next(c for c in ok if c.heldout is None or c.heldout >= top - slack)
+        words = [c.words for c in ok if c.words is not None]
+        top_h = max(held) if held else None
+        top_w = max(words) if words else None
+        for c in ok:
+            if top_h is not None and c.heldout is not None and c.heldout < top_h - slack_h:
+                continue
+            if top_w is not None and c.words is not None and c.words < top_w - slack_w:
+                continue
+            return c
+        return max(ok, key=self.worst)
+
+    def worst(self, c: _Candidate) -> float:
+        self.finish(c)
+        assert c.agreement is not None
+        return min(v for v in (c.agreement, c.heldout, c.words) if v is not None)
 
     def score(self, c: _Candidate) -> tuple[Any, ...]:
-        """Ranking of candidates when none is consistent: closed, then the worst agreement, then
-        fewer states."""
+        """Ranking of candidates when none is consistent: not a one-class machine for a network
+        of several classes, then the worst agreement (collected, held-out, given), then closed,
+        then fewer states."""
         self.finish(c)
-        assert c.minimal is not None and c.agreement is not None
-        worst = min(c.agreement, 1.0 if c.heldout is None else c.heldout)
-        return (c.stats.closed, worst, -c.minimal.n_states, -c.machine.n_states)
+        assert c.minimal is not None
+        return (
+            not self.trivial(c),
+            self.worst(c),
+            c.stats.closed,
+            -c.minimal.n_states,
+            -c.machine.n_states,
+        )
+
+    def choose(self, cands: Sequence[_Candidate]) -> _Candidate:
+        """The result among the candidates tried: the first closed consistent one; else the
+        consistent open one with the fewest minimal states; else :meth:`pick`; else the best
+        :meth:`score`. A consistent candidate always ranks above an inconsistent one."""
+        for c in cands:
+            if c.stats.closed and self.reproduces(c):
+                return c
+        open_ok = [c for c in cands if not c.stats.closed and self.reproduces(c)]
+        if open_ok:
+            return min(open_ok, key=lambda c: (c.minimal.n_states, c.machine.n_states))  # type: ignore[union-attr]
+        picked = self.pick(cands)
+        if picked is not None:
+            return picked
+        return max(cands, key=self.score)
 
 
 # -- the public function ---------------------------------------------------------------------------
@@ -365,7 +498,11 @@ def extract(
     holdout_words: int = 256,
     max_states: int | None = None,
     progress: bool = False,
-    **options: Any,
+    words: Sequence[str] | Sequence[Sequence[int]] | np.ndarray | None = None,
+    n_clusters: int | None = None,
+    linkage: str | None = None,
+    min_samples: int | None = None,
+    min_cluster_size: int | None = None,
 ) -> Extraction:
     """Extract the automaton a recurrent network implements.
 
@@ -415,9 +552,17 @@ def extract(
         Collection budget (see :func:`dfalens.probes.collect`).
     progress : bool, default False
         Progress bar while collecting.
-    **options
-        Passed to :func:`dfalens.probes.cluster` (``n_clusters``, ``linkage``, ``min_samples``,
-        ``min_cluster_size``).
+    words : sequence of str, sequence of int sequences, or int array, optional
+        The network's own words (a validation set): the network's class on each is compared with the
+        extracted machine (:attr:`Extraction.words_agreement`, part of :attr:`Extraction.consistent`
+        and of the evidence for :func:`dfalens.probes.verdict`), and the held-out and fidelity words
+        are drawn like them (held-out lengths from their lengths, symbols of both with their symbol
+        frequencies) instead of uniformly. Strings are read as in
+        :func:`dfalens.probes.encode_words`. Needs a Probe.
+    n_clusters, linkage, min_samples, min_cluster_size
+        Options of :func:`dfalens.probes.cluster` for the method they belong to (``n_clusters``:
+        kmeans; ``linkage``: agglomerative; ``min_samples``: dbscan and hdbscan;
+        ``min_cluster_size``: hdbscan). Giving one to another method is an error.
 
     Returns
     -------
@@ -434,16 +579,20 @@ def extract(
        leaders serve every step of the ladder :data:`EPS_LADDER` (0.01 to 1 x scale, geometric).
     2. At each ε: threshold clustering (connected components, exact), the majority quotient, its
        minimal machine. A step whose partition equals the previous one is skipped.
-    3. A candidate is *consistent* when the quotient is closed and its minimal machine gives the
-       network's class on every collected non-empty word (within ``tolerance``). It is also checked
-       on 256 random words of length ``2 x max_len`` that were not collected (*held-out*).
-    4. The ladder stops at the first consistent candidate that also matches every held-out word.
-       Else the smallest ε whose consistent candidate is within one held-out word of the best
-       consistent one wins: a network that errs on some longer words caps every candidate's held-out
-       agreement alike, and that is the network's limit, not the automaton's.
-    5. If no ε is consistent, k-means over ``k_range`` (smallest k first) with the same tests.
-    6. If nothing is consistent, the candidate with the best (closed, worst agreement, fewest
-       minimal states) is returned with ``settings["consistent"] = False``.
+    3. A candidate is *consistent* when its minimal machine gives the network's class on every
+       collected non-empty word, on 256 random words of length ``2 x max_len`` that were not
+       collected (*held-out*) and on every given word (each within ``tolerance``), and is not a
+       one-class machine for a network that gives several classes on those words.
+    4. The ladder stops at the first closed consistent candidate.
+    5. If none, and no closed candidate reproduces the collected words, k-means over ``k_range``
+       (smallest k first), stopping likewise.
+    6. The result, among all candidates tried: the first closed consistent one; else the
+       consistent open one with the fewest states; else the first closed candidate that reproduces
+       the collected words with held-out agreement within one word of the best such (a network that
+       errs on some longer words caps every candidate's held-out agreement alike), reported with
+       ``consistent=False``; else the best by (not one-class, worst agreement, closed, fewest
+       states), also ``consistent=False``. A consistent candidate always ranks above an
+       inconsistent one, closed or not.
 
     ``settings`` records the method and parameters settled on, and ``settings["trace"]`` every
     candidate tried with its cluster count, closure, agreement and held-out agreement.
@@ -463,8 +612,20 @@ def extract(
         )
     if not 0.0 <= tolerance < 1.0:
         raise ConfigError(f"tolerance must be in [0, 1), got {tolerance}")
+    options = _cluster_options(
+        method,
+        eps,
+        n_clusters=n_clusters,
+        linkage=linkage,
+        min_samples=min_samples,
+        min_cluster_size=min_cluster_size,
+    )
     probe: Probe | None
     if isinstance(source, StateSet):
+        if words is not None:
+            raise ConfigError(
+                "words= needs the network to answer them; pass the Probe instead of a StateSet"
+            )
         states, probe = source, None
         max_len = int(states.depth.max())
     elif isinstance(source, Probe):
@@ -474,15 +635,19 @@ def extract(
                 "the probe has no readout, so its states have no outputs to extract; build it with "
                 "readout=..."
             )
-        kwargs: dict[str, Any] = {"progress": progress}
-        if max_states is not None:
-            kwargs["max_states"] = max_states
-        states = collect(probe, max_len, **kwargs)
     else:
         raise ConfigError(
             f"extract takes a Probe or a StateSet, got {type(source).__name__}; wrap a torch "
             "module with dfalens.probes.from_module(rnn, readout=..., alphabet=...)"
         )
+    given: WordSample | None = None
+    if words is not None and probe is not None:
+        given = _given_words(probe, words, include_empty)
+    if probe is not None:
+        kwargs: dict[str, Any] = {"progress": progress}
+        if max_states is not None:
+            kwargs["max_states"] = max_states
+        states = collect(probe, max_len, **kwargs)
     x = _as_array(states)
     moments = _moments(x)
     unit = moments.scale if scale is None else float(scale)
@@ -496,6 +661,7 @@ def extract(
         seed=seed,
         holdout_len=max(2 * max_len, 1),
         holdout_words=holdout_words,
+        given=given,
     )
     base = {
         "relative": relative,
@@ -503,6 +669,7 @@ def extract(
         "max_len": max_len,
         "include_empty": include_empty,
         "seed": seed,
+        "words": None if given is None else int(given.lengths.shape[0]),
     }
     if method is None and eps is None:
         best, settings = _auto(x, moments, unit, checker, k_range, seed)
@@ -518,6 +685,8 @@ def extract(
         settings["eps"] = settings["eps_abs"]
     final = checker.finish(best)
     assert final.minimal is not None and final.agreement is not None
+    consistent = checker.reproduces(final)
+    settings["consistent"] = consistent
     if final.machine.state_names is None and final.machine.n_states <= MAX_NAMED_STATES:
         # candidates of a sweep are built without names
         m = final.machine
@@ -531,10 +700,27 @@ def extract(
             final.agreement,
             final.heldout,
             final.entry,
+            final.words,
         )
     fidelity = None
-    if final.stats.closed and probe is not None and len(fidelity_lengths):
-        fidelity = _fidelity(probe, final.minimal, fidelity_lengths, fidelity_words, seed)
+    samples = [s for s in (checker.held(), given) if s is not None]
+    if probe is not None and len(fidelity_lengths):
+        fid_samples = _fidelity_words(probe, fidelity_lengths, fidelity_words, seed, given)
+        samples += fid_samples
+        if final.stats.closed:
+            fidelity = {
+                int(length): float(np.mean(run(final.minimal, s.words) == s.network))
+                for length, s in zip(fidelity_lengths, fid_samples, strict=True)
+            }
+    evidence = Evidence(
+        parent=states.parent,
+        symbol=states.symbol,
+        depth=states.depth,
+        tree_network=checker.pred,
+        samples=tuple(samples),
+        alphabet=tuple(states.alphabet),
+        include_empty=include_empty,
+    )
     return Extraction(
         labels=final.labels,
         machine=final.machine,
@@ -553,7 +739,49 @@ def extract(
         n_raw=final.machine.n_states,
         n_minimal=final.minimal.n_states,
         n_minimal_trimmed=final.minimal.n_states - _has_dead_state(final.minimal),
+        consistent=consistent,
+        words_agreement=final.words,
+        evidence=evidence,
     )
+
+
+_OPTION_METHODS = {
+    "n_clusters": ("kmeans",),
+    "linkage": ("agglomerative",),
+    "min_samples": ("dbscan", "hdbscan"),
+    "min_cluster_size": ("hdbscan",),
+}
+
+
+def _cluster_options(method: str | None, eps: float | None, **given: Any) -> dict[str, Any]:
+    """The clustering options that were given, each checked against the method it belongs to."""
+    options = {k: v for k, v in given.items() if v is not None}
+    effective = method or ("threshold" if eps is not None else None)
+    for name in options:
+        allowed = _OPTION_METHODS[name]
+        if effective not in allowed:
+            which = "the default strategy" if effective is None else f"method={effective!r}"
+            raise ConfigError(
+                f"{name} applies to method={' or '.join(repr(m) for m in allowed)}, not to "
+                f"{which}; drop it or choose that method"
+            )
+    return options
+
+
+def _given_words(
+    probe: Probe, words: Sequence[str] | Sequence[Sequence[int]] | np.ndarray, include_empty: bool
+) -> WordSample:
+    """The user's words, encoded, with the network's class on each."""
+    mat, lengths = encode_words(words, probe.alphabet)
+    if mat.shape[0] == 0:
+        raise ConfigError("words= is empty; give at least one word (or leave it unset)")
+    if not include_empty and not (lengths > 0).any():
+        raise ConfigError(
+            "words= holds only the empty word, whose output is ignored; give non-empty words "
+            "(or include_empty=True)"
+        )
+    mat, lengths = padded(_rows(mat, lengths))
+    return WordSample("given", mat, lengths, _predict_padded(probe, mat, lengths))
 
 
 def _has_dead_state(m: Machine) -> int:
@@ -565,14 +793,25 @@ def _has_dead_state(m: Machine) -> int:
     return int(dead.any())
 
 
-def _fidelity(
-    probe: Probe, m: Machine, lengths: Sequence[int], n_words: int, seed: int
-) -> dict[int, float]:
+def _fidelity_words(
+    probe: Probe,
+    lengths: Sequence[int],
+    n_words: int,
+    seed: int,
+    given: WordSample | None,
+) -> list[WordSample]:
+    """Random words of each fidelity length (symbols uniform, or with the given words' symbol
+    frequencies) and the network's class on each."""
     rng = np.random.default_rng(seed + 2)
-    out: dict[int, float] = {}
+    k = probe.n_symbols
+    out: list[WordSample] = []
     for length in lengths:
-        words = rng.integers(0, m.n_symbols, size=(n_words, int(length)))
-        out[int(length)] = float(np.mean(run(m, words) == predict(probe, words)))
+        if given is None:
+            words = rng.integers(0, k, size=(n_words, int(length)))
+            lens = np.full(n_words, int(length), dtype=np.int64)
+        else:
+            words, lens = sample_like(given.words, given.lengths, k, n_words, rng, int(length))
+        out.append(WordSample(f"fidelity {int(length)}", words, lens, predict(probe, words)))
     return out
 
 
@@ -637,7 +876,7 @@ def _fixed(
         )
     entry = {k: settings.get(k) for k in ("method", "eps", "n_clusters") if k in settings}
     cand = checker.evaluate(labels, entry, names=True)
-    settings["consistent"] = checker.consistent(cand)
+    settings["consistent"] = checker.reproduces(cand)
     settings["heldout"] = cand.heldout
     settings["trace"] = [cand.entry]
     return cand, settings
@@ -661,11 +900,11 @@ def _k_sweep(
         labels = cluster(x, "kmeans", n_clusters=k, seed=seed)
         cand = checker.evaluate(labels, {"method": "kmeans", "n_clusters": k}, lazy=True)
         tried.append(cand)
-        if checker.consistent(cand, heldout=True):
+        if checker.accepts(cand):
             return cand, _settings_of(cand, earlier + tried, "k-sweep", checker)
     if not tried and not earlier:
         raise ConfigError(f"k_range {ks[0]}..{ks[-1]} has no k <= {n}, the number of states")
-    chosen = checker.pick(tried) or max(earlier + tried, key=checker.score)
+    chosen = checker.choose(earlier + tried)
     return chosen, _settings_of(chosen, earlier + tried, "k-sweep", checker)
 
 
@@ -678,7 +917,7 @@ def _settings_of(
         "strategy": strategy,
         "eps": entry.get("eps"),
         "eps_abs": entry.get("eps_abs"),
-        "consistent": checker.consistent(cand),
+        "consistent": checker.reproduces(cand),
         "heldout": entry.get("heldout"),
         "trace": [c.entry for c in tried],
     }
@@ -717,12 +956,12 @@ def _auto(
             labels, {"method": "threshold", "eps": rel, "eps_abs": eps_abs}, lazy=True
         )
         tried.append(cand)
-        if checker.consistent(cand, heldout=True):
+        if checker.accepts(cand):
             break
         if n_clusters == 1:
             break
-    chosen = checker.pick(tried)
-    if chosen is not None:
+    if any(checker.accepts(c) for c in tried) or checker.pick(tried) is not None:
+        chosen = checker.choose(tried)
         settings = _settings_of(chosen, tried, "auto", checker)
     else:
         chosen, settings = _k_sweep(x, checker, k_range, seed, tried)
