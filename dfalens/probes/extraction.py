@@ -223,6 +223,7 @@ class _Candidate:
     heldout: float | None
     entry: dict[str, Any]
     words: float | None = None
+    long: dict[int, float] | None = None  # agreement on the fidelity words, per length
 
 
 def _rows(words: np.ndarray, lengths: np.ndarray) -> list[tuple[int, ...]]:
@@ -271,6 +272,8 @@ class _Checker:
         holdout_len: int,
         holdout_words: int,
         given: WordSample | None = None,
+        fidelity_lengths: Sequence[int] = (),
+        fidelity_words: int = 0,
     ) -> None:
         self.states = states
         self.probe = probe
@@ -290,6 +293,9 @@ class _Checker:
         self._held: WordSample | None = None
         self._held_done = False
         self._labels: np.ndarray | None = None
+        self.fidelity_lengths = tuple(int(n) for n in fidelity_lengths)
+        self.fidelity_words = fidelity_words
+        self._long: list[WordSample] | None = None
 
     def tree_outputs(self, m: Machine) -> np.ndarray:
         """Output of ``m`` on every collected word, one vectorised step per depth level."""
@@ -324,6 +330,17 @@ class _Checker:
         )
         return self._held
 
+    def long(self) -> list[WordSample]:
+        """The fidelity words (long random words; drawn on first use) and the network's classes
+        on them; empty without a network or fidelity lengths."""
+        if self._long is None:
+            self._long = []
+            if self.probe is not None and self.fidelity_lengths and self.fidelity_words > 0:
+                self._long = _fidelity_words(
+                    self.probe, self.fidelity_lengths, self.fidelity_words, self.seed, self.given
+                )
+        return self._long
+
     def sample_agreement(self, sample: WordSample | None, m: Machine) -> float | None:
         """Fraction of the sample's words (non-empty unless ``include_empty``) on which ``m`` gives
         the network's class; None for no sample or no such word."""
@@ -340,7 +357,7 @@ class _Checker:
         """The distinct classes the network gives on the checked words."""
         if self._labels is None:
             parts = [self.pred[self.voters]]
-            for sample in (self.held(), self.given):
+            for sample in (self.held(), self.given, *self.long()):
                 if sample is not None:
                     keep = sample.lengths >= (0 if self.include_empty else 1)
                     parts.append(sample.network[keep])
@@ -372,6 +389,11 @@ class _Checker:
         c.agreement = self.agreement(minimal)
         c.heldout = self.sample_agreement(self.held(), minimal)
         c.words = self.sample_agreement(self.given, minimal)
+        long = {
+            n: self.sample_agreement(sample, minimal)
+            for n, sample in zip(self.fidelity_lengths, self.long(), strict=False)
+        }
+        c.long = {n: v for n, v in long.items() if v is not None} or None
         c.entry.update(
             n_minimal=minimal.n_states,
             agreement=round(c.agreement, 6),
@@ -412,7 +434,7 @@ class _Checker:
         """Consistent: reproduces the network on every checked word (collected, held-out, given;
         each within the tolerance), and is not a one-class machine for a network of several."""
         self.finish(c)
-        checks = (c.agreement, c.heldout, c.words)
+        checks = (c.agreement, c.heldout, c.words, *(c.long or {}).values())
         if any(v is not None and v < self.ok for v in checks):
             return False
         return not self.trivial(c)
@@ -422,32 +444,39 @@ class _Checker:
         return c.stats.closed and self.reproduces(c)
 
     def pick(self, cands: Sequence[_Candidate]) -> _Candidate | None:
-        """Among closed candidates that reproduce the collected words, the first whose held-out
-        (and given-word) agreement is within one word (or the tolerance) of the best one: a network
-        that does not generalise perfectly to longer words caps the held-out agreement of every
-        candidate alike. Such a candidate is not consistent; it is the best explanation."""
+        """Among closed candidates that reproduce the collected words, the first whose held-out,
+        given-word and fidelity agreements are each within one word (or the tolerance) of the best
+        one: a network that does not generalise perfectly to longer words caps the held-out
+        agreement of every candidate alike. Such a candidate is not consistent; it is the best
+        explanation."""
         ok = [c for c in cands if c.stats.closed and self.tree_ok(c) and not self.trivial(c)]
         if not ok:
             return None
-        slack_h = max(self.tolerance, 1.0 / max(self.holdout_words, 1)) + 1e-12
-        n_given = 1 if self.given is None else max(int(self.given.lengths.shape[0]), 1)
-        slack_w = max(self.tolerance, 1.0 / n_given) + 1e-12
-        held = [c.heldout for c in ok if c.heldout is not None]
-        words = [c.words for c in ok if c.words is not None]
-        top_h = max(held) if held else None
-        top_w = max(words) if words else None
-        for c in ok:
-            if top_h is not None and c.heldout is not None and c.heldout < top_h - slack_h:
+        n_given = 1 if self.given is None else int(self.given.lengths.shape[0])
+        checks = (
+            (lambda c: c.heldout, self.holdout_words),
+            (lambda c: c.words, n_given),
+            (lambda c: None if not c.long else min(c.long.values()), self.fidelity_words),
+        )
+        near: list[bool] = [True] * len(ok)
+        for value, n in checks:
+            vals = [value(c) for c in ok]
+            known = [v for v in vals if v is not None]
+            if not known:
                 continue
-            if top_w is not None and c.words is not None and c.words < top_w - slack_w:
-                continue
-            return c
+            slack = max(self.tolerance, 1.0 / max(n, 1)) + 1e-12
+            top = max(known)
+            near = [f and (v is None or v >= top - slack) for f, v in zip(near, vals, strict=True)]
+        for c, f in zip(ok, near, strict=True):
+            if f:
+                return c
         return max(ok, key=self.worst)
 
     def worst(self, c: _Candidate) -> float:
         self.finish(c)
         assert c.agreement is not None
-        return min(v for v in (c.agreement, c.heldout, c.words) if v is not None)
+        checks = (c.agreement, c.heldout, c.words, *(c.long or {}).values())
+        return min(v for v in checks if v is not None)
 
     def score(self, c: _Candidate) -> tuple[Any, ...]:
         """Ranking of candidates when none is consistent: not a one-class machine for a network
@@ -662,6 +691,8 @@ def extract(
         holdout_len=max(2 * max_len, 1),
         holdout_words=holdout_words,
         given=given,
+        fidelity_lengths=fidelity_lengths,
+        fidelity_words=fidelity_words,
     )
     base = {
         "relative": relative,
@@ -701,17 +732,12 @@ def extract(
             final.heldout,
             final.entry,
             final.words,
+            final.long,
         )
     fidelity = None
-    samples = [s for s in (checker.held(), given) if s is not None]
-    if probe is not None and len(fidelity_lengths):
-        fid_samples = _fidelity_words(probe, fidelity_lengths, fidelity_words, seed, given)
-        samples += fid_samples
-        if final.stats.closed:
-            fidelity = {
-                int(length): float(np.mean(run(final.minimal, s.words) == s.network))
-                for length, s in zip(fidelity_lengths, fid_samples, strict=True)
-            }
+    samples = [s for s in (checker.held(), given, *checker.long()) if s is not None]
+    if final.stats.closed and final.long is not None:
+        fidelity = dict(final.long)
     evidence = Evidence(
         parent=states.parent,
         symbol=states.symbol,
