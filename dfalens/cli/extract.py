@@ -116,7 +116,14 @@ def _consistency_line(ex: Any) -> str:
         parts.append(f"held-out {s['heldout']:.2%}")
     if ex.words_agreement is not None:
         parts.append(f"given words {ex.words_agreement:.2%}")
+    if ex.fidelity is not None:
+        parts += [f"length {k} {v:.2%}" for k, v in ex.fidelity.items()]
     checked = ", ".join(parts)
+    if ex.consistent and not ex.closed:
+        return (
+            f"consistent: yes on every word checked ({checked}), but the machine is open: "
+            "beyond the collected words it is a guess"
+        )
     if ex.consistent:
         return f"consistent: yes, reproduces the network on every word checked ({checked})"
     return (
@@ -194,7 +201,9 @@ def _summary(ex: Any, description: str, tv: Any, task: str | None) -> list[str]:
     return lines
 
 
-@click.command("extract", epilog=EXIT_CODES)
+@click.command(
+    "extract", epilog=EXIT_CODES, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option(
     "--task",

@@ -472,22 +472,25 @@ class _Checker:
                 return c
         return max(ok, key=self.worst)
 
-    def worst(self, c: _Candidate) -> float:
+    def worst(self, c: _Candidate, long: bool = True) -> float:
+        """The lowest agreement over the collected, held-out and given words (and, with
+        ``long``, the fidelity words)."""
         self.finish(c)
         assert c.agreement is not None
-        checks = (c.agreement, c.heldout, c.words, *(c.long or {}).values())
+        checks = (c.agreement, c.heldout, c.words, *((c.long or {}).values() if long else ()))
         return min(v for v in checks if v is not None)
 
     def score(self, c: _Candidate) -> tuple[Any, ...]:
         """Ranking of candidates when none is consistent: not a one-class machine for a network
-        of several classes, then the worst agreement (collected, held-out, given), then closed,
-        then fewer states."""
+        of several classes, then the worst agreement on the collected, held-out and given words,
+        then closed, then the worst agreement on the fidelity words, then fewer states."""
         self.finish(c)
         assert c.minimal is not None
         return (
             not self.trivial(c),
-            self.worst(c),
+            self.worst(c, long=False),
             c.stats.closed,
+            self.worst(c),
             -c.minimal.n_states,
             -c.machine.n_states,
         )
@@ -619,8 +622,9 @@ def extract(
        consistent open one with the fewest states; else the first closed candidate that reproduces
        the collected words with held-out agreement within one word of the best such (a network that
        errs on some longer words caps every candidate's held-out agreement alike), reported with
-       ``consistent=False``; else the best by (not one-class, worst agreement, closed, fewest
-       states), also ``consistent=False``. A consistent candidate always ranks above an
+       ``consistent=False``; else the best by (not one-class, worst agreement on the collected,
+       held-out and given words, closed, worst fidelity, fewest states), also
+       ``consistent=False``. A consistent candidate always ranks above an
        inconsistent one, closed or not.
 
     ``settings`` records the method and parameters settled on, and ``settings["trace"]`` every
