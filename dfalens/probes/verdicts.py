@@ -173,7 +173,8 @@ def verdict(ex: Extraction, task: Machine, probe: Probe | None = None) -> TaskVe
             consistent = False
     if found is not None:
         result = "not equivalent"
-    elif machine.equal:
+    elif machine.equal and (ex.evidence is not None or consistent):
+        # without evidence (an Extraction built by hand) only its own consistency vouches
         result = "equivalent"
     elif consistent and probe is None:
         result = "not equivalent"
