@@ -199,10 +199,13 @@ class Checker:
             machine, minimal = self._free_root(machine, minimal)
         c.machine, c.minimal = machine, minimal
         c.agreement = self.agreement(minimal)
-        c.heldout = self.sample_agreement(self.held(), minimal)
-        c.words = self.sample_agreement(self.given, minimal)
+        # an open quotient answers nothing where its transitions run out: the sink of ``minimal``
+        # is a guess, so such a word counts as a disagreement (run gives -1 there)
+        ref = minimal if c.stats.closed else machine
+        c.heldout = self.sample_agreement(self.held(), ref)
+        c.words = self.sample_agreement(self.given, ref)
         long = {
-            n: self.sample_agreement(sample, minimal)
+            n: self.sample_agreement(sample, ref)
             for n, sample in zip(self.fidelity_lengths, self.long(), strict=False)
         }
         c.long = {n: v for n, v in long.items() if v is not None} or None

@@ -103,13 +103,16 @@ class Extraction:
     consistent : bool
         ``minimal`` reproduces the network on every word it was checked on: the collected words,
         the held-out words and the given words (within ``tolerance``; the empty word only with
-        ``include_empty``). A machine that gives one class on every non-empty word is consistent
-        only when the network also gives one class on all of them. Independent of ``closed``: an
-        open quotient can reproduce every checked word, a closed one can miss some. When False the
+        ``include_empty``), and on the fidelity words. A machine that gives one class on every
+        non-empty word is consistent only when the network also gives one class on all of them.
+        An open quotient answers only the words its defined transitions cover: a checked word
+        that leaves them counts as a disagreement (the sink of ``minimal`` is a guess), so an open
+        quotient is consistent only when every checked word stays inside it. When False the
         machine is *not* the network's automaton: read it as the best guess, never as the answer.
     words_agreement : float or None
-        Fraction of the given words (``words=``) on which ``minimal`` gives the network's class;
-        None when no words were given.
+        Fraction of the given words (``words=``) on which the machine gives the network's class
+        (``minimal`` when closed, else the quotient, undefined counting as wrong); None when no
+        words were given.
     evidence : Evidence or None
         Every word checked (collected, held-out, given, fidelity) with the network's class on it,
         for :func:`dfalens.probes.verdict`. Not serialised.

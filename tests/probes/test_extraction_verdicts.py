@@ -159,14 +159,18 @@ def test_one_class_machine_is_not_consistent_for_a_network_of_two() -> None:
     assert not ex.consistent and ex.words_agreement == 0.0
     default = extract(probe, max_len=6, words=words, k_range=range(2, 8))
     assert not default.consistent and default.words_agreement < 1.0
+    # even without the words: the memorising open quotient runs out of transitions on some
+    # held-out words, and no closed machine reproduces a^n b^n
+    assert not extract(probe, max_len=6, k_range=range(2, 8)).consistent
     # a network that really gives one class everywhere: the one-state machine is right
     const = extract(constant_probe(), max_len=6)
     assert const.n_minimal == 1 and const.consistent and exit_code(const) == 0
 
 
 def test_consistent_outranks_closed() -> None:
-    # open quotient that reproduces every checked word vs closed ones that do not: a network that
-    # is parity on its words but answers 0 on every word longer than 5 (the checks go no further)
+    # a network that is parity up to length 5 and answers 0 on every longer word; checked only on
+    # the collected words (no held-out or fidelity words), the open quotient that reproduces them
+    # all ranks above every closed candidate, none of which does
     def step(h: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         return torch.stack([(h[:, 0] + s) % 2, h[:, 1] + 1], dim=1)
 
@@ -175,11 +179,14 @@ def test_consistent_outranks_closed() -> None:
         return torch.cat([1 - odd, odd], dim=1)
 
     probe = from_step(torch.zeros(2), step, readout, alphabet="01")
-    ex = extract(probe, max_len=6, holdout_words=64, fidelity_lengths=(30,), k_range=range(2, 8))
-    assert ex.consistent and not ex.closed
-    assert ex.agreement == 1.0 and ex.settings["heldout"] == 1.0
-    trace = ex.settings["trace"]
-    assert any(e["closed"] for e in trace)  # closed candidates were tried and ranked below
+    only_tree = {"holdout_words": 0, "fidelity_lengths": (), "k_range": range(2, 8)}
+    ex = extract(probe, max_len=6, **only_tree)
+    assert ex.consistent and not ex.closed and ex.agreement == 1.0
+    closed = [e for e in ex.settings["trace"] if e["closed"]]
+    assert closed and all(e["agreement"] < 1.0 for e in closed)
+    # checked on longer words, the open quotient runs out of transitions: not consistent
+    longer = extract(probe, max_len=6, k_range=range(2, 8))
+    assert not longer.consistent and exit_code(longer) == 4
 
 
 def test_words_file_format(tmp_path) -> None:
