@@ -16,6 +16,7 @@ EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USER = 2
 EXIT_NOT_EQUIVALENT = 3
+EXIT_NOT_REPRODUCED = 4  # extract-dfa: extracted, but the machine does not reproduce the network
 
 
 class UserError(click.ClickException):

@@ -1,4 +1,10 @@
-"""``extract-dfa CHECKPOINT`` (also ``dfalens extract``): a checkpoint to its minimal automaton."""
+"""``extract-dfa CHECKPOINT`` (also ``dfalens extract``): a checkpoint to its minimal automaton.
+
+Exit codes (:data:`EXIT_CODES`): 0 extracted, and the machine reproduces the network on every word
+checked (with ``--task``: and the network is equivalent to the task on all of them); 2 bad input,
+nothing written; 3 with ``--task``: the network disagrees with the task (the shortest such word is
+printed); 4 extracted, but the machine does not reproduce the network; 1 internal error.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +16,23 @@ from typing import Any
 
 import click
 
-from dfalens.automata import equivalent, get_task_machine, render, to_dict, to_json
+from dfalens.automata import get_task_machine, render, to_dict, to_json
 from dfalens.errors import ConfigError, TaskError
 from dfalens.probes import extract as run_extract
-from dfalens.probes import from_checkpoint
+from dfalens.probes import from_checkpoint, read_words, verdict
+from dfalens.probes.verdicts import exit_code
 
 OUTPUT_SUFFIXES = (".svg", ".png", ".pdf", ".dot", ".gv", ".json")
+EXIT_CODES = """\b
+Exit codes:
+  0  extracted, and the machine reproduces the network on every word checked
+     (with --task: the machine is equivalent to the task and the network agrees
+     with the task on every collected, held-out, given and fidelity word)
+  2  bad input (one-line error, nothing written)
+  3  --task: the network disagrees with the task; the shortest such word is shown
+  4  extracted, but the machine does not reproduce the network (consistent: no)
+  1  internal error (a bug; rerun with --debug)
+"""
 METHOD_NAMES = ("leader", "threshold", "agglomerative", "kmeans", "hdbscan", "dbscan")
 
 
@@ -95,7 +112,60 @@ def _write(machine: Any, path: Path) -> tuple[Path, str | None]:
     return written, hint
 
 
-def _summary(ex: Any, description: str, verdict: Any, task: str | None) -> list[str]:
+def _consistency_line(ex: Any) -> str:
+    s = ex.settings
+    parts = [f"collected {ex.agreement:.2%}"]
+    if s.get("heldout") is not None:
+        parts.append(f"held-out {s['heldout']:.2%}")
+    if ex.words_agreement is not None:
+        parts.append(f"given words {ex.words_agreement:.2%}")
+    if ex.fidelity is not None:
+        parts += [f"length {k} {v:.2%}" for k, v in ex.fidelity.items()]
+    checked = ", ".join(parts)
+    if ex.consistent and not ex.closed:
+        return (
+            f"consistent: yes on every word checked ({checked}), but the machine is open: "
+            "beyond the collected words it is a guess"
+        )
+    if ex.consistent:
+        return f"consistent: yes, reproduces the network on every word checked ({checked})"
+    return (
+        f"consistent: NO, the machine does not reproduce the network ({checked}); it is a best "
+        "guess, not the network's automaton"
+    )
+
+
+def _verdict_lines(tv: Any, task: str) -> list[str]:
+    if tv.equal:
+        return [
+            f"task {task}: equivalent (machine equivalent to the task; the network agrees with "
+            f"the task on all {tv.words_checked} words checked)"
+        ]
+    lines = []
+    if tv.network_word is not None:
+        w = tv.network_word_str
+        shown = repr(w) if w else "the empty word"
+        lines.append(
+            f"task {task}: NOT equivalent; on {shown} the network outputs {tv.network_output}, "
+            f"the task {tv.task_output}"
+        )
+    if not tv.machine.equal:
+        w = tv.machine.word_str
+        shown = repr(w) if w else "the empty word"
+        head = f"task {task}: NOT equivalent; " if not lines else "  and "
+        lines.append(
+            f"{head}on {shown} the extraction outputs {tv.machine.output_a}, the task "
+            f"{tv.machine.output_b}"
+        )
+    if tv.result == "not reproduced":
+        lines.append(
+            f"task {task}: undecided; the network agreed with the task on all {tv.words_checked} "
+            "words checked, but the extracted machine does not reproduce the network"
+        )
+    return lines
+
+
+def _summary(ex: Any, description: str, tv: Any, task: str | None) -> list[str]:
     s = ex.settings
     lines = [f"network: {description}"]
     n_words = int(ex.labels.size)
@@ -107,6 +177,12 @@ def _summary(ex: Any, description: str, verdict: Any, task: str | None) -> list[
     lines.append(
         f"closed: {closed}; agrees with the network on {ex.agreement:.2%} of the collected words"
     )
+    if ex.words_agreement is not None:
+        lines.append(
+            f"given words: {s.get('words')}; the machine agrees with the network on "
+            f"{ex.words_agreement:.2%} of them"
+        )
+    lines.append(_consistency_line(ex))
     if s["method"] == "kmeans":
         how = f"kmeans k={s.get('n_clusters')}"
     else:
@@ -117,33 +193,33 @@ def _summary(ex: Any, description: str, verdict: Any, task: str | None) -> list[
     if strategy != "fixed":
         tried = len(s.get("trace", []))
         how += f"; {strategy} strategy, {tried} candidate{'' if tried == 1 else 's'} tried"
-    if not s.get("consistent", True):
-        how += "; no candidate reproduced the network exactly, best shown"
     lines.append(f"method: {how}")
     if ex.fidelity is None:
         lines.append("fidelity: n/a (the extraction is not closed)")
     else:
         parts = ", ".join(f"length {k}: {v:.3f}" for k, v in ex.fidelity.items())
         lines.append(f"fidelity to the network: {parts}")
-    if verdict is not None:
-        if verdict.equal:
-            lines.append(f"task {task}: equivalent")
-        else:
-            word = verdict.word_str
-            shown = repr(word) if word else "the empty word"
-            lines.append(
-                f"task {task}: NOT equivalent; on {shown} the extraction outputs "
-                f"{verdict.output_a}, the task {verdict.output_b}"
-            )
+    if tv is not None:
+        lines.extend(_verdict_lines(tv, str(task)))
     return lines
 
 
-@click.command("extract")
+@click.command(
+    "extract", epilog=EXIT_CODES, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option(
     "--task",
-    help="Compare with this ground truth: parity, modK, tomitaN, random:SEED or a machine JSON "
-    "file (exit 3 when not equivalent).",
+    help="Compare the network with this ground truth: parity, modK, tomitaN, random:SEED or a "
+    "machine JSON file (exit 3 when the network disagrees with it).",
+)
+@click.option(
+    "--words",
+    "words_file",
+    type=click.Path(path_type=Path),
+    help="The network's own words (e.g. its validation set), one per line; symbols separated by "
+    "spaces when a symbol name is longer than one character; blank lines skipped, a line 'ε' is "
+    "the empty word. Checked like the collected words; random words follow them.",
 )
 @click.option(
     "--max-len",
@@ -211,6 +287,7 @@ def _summary(ex: Any, description: str, verdict: Any, task: str | None) -> list[
 def extract(
     checkpoint: Path,
     task: str | None,
+    words_file: Path | None,
     max_len: int,
     max_states: int | None,
     method: str | None,
@@ -230,8 +307,12 @@ def extract(
     """Extract the minimal automaton of the recurrent network in CHECKPOINT.
 
     CHECKPOINT is a dfalens .safetensors checkpoint or a foreign PyTorch state_dict (.pt/.pth/.ckpt,
-    opened with weights_only=True; pickles that need code are refused). Exit codes: 0 done (and
-    equivalent to --task), 3 not equivalent to --task, 2 bad input.
+    opened with weights_only=True; pickles that need code are refused).
+
+    Exit codes: 0 extracted and the machine reproduces the network on every word checked (with
+    --task: and the network is equivalent to the task on all of them); 2 bad input, nothing
+    written; 3 with --task: the network disagrees with the task (its shortest disagreement is
+    printed); 4 extracted, but the machine does not reproduce the network; 1 internal error.
     """
 
     _limit_threads(threads)
@@ -253,6 +334,7 @@ def extract(
     )
     if truth is not None:
         _check_alphabets(probe.alphabet, truth.alphabet, str(task))
+    words = read_words(words_file, probe.alphabet) if words_file is not None else None
     ex = run_extract(
         probe,
         max_len=max_len,
@@ -262,10 +344,10 @@ def extract(
         seed=seed,
         include_empty=include_empty,
         max_states=max_states,
+        words=words,
     )
-    verdict = (
-        equivalent(ex.minimal, truth, ignore_empty=not include_empty) if truth is not None else None
-    )
+    tv = verdict(ex, truth, probe) if truth is not None else None
+    code = exit_code(ex, tv)
     written: Path | None = None
     hint = None
     if output is not None:
@@ -276,8 +358,14 @@ def extract(
             "checkpoint": str(checkpoint),
             "network": probe.description,
             "task": task,
-            "equivalent": None if verdict is None else verdict.equal,
-            "counterexample": None if verdict is None or verdict.equal else verdict.word_str,
+            "equivalent": None if tv is None else tv.equal,
+            "verdict": None if tv is None else tv.result,
+            "network_counterexample": None if tv is None else tv.network_word_str,
+            "network_output": None if tv is None else tv.network_output,
+            "task_output": None if tv is None else tv.task_output,
+            "words_checked": None if tv is None else tv.words_checked,
+            "counterexample": None if tv is None or tv.machine.equal else tv.machine.word_str,
+            "exit_code": code,
             **record,
         }
         record["machine"] = to_dict(ex.minimal)
@@ -287,10 +375,10 @@ def extract(
         if hint:
             click.echo(f"note: {hint}", err=True)
     else:
-        for line in _summary(ex, probe.description, verdict, task):
+        for line in _summary(ex, probe.description, tv, task):
             click.echo(line)
         if written is not None:
             click.echo(f"wrote {written}")
         if hint:
             click.echo(f"note: {hint}", err=True)
-    return 3 if verdict is not None and not verdict.equal else 0
+    return code

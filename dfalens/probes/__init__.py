@@ -11,6 +11,7 @@ from dfalens.probes.collection import (
     explore,
     predict,
 )
+from dfalens.probes.evidence import Evidence, WordSample
 from dfalens.probes.extraction import Extraction, extract
 from dfalens.probes.hooks import PrefixProbe, from_nnsight, from_transformer_lens
 from dfalens.probes.loading import RecurrentSpec, from_checkpoint, infer_recurrent, read_weights
@@ -18,8 +19,11 @@ from dfalens.probes.probe import Probe, as_alphabet, from_model, from_module, fr
 from dfalens.probes.quotients import QuotientStats, quotient
 from dfalens.probes.scaling import scale
 from dfalens.probes.stateset import StateSet
+from dfalens.probes.verdicts import TaskVerdict, verdict
+from dfalens.probes.wordlists import parse_words, read_words
 
 __all__ = [
+    "Evidence",
     "Exploration",
     "Extraction",
     "PrefixProbe",
@@ -27,6 +31,8 @@ __all__ = [
     "QuotientStats",
     "RecurrentSpec",
     "StateSet",
+    "TaskVerdict",
+    "WordSample",
     "as_alphabet",
     "cluster",
     "collect",
@@ -42,8 +48,11 @@ __all__ = [
     "from_module",
     "from_step",
     "infer_recurrent",
+    "parse_words",
     "predict",
     "quotient",
     "read_weights",
+    "read_words",
     "scale",
+    "verdict",
 ]

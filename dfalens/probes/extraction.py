@@ -3,8 +3,9 @@ automaton.
 
 :func:`extract` collects the network's states on every word up to ``max_len``, clusters them, builds
 the majority-vote quotient (:func:`dfalens.probes.quotient`), minimises it, and checks the result
-against the network: on the collected words and, when the quotient is closed, on long random words
-(fidelity).
+against the network: on the collected words, on held-out random words, on the user's words when given,
+and, when the quotient is closed, on long random words (fidelity). :attr:`Extraction.consistent` says
+whether the machine reproduces the network on every word it was checked on.
 
 With no ``method`` it runs the default strategy (see :func:`extract`): threshold clustering over an
 increasing ε ladder that reuses one leader cover, stopping at the first closed quotient whose
@@ -19,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from dfalens.automata import Machine, minimize, run, to_dict
+from dfalens.automata import Machine, to_dict
 from dfalens.errors import BudgetError, ConfigError
+from dfalens.probes._checking import Candidate, Checker, given_words
 from dfalens.probes.clustering import (
     DEFAULT_EPS,
     METHODS,
@@ -34,14 +36,13 @@ from dfalens.probes.clustering import (
     components_at,
     leader_cover,
 )
-from dfalens.probes.collection import collect, predict
+from dfalens.probes.collection import collect
+from dfalens.probes.evidence import Evidence, WordSample
 from dfalens.probes.hooks import PrefixProbe
 from dfalens.probes.probe import Probe
 from dfalens.probes.quotients import (
     MAX_NAMED_STATES,
-    QuotientStats,
     _state_names,
-    build_quotient,
 )
 from dfalens.probes.stateset import StateSet
 
@@ -86,12 +87,13 @@ class Extraction:
     fidelity : dict of int to float, or None
         For each length (100 and 1000 by default), the fraction of random words of that length on
         which ``minimal`` gives the network's class; None when the quotient is not closed or no
-        network was given (a bare StateSet).
+        network was given (a bare StateSet). With ``words`` given, the random words' symbols follow
+        the words' symbol frequencies.
     settings : dict
         What produced this result: ``method``, ``eps`` (relative, or None), ``eps_abs``,
         ``relative``, ``scale``, ``max_len``, ``strategy`` ("fixed", "k-sweep" or "auto"),
-        ``consistent`` (closed and reproducing the network on the collected words), ``heldout``
-        (agreement on random words of length ``2 x max_len``, or None) and ``trace`` (one entry per
+        ``consistent`` (as :attr:`consistent`), ``heldout`` (agreement on the held-out words, or
+        None), ``words`` (how many words were given, or None) and ``trace`` (one entry per
         candidate tried), plus method options.
     n_raw : int
         States of the quotient (clusters).
@@ -99,6 +101,22 @@ class Extraction:
         States of ``minimal`` (complete; a dead state counted).
     n_minimal_trimmed : int
         States of the minimal machine without its dead state.
+    consistent : bool
+        ``minimal`` reproduces the network on every word it was checked on: the collected words,
+        the held-out words and the given words (within ``tolerance``; the empty word only with
+        ``include_empty``), and on the fidelity words. A machine that gives one class on every
+        non-empty word is consistent only when the network also gives one class on all of them.
+        An open quotient answers only the words its defined transitions cover: a checked word
+        that leaves them counts as a disagreement (the sink of ``minimal`` is a guess), so an open
+        quotient is consistent only when every checked word stays inside it. When False the
+        machine is *not* the network's automaton: read it as the best guess, never as the answer.
+    words_agreement : float or None
+        Fraction of the given words (``words=``) on which the machine gives the network's class
+        (``minimal`` when closed, else the quotient, undefined counting as wrong); None when no
+        words were given.
+    evidence : Evidence or None
+        Every word checked (collected, held-out, given, fidelity) with the network's class on it,
+        for :func:`dfalens.probes.verdict`. Not serialised.
     """
 
     labels: np.ndarray
@@ -113,6 +131,9 @@ class Extraction:
     n_raw: int
     n_minimal: int
     n_minimal_trimmed: int = field(default=0)
+    consistent: bool = field(default=False)
+    words_agreement: float | None = field(default=None)
+    evidence: Evidence | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         fid = (
@@ -120,10 +141,11 @@ class Extraction:
             if self.fidelity is None
             else ", ".join(f"{k}: {v:.3f}" for k, v in self.fidelity.items())
         )
+        words = "" if self.words_agreement is None else f", words={self.words_agreement:.4f}"
         return (
             f"Extraction({self.n_raw} -> {self.n_minimal} states, closed={self.closed}, "
-            f"agreement={self.agreement:.4f}, fidelity={{{fid}}}, "
-            f"method={self.settings.get('method')})"
+            f"consistent={self.consistent}, agreement={self.agreement:.4f}{words}, "
+            f"fidelity={{{fid}}}, method={self.settings.get('method')})"
         )
 
     def to_dict(self, *, labels: bool = False, quotient: bool = False) -> dict[str, Any]:
@@ -140,16 +162,18 @@ class Extraction:
         -------
         dict
             Keys ``states_raw``, ``states_minimal``, ``states_minimal_trimmed``, ``closed``,
-            ``agreement``, ``fidelity`` (length as a string key, or None), ``conflicts``,
-            ``undefined``, ``settings`` and ``machine`` (the minimal machine as
-            :func:`dfalens.automata.to_dict`).
+            ``consistent``, ``agreement``, ``words_agreement``, ``fidelity`` (length as a string
+            key, or None), ``conflicts``, ``undefined``, ``settings`` and ``machine`` (the minimal
+            machine as :func:`dfalens.automata.to_dict`).
         """
         out: dict[str, Any] = {
             "states_raw": self.n_raw,
             "states_minimal": self.n_minimal,
             "states_minimal_trimmed": self.n_minimal_trimmed,
             "closed": self.closed,
+            "consistent": self.consistent,
             "agreement": self.agreement,
+            "words_agreement": self.words_agreement,
             "fidelity": None
             if self.fidelity is None
             else {str(k): v for k, v in self.fidelity.items()},
@@ -190,163 +214,6 @@ def lexicographic_order(states: StateSet) -> np.ndarray:
     return np.lexsort(words.T[::-1])
 
 
-# -- checking a candidate against the network ------------------------------------------------------
-@dataclass
-class _Candidate:
-    labels: np.ndarray
-    machine: Machine
-    stats: QuotientStats
-    minimal: Machine | None  # None until finished (open candidates are finished only when needed)
-    agreement: float | None
-    heldout: float | None
-    entry: dict[str, Any]
-
-
-class _Checker:
-    """Builds and scores quotients of one state set; caches the network's answers on held-out
-    words."""
-
-    def __init__(
-        self,
-        states: StateSet,
-        probe: Probe | None,
-        *,
-        include_empty: bool,
-        tolerance: float,
-        seed: int,
-        holdout_len: int,
-        holdout_words: int,
-    ) -> None:
-        self.states = states
-        self.probe = probe
-        self.include_empty = include_empty
-        self.tolerance = tolerance
-        self.seed = seed
-        self.holdout_len = holdout_len
-        self.holdout_words = holdout_words
-        self.pred = states.predicted
-        depth = states.depth
-        self.order = None if np.all(depth[1:] >= depth[:-1]) else np.argsort(depth, kind="stable")
-        sorted_depth = depth if self.order is None else depth[self.order]
-        self.bounds = np.searchsorted(sorted_depth, np.arange(int(depth.max()) + 2))
-        voters = np.ones(states.n_nodes, dtype=bool)
-        if not include_empty:
-            voters &= states.parent >= 0
-        self.voters = voters
-        self._held: tuple[np.ndarray, np.ndarray] | None = None
-
-    def tree_outputs(self, m: Machine) -> np.ndarray:
-        """Output of ``m`` on every collected word, one vectorised step per depth level."""
-        st = self.states
-        state = np.empty(st.n_nodes, dtype=np.int64)
-        delta = m.delta
-        for level in range(len(self.bounds) - 1):
-            a, b = int(self.bounds[level]), int(self.bounds[level + 1])
-            if a == b:
-                continue
-            nodes = slice(a, b) if self.order is None else self.order[a:b]
-            if level == 0:
-                state[nodes] = m.start
-            else:
-                state[nodes] = delta[state[st.parent[nodes]], st.symbol[nodes]]
-        return m.output[state]
-
-    def agreement(self, m: Machine) -> float:
-        out = self.tree_outputs(m)
-        v = self.voters
-        n = int(v.sum())
-        return 1.0 if n == 0 else float(np.count_nonzero(out[v] == self.pred[v])) / n
-
-    def heldout(self, m: Machine) -> float | None:
-        if self.probe is None or self.holdout_words <= 0:
-            return None
-        if self._held is None:
-            rng = np.random.default_rng(self.seed + 1)
-            words = rng.integers(0, m.n_symbols, size=(self.holdout_words, self.holdout_len))
-            self._held = (words, predict(self.probe, words))
-        words, net = self._held
-        return float(np.mean(run(m, words) == net))
-
-    def evaluate(
-        self, labels: np.ndarray, entry: dict[str, Any], names: bool = False, lazy: bool = False
-    ) -> _Candidate:
-        """Quotient of ``labels``; minimised and scored at once unless ``lazy`` and open."""
-        machine, stats = build_quotient(
-            self.states, labels, include_empty=self.include_empty, names=names
-        )
-        entry.update(n_clusters=machine.n_states, closed=stats.closed)
-        cand = _Candidate(labels, machine, stats, None, None, None, entry)
-        if stats.closed or not lazy:
-            self.finish(cand)
-        return cand
-
-    def finish(self, c: _Candidate) -> _Candidate:
-        """Minimise a candidate and measure its agreement (and held-out agreement when closed)."""
-        if c.minimal is not None:
-            return c
-        machine, minimal = c.machine, minimize(c.machine)
-        if not self.include_empty and c.stats.sizes[0] == 1:
-            machine, minimal = self._free_root(machine, minimal)
-        c.machine, c.minimal = machine, minimal
-        c.agreement = self.agreement(minimal)
-        c.heldout = self.heldout(minimal) if c.stats.closed else None
-        c.entry.update(
-            n_minimal=minimal.n_states,
-            agreement=round(c.agreement, 6),
-            heldout=None if c.heldout is None else round(c.heldout, 6),
-        )
-        return c
-
-    def _free_root(self, machine: Machine, minimal: Machine) -> tuple[Machine, Machine]:
-        """The start state holds only the empty word, whose output nobody voted for: give it the
-        class that makes the minimal machine smallest (a don't-care; ties keep 0)."""
-        best = (machine, minimal)
-        for c in range(1, int(self.pred.max(initial=0)) + 1):
-            output = machine.output.copy()
-            output[machine.start] = c
-            alt = Machine(
-                machine.delta, output, machine.start, machine.alphabet, machine.state_names
-            )
-            alt_min = minimize(alt)
-            if alt_min.n_states < best[1].n_states:
-                best = (alt, alt_min)
-        return best
-
-    def consistent(self, c: _Candidate, heldout: bool = False) -> bool:
-        """Closed and reproduces the network on the collected words (and, with ``heldout``, on the
-        held-out words), within the tolerance."""
-        ok = 1.0 - self.tolerance - 1e-12
-        if not c.stats.closed:
-            return False
-        self.finish(c)
-        assert c.agreement is not None
-        if c.agreement < ok:
-            return False
-        return not heldout or c.heldout is None or c.heldout >= ok
-
-    def pick(self, cands: Sequence[_Candidate]) -> _Candidate | None:
-        """The first consistent candidate whose held-out agreement is within one word (or the
-        tolerance) of the best consistent one: a network that does not generalise perfectly to
-        longer words caps the held-out agreement of every candidate alike."""
-        ok = [c for c in cands if self.consistent(c)]
-        if not ok:
-            return None
-        held = [c.heldout for c in ok if c.heldout is not None]
-        if not held:
-            return ok[0]
-        slack = max(self.tolerance, 1.0 / max(self.holdout_words, 1)) + 1e-12
-        top = max(held)
-        return next(c for c in ok if c.heldout is None or c.heldout >= top - slack)
-
-    def score(self, c: _Candidate) -> tuple[Any, ...]:
-        """Ranking of candidates when none is consistent: closed, then the worst agreement, then
-        fewer states."""
-        self.finish(c)
-        assert c.minimal is not None and c.agreement is not None
-        worst = min(c.agreement, 1.0 if c.heldout is None else c.heldout)
-        return (c.stats.closed, worst, -c.minimal.n_states, -c.machine.n_states)
-
-
 # -- the public function ---------------------------------------------------------------------------
 def extract(
     source: Probe | StateSet,
@@ -366,7 +233,11 @@ def extract(
     holdout_words: int = 256,
     max_states: int | None = None,
     progress: bool = False,
-    **options: Any,
+    words: Sequence[str] | Sequence[Sequence[int]] | np.ndarray | None = None,
+    n_clusters: int | None = None,
+    linkage: str | None = None,
+    min_samples: int | None = None,
+    min_cluster_size: int | None = None,
 ) -> Extraction:
     """Extract the automaton a recurrent network implements.
 
@@ -416,9 +287,17 @@ def extract(
         Collection budget (see :func:`dfalens.probes.collect`).
     progress : bool, default False
         Progress bar while collecting.
-    **options
-        Passed to :func:`dfalens.probes.cluster` (``n_clusters``, ``linkage``, ``min_samples``,
-        ``min_cluster_size``).
+    words : sequence of str, sequence of int sequences, or int array, optional
+        The network's own words (a validation set): the network's class on each is compared with the
+        extracted machine (:attr:`Extraction.words_agreement`, part of :attr:`Extraction.consistent`
+        and of the evidence for :func:`dfalens.probes.verdict`), and the held-out and fidelity words
+        are drawn like them (held-out lengths from their lengths, symbols of both with their symbol
+        frequencies) instead of uniformly. Strings are read as in
+        :func:`dfalens.probes.encode_words`. Needs a Probe.
+    n_clusters, linkage, min_samples, min_cluster_size
+        Options of :func:`dfalens.probes.cluster` for the method they belong to (``n_clusters``:
+        kmeans; ``linkage``: agglomerative; ``min_samples``: dbscan and hdbscan;
+        ``min_cluster_size``: hdbscan). Giving one to another method is an error.
 
     Returns
     -------
@@ -435,16 +314,21 @@ def extract(
        leaders serve every step of the ladder :data:`EPS_LADDER` (0.01 to 1 x scale, geometric).
     2. At each ε: threshold clustering (connected components, exact), the majority quotient, its
        minimal machine. A step whose partition equals the previous one is skipped.
-    3. A candidate is *consistent* when the quotient is closed and its minimal machine gives the
-       network's class on every collected non-empty word (within ``tolerance``). It is also checked
-       on 256 random words of length ``2 x max_len`` that were not collected (*held-out*).
-    4. The ladder stops at the first consistent candidate that also matches every held-out word.
-       Else the smallest ε whose consistent candidate is within one held-out word of the best
-       consistent one wins: a network that errs on some longer words caps every candidate's held-out
-       agreement alike, and that is the network's limit, not the automaton's.
-    5. If no ε is consistent, k-means over ``k_range`` (smallest k first) with the same tests.
-    6. If nothing is consistent, the candidate with the best (closed, worst agreement, fewest
-       minimal states) is returned with ``settings["consistent"] = False``.
+    3. A candidate is *consistent* when its minimal machine gives the network's class on every
+       collected non-empty word, on 256 random words of length ``2 x max_len`` that were not
+       collected (*held-out*) and on every given word (each within ``tolerance``), and is not a
+       one-class machine for a network that gives several classes on those words.
+    4. The ladder stops at the first closed consistent candidate.
+    5. If none, and no closed candidate reproduces the collected words, k-means over ``k_range``
+       (smallest k first), stopping likewise.
+    6. The result, among all candidates tried: the first closed consistent one; else the
+       consistent open one with the fewest states; else the first closed candidate that reproduces
+       the collected words with held-out agreement within one word of the best such (a network that
+       errs on some longer words caps every candidate's held-out agreement alike), reported with
+       ``consistent=False``; else the best by (not one-class, worst agreement on the collected,
+       held-out and given words, closed, worst fidelity, fewest states), also
+       ``consistent=False``. A consistent candidate always ranks above an
+       inconsistent one, closed or not.
 
     ``settings`` records the method and parameters settled on, and ``settings["trace"]`` every
     candidate tried with its cluster count, closure, agreement and held-out agreement.
@@ -464,8 +348,20 @@ def extract(
         )
     if not 0.0 <= tolerance < 1.0:
         raise ConfigError(f"tolerance must be in [0, 1), got {tolerance}")
+    options = _cluster_options(
+        method,
+        eps,
+        n_clusters=n_clusters,
+        linkage=linkage,
+        min_samples=min_samples,
+        min_cluster_size=min_cluster_size,
+    )
     probe: Probe | PrefixProbe | None
     if isinstance(source, StateSet):
+        if words is not None:
+            raise ConfigError(
+                "words= needs the network to answer them; pass the Probe instead of a StateSet"
+            )
         states, probe = source, None
         max_len = int(states.depth.max())
     elif isinstance(source, Probe | PrefixProbe):
@@ -475,21 +371,25 @@ def extract(
                 "the probe has no readout, so its states have no outputs to extract; build it with "
                 "readout=..."
             )
-        kwargs: dict[str, Any] = {"progress": progress}
-        if max_states is not None:
-            kwargs["max_states"] = max_states
-        states = collect(probe, max_len, **kwargs)
     else:
         raise ConfigError(
             f"extract takes a Probe or a StateSet, got {type(source).__name__}; wrap a torch "
             "module with dfalens.probes.from_module(rnn, readout=..., alphabet=...)"
         )
+    given: WordSample | None = None
+    if words is not None and probe is not None:
+        given = given_words(probe, words, include_empty)
+    if probe is not None:
+        kwargs: dict[str, Any] = {"progress": progress}
+        if max_states is not None:
+            kwargs["max_states"] = max_states
+        states = collect(probe, max_len, **kwargs)
     x = _as_array(states)
     moments = _moments(x)
     unit = moments.scale if scale is None else float(scale)
     if relative and (not np.isfinite(unit) or unit < 0):
         raise ConfigError(f"scale must be a finite number >= 0, got {unit}")
-    checker = _Checker(
+    checker = Checker(
         states,
         probe,
         include_empty=include_empty,
@@ -497,6 +397,9 @@ def extract(
         seed=seed,
         holdout_len=max(2 * max_len, 1),
         holdout_words=holdout_words,
+        given=given,
+        fidelity_lengths=fidelity_lengths,
+        fidelity_words=fidelity_words,
     )
     base = {
         "relative": relative,
@@ -504,6 +407,7 @@ def extract(
         "max_len": max_len,
         "include_empty": include_empty,
         "seed": seed,
+        "words": None if given is None else int(given.lengths.shape[0]),
     }
     if method is None and eps is None:
         best, settings = _auto(x, moments, unit, checker, k_range, seed)
@@ -519,12 +423,14 @@ def extract(
         settings["eps"] = settings["eps_abs"]
     final = checker.finish(best)
     assert final.minimal is not None and final.agreement is not None
+    consistent = checker.reproduces(final)
+    settings["consistent"] = consistent
     if final.machine.state_names is None and final.machine.n_states <= MAX_NAMED_STATES:
         # candidates of a sweep are built without names
         m = final.machine
         names = _state_names(states, final.labels, m.n_states, 3)
         named = Machine(m.delta, m.output, m.start, m.alphabet, names)
-        final = _Candidate(
+        final = Candidate(
             final.labels,
             named,
             final.stats,
@@ -532,10 +438,22 @@ def extract(
             final.agreement,
             final.heldout,
             final.entry,
+            final.words,
+            final.long,
         )
     fidelity = None
-    if final.stats.closed and probe is not None and len(fidelity_lengths):
-        fidelity = _fidelity(probe, final.minimal, fidelity_lengths, fidelity_words, seed)
+    samples = [s for s in (checker.held(), given, *checker.long()) if s is not None]
+    if final.stats.closed and final.long is not None:
+        fidelity = dict(final.long)
+    evidence = Evidence(
+        parent=states.parent,
+        symbol=states.symbol,
+        depth=states.depth,
+        tree_network=checker.pred,
+        samples=tuple(samples),
+        alphabet=tuple(states.alphabet),
+        include_empty=include_empty,
+    )
     return Extraction(
         labels=final.labels,
         machine=final.machine,
@@ -554,7 +472,33 @@ def extract(
         n_raw=final.machine.n_states,
         n_minimal=final.minimal.n_states,
         n_minimal_trimmed=final.minimal.n_states - _has_dead_state(final.minimal),
+        consistent=consistent,
+        words_agreement=final.words,
+        evidence=evidence,
     )
+
+
+_OPTION_METHODS = {
+    "n_clusters": ("kmeans",),
+    "linkage": ("agglomerative",),
+    "min_samples": ("dbscan", "hdbscan"),
+    "min_cluster_size": ("hdbscan",),
+}
+
+
+def _cluster_options(method: str | None, eps: float | None, **given: Any) -> dict[str, Any]:
+    """The clustering options that were given, each checked against the method it belongs to."""
+    options = {k: v for k, v in given.items() if v is not None}
+    effective = method or ("threshold" if eps is not None else None)
+    for name in options:
+        allowed = _OPTION_METHODS[name]
+        if effective not in allowed:
+            which = "the default strategy" if effective is None else f"method={effective!r}"
+            raise ConfigError(
+                f"{name} applies to method={' or '.join(repr(m) for m in allowed)}, not to "
+                f"{which}; drop it or choose that method"
+            )
+    return options
 
 
 def _has_dead_state(m: Machine) -> int:
@@ -566,30 +510,19 @@ def _has_dead_state(m: Machine) -> int:
     return int(dead.any())
 
 
-def _fidelity(
-    probe: Probe, m: Machine, lengths: Sequence[int], n_words: int, seed: int
-) -> dict[int, float]:
-    rng = np.random.default_rng(seed + 2)
-    out: dict[int, float] = {}
-    for length in lengths:
-        words = rng.integers(0, m.n_symbols, size=(n_words, int(length)))
-        out[int(length)] = float(np.mean(run(m, words) == predict(probe, words)))
-    return out
-
-
 def _fixed(
     x: np.ndarray,
     states: StateSet,
     moments: Moments,
     unit: float,
-    checker: _Checker,
+    checker: Checker,
     method: str,
     eps: float | None,
     relative: bool,
     order: str | Sequence[int],
     seed: int,
     options: dict[str, Any],
-) -> tuple[_Candidate, dict[str, Any]]:
+) -> tuple[Candidate, dict[str, Any]]:
     visit: np.ndarray | None = None
     if method == "leader":
         if isinstance(order, str):
@@ -638,7 +571,7 @@ def _fixed(
         )
     entry = {k: settings.get(k) for k in ("method", "eps", "n_clusters") if k in settings}
     cand = checker.evaluate(labels, entry, names=True)
-    settings["consistent"] = checker.consistent(cand)
+    settings["consistent"] = checker.reproduces(cand)
     settings["heldout"] = cand.heldout
     settings["trace"] = [cand.entry]
     return cand, settings
@@ -646,32 +579,32 @@ def _fixed(
 
 def _k_sweep(
     x: np.ndarray,
-    checker: _Checker,
+    checker: Checker,
     k_range: Iterable[int] | None,
     seed: int,
-    earlier: list[_Candidate],
-) -> tuple[_Candidate, dict[str, Any]]:
+    earlier: list[Candidate],
+) -> tuple[Candidate, dict[str, Any]]:
     ks = sorted({int(k) for k in (DEFAULT_K_RANGE if k_range is None else k_range)})
     if not ks or ks[0] < 1:
         raise ConfigError("k_range must hold positive integers")
     n = x.shape[0]
-    tried: list[_Candidate] = []
+    tried: list[Candidate] = []
     for k in ks:
         if k > n:
             break
         labels = cluster(x, "kmeans", n_clusters=k, seed=seed)
         cand = checker.evaluate(labels, {"method": "kmeans", "n_clusters": k}, lazy=True)
         tried.append(cand)
-        if checker.consistent(cand, heldout=True):
+        if checker.accepts(cand):
             return cand, _settings_of(cand, earlier + tried, "k-sweep", checker)
     if not tried and not earlier:
         raise ConfigError(f"k_range {ks[0]}..{ks[-1]} has no k <= {n}, the number of states")
-    chosen = checker.pick(tried) or max(earlier + tried, key=checker.score)
+    chosen = checker.choose(earlier + tried)
     return chosen, _settings_of(chosen, earlier + tried, "k-sweep", checker)
 
 
 def _settings_of(
-    cand: _Candidate, tried: list[_Candidate], strategy: str, checker: _Checker
+    cand: Candidate, tried: list[Candidate], strategy: str, checker: Checker
 ) -> dict[str, Any]:
     entry = cand.entry
     out: dict[str, Any] = {
@@ -679,7 +612,7 @@ def _settings_of(
         "strategy": strategy,
         "eps": entry.get("eps"),
         "eps_abs": entry.get("eps_abs"),
-        "consistent": checker.consistent(cand),
+        "consistent": checker.reproduces(cand),
         "heldout": entry.get("heldout"),
         "trace": [c.entry for c in tried],
     }
@@ -692,11 +625,11 @@ def _auto(
     x: np.ndarray,
     moments: Moments,
     unit: float,
-    checker: _Checker,
+    checker: Checker,
     k_range: Iterable[int] | None,
     seed: int,
-) -> tuple[_Candidate, dict[str, Any]]:
-    tried: list[_Candidate] = []
+) -> tuple[Candidate, dict[str, Any]]:
+    tried: list[Candidate] = []
     skipped: list[dict[str, Any]] = []
     ladder = None
     previous = -1
@@ -718,12 +651,12 @@ def _auto(
             labels, {"method": "threshold", "eps": rel, "eps_abs": eps_abs}, lazy=True
         )
         tried.append(cand)
-        if checker.consistent(cand, heldout=True):
+        if checker.accepts(cand):
             break
         if n_clusters == 1:
             break
-    chosen = checker.pick(tried)
-    if chosen is not None:
+    if any(checker.accepts(c) for c in tried) or checker.pick(tried) is not None:
+        chosen = checker.choose(tried)
         settings = _settings_of(chosen, tried, "auto", checker)
     else:
         chosen, settings = _k_sweep(x, checker, k_range, seed, tried)

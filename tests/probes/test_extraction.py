@@ -12,7 +12,16 @@ from torch import nn
 
 from dfalens.automata import Machine, equivalent, parity, run
 from dfalens.errors import ConfigError
-from dfalens.probes import Extraction, StateSet, collect, extract, from_module, from_step, predict
+from dfalens.probes import (
+    Extraction,
+    StateSet,
+    collect,
+    extract,
+    from_module,
+    from_step,
+    predict,
+    verdict,
+)
 from dfalens.probes.extraction import EPS_LADDER, lexicographic_order
 
 
@@ -87,6 +96,7 @@ def test_default_strategy_widens_eps_on_an_adam_network(parity_probe, parity_sta
     assert is_parity(ex)
     s = ex.settings
     assert s["strategy"] == "auto" and s["method"] == "threshold" and s["consistent"]
+    assert ex.consistent and "consistent=True" in repr(ex)
     assert s["eps"] in EPS_LADDER and s["eps"] > 0.01
     assert s["eps_abs"] == pytest.approx(s["eps"] * s["scale"])
     trace = s["trace"]
@@ -104,8 +114,14 @@ def test_default_strategy_when_the_network_errs_on_longer_words() -> None:
     probe = from_module(rnn, readout=head, alphabet="01")
     ex = extract(probe)
     assert is_parity(ex)
-    assert ex.settings["consistent"] and ex.settings["heldout"] < 1.0
-    assert ex.settings["method"] == "threshold"
+    assert ex.settings["heldout"] < 1.0 and ex.settings["method"] == "threshold"
+    # parity is the best explanation, but it does not reproduce the network: never "consistent"
+    assert not ex.consistent and not ex.settings["consistent"]
+    # and against the task, the network's own error is the verdict (exit 3), with the word
+    tv = verdict(ex, parity(), probe)
+    assert tv.exit_code == 3 and tv.machine.equal and tv.network_word is not None
+    word = [tv.network_word]
+    assert predict(probe, word)[0] == tv.network_output != run(parity(), word)[0]
 
 
 @pytest.mark.slow
