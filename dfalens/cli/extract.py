@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from dfalens._files import atomic_write
 from dfalens.automata import get_task_machine, render, to_dict, to_json
 from dfalens.errors import ConfigError, TaskError
 from dfalens.probes import extract as run_extract
@@ -90,17 +91,10 @@ def _check_alphabets(
 
 def _write(machine: Any, path: Path) -> tuple[Path, str | None]:
     """Write the machine; returns the path written and a hint when the image fell back to DOT."""
-
     try:
         if path.suffix.lower() == ".json":
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp")
-            try:
-                tmp.write_text(to_json(machine, indent=2) + "\n", encoding="utf-8")
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
-            return path, None
+            return atomic_write(path, to_json(machine, indent=2) + "\n"), None
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             written = render(machine, path)
