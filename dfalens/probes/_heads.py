@@ -102,7 +102,9 @@ def decision_rule(
         shift = t
         if threshold is None:
             choice = Choice(
-                "logit > 0", "default", "one output, no sigmoid seen; pass --threshold 0.5 for a score"
+                "logit > 0",
+                "default",
+                "one output, no sigmoid seen; pass --threshold 0.5 for a score",
             )
         else:
             choice = Choice(f"output > {t:g}", "given", "one output")

@@ -35,12 +35,16 @@ def _names(alphabet: str | Sequence[Any]) -> tuple[str, ...]:
     return names
 
 
-def _fit_names(names: tuple[str, ...] | None, n_rows: int, pad: Sequence[int]) -> tuple[str, ...] | None:
+def _fit_names(
+    names: tuple[str, ...] | None, n_rows: int, pad: Sequence[int]
+) -> tuple[str, ...] | None:
     """Names of every row: ``names`` as given, or with placeholders at the padding rows."""
     if names is None or len(names) == n_rows or len(names) != n_rows - len(pad) or not pad:
         return names
     it = iter(names)
-    out = [PAD_NAME if i == pad[0] else f"<pad{i}>" if i in pad else next(it) for i in range(n_rows)]
+    out = [
+        PAD_NAME if i == pad[0] else f"<pad{i}>" if i in pad else next(it) for i in range(n_rows)
+    ]
     return tuple(out)
 
 
@@ -99,7 +103,12 @@ def input_table(
                 )
             names = names if names is not None else ("0", "1")
             table = torch.arange(len(names), device=device, dtype=dtype)[:, None]
-            return names, table, f"scalar input (symbol i fed as the value i, {len(names)} symbols)", pad
+            return (
+                names,
+                table,
+                f"scalar input (symbol i fed as the value i, {len(names)} symbols)",
+                pad,
+            )
         raise ConfigError(
             f"unknown input_encoding {input_encoding!r}; use 'onehot', 'index', an nn.Embedding or a "
             "function from symbol indices to input vectors"
@@ -109,7 +118,9 @@ def input_table(
             f"input_encoding must be a string, an nn.Embedding or a callable, got {input_encoding!r}"
         )
     if names is None:
-        raise ConfigError("pass alphabet=... with a callable input_encoding (its size is not known)")
+        raise ConfigError(
+            "pass alphabet=... with a callable input_encoding (its size is not known)"
+        )
     with torch.no_grad():
         table = input_encoding(torch.arange(len(names), device=device))
     table = torch.as_tensor(table)
@@ -146,13 +157,17 @@ def select_symbols(
             )
         row = vocab.index(name)
         if row in pad:
-            raise ConfigError(f"{which} {name!r} is a padding row; name the network's {which} symbol")
+            raise ConfigError(
+                f"{which} {name!r} is a padding row; name the network's {which} symbol"
+            )
         rows[which] = row
     excluded_rows = set(pad) | set(rows.values())
     keep = [i for i in range(len(vocab)) if i not in excluded_rows]
     alphabet = tuple(vocab[i] for i in keep)
     if not alphabet:
-        raise DataError("no symbols are left once padding, bos and eos are excluded; check the vocabulary")
+        raise DataError(
+            "no symbols are left once padding, bos and eos are excluded; check the vocabulary"
+        )
     excluded = tuple(f"{vocab[i]!r} (padding)" for i in sorted(pad)) + tuple(
         f"{vocab[r]!r} ({w})" for w, r in rows.items()
     )
@@ -193,7 +208,9 @@ def h0_vector(
         return torch.zeros(state_dim, device=device, dtype=dtype)
     if isinstance(h0, tuple):
         if not pair_ok or len(h0) != 2:
-            raise ConfigError("a tuple h0 means (h0, c0) and is only for one LSTM; pass one tensor instead")
+            raise ConfigError(
+                "a tuple h0 means (h0, c0) and is only for one LSTM; pass one tensor instead"
+            )
         h = torch.as_tensor(h0[0], dtype=dtype).reshape(-1)
         c = torch.as_tensor(h0[1], dtype=dtype).reshape(-1)
         if h.numel() != h_dim or c.numel() != state_dim - h_dim:

@@ -104,7 +104,10 @@ def _adapt_module(rnn: nn.RNNBase) -> Layer:
             hh, cc = state
             b = hh.shape[1]
             return torch.cat(
-                [hh.transpose(0, 1).reshape(b, h_dim), cc.transpose(0, 1).reshape(b, n_layers * units)],
+                [
+                    hh.transpose(0, 1).reshape(b, h_dim),
+                    cc.transpose(0, 1).reshape(b, n_layers * units),
+                ],
                 dim=1,
             )
         if n_layers == 1:
@@ -145,10 +148,7 @@ def _adapt_cell(cell: nn.RNNCellBase) -> Layer:
             hn = cell(x, h)
             return hn, hn
 
-        if isinstance(cell, nn.RNNCell):
-            kind = f"RNNCell({cell.nonlinearity})"
-        else:
-            kind = "GRUCell"
+        kind = f"RNNCell({cell.nonlinearity})" if isinstance(cell, nn.RNNCell) else "GRUCell"
         state_dim = units
     return Layer(
         module=cell,

@@ -232,7 +232,9 @@ def from_model(model: nn.Module, alphabet: str | Sequence[str] | None = None) ->
         nonlin = getattr(config, "nonlinearity", None)
         parts.append(f"{cell} {layers}x{hidden}" + (f" {nonlin}" if nonlin else ""))
     parts.append(f"{len(names)} symbols, {n_classes} outputs, state {int(h.shape[1])} units")
-    nonlin = getattr(config, "nonlinearity", None) if getattr(config, "cell", "rnn") == "rnn" else None
+    nonlin = (
+        getattr(config, "nonlinearity", None) if getattr(config, "cell", "rnn") == "rnn" else None
+    )
     h0_kind = getattr(config, "h0", None)
     assumptions = Assumptions(
         nonlinearity=None if nonlin is None else Choice(str(nonlin), "inferred", "model config"),
@@ -329,12 +331,15 @@ def from_module(
         raise ConfigError("from_module needs at least one recurrent module")
     layers = [adapt(m) for m in modules]
     first_mod = modules[0]
-    if batch_first is not None and isinstance(first_mod, nn.RNNBase):
-        if bool(batch_first) != bool(first_mod.batch_first):
-            raise ConfigError(
-                f"batch_first={batch_first} but the module was built with "
-                f"batch_first={first_mod.batch_first}; leave batch_first unset to use the module's setting"
-            )
+    if (
+        batch_first is not None
+        and isinstance(first_mod, nn.RNNBase)
+        and bool(batch_first) != bool(first_mod.batch_first)
+    ):
+        raise ConfigError(
+            f"batch_first={batch_first} but the module was built with "
+            f"batch_first={first_mod.batch_first}; leave batch_first unset to use the module's setting"
+        )
     first = next(iter(first_mod.parameters()))
     device, dtype = first.device, first.dtype
     step_x, top, state_dim = stack_step(layers)
@@ -390,7 +395,9 @@ def from_module(
     h0_text = describe_h0(h0)
     assumptions = Assumptions(
         nonlinearity=_nonlinearity_choice(layers),
-        h0=Choice(h0_text, "default", "torch's default") if h0 is None else Choice(h0_text, "given"),
+        h0=Choice(h0_text, "default", "torch's default")
+        if h0 is None
+        else Choice(h0_text, "given"),
         decision=decision,
         inputs=Choice(enc_text, "default" if input_encoding == "onehot" else "given"),
         head=None if readout is None else Choice(describe_head(readout), "given"),
@@ -408,7 +415,11 @@ def from_module(
     )
     desc = (
         f"torch {kinds}; state {state_dim} units; "
-        + (f"readout {describe_head(readout)} ({n_classes} outputs)" if readout is not None else "no readout")
+        + (
+            f"readout {describe_head(readout)} ({n_classes} outputs)"
+            if readout is not None
+            else "no readout"
+        )
         + f"; {assumptions.summary()}"
     )
     return Probe(
@@ -422,6 +433,7 @@ def from_module(
         description=desc,
         assumptions=assumptions,
     )
+
 
 # ---------------------------------------------------------------------------------------------------
 # any callables
