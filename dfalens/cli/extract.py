@@ -51,6 +51,55 @@ def _device(name: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _h0_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | float | None:
+    if value is None or value in ("zeros", "ones"):
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: use zeros, ones or a number") from None
+
+
+def _load_probe(checkpoint: Path, **options: Any) -> Any:
+    """``from_checkpoint`` with its assumption warnings shown as one ``warning:`` line each on stderr."""
+    from dfalens.probes import AssumptionWarning, from_checkpoint
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AssumptionWarning)
+        probe = from_checkpoint(checkpoint, **options)
+    seen: set[str] = set()
+    for w in caught:
+        msg = str(w.message)
+        if issubclass(w.category, AssumptionWarning) and msg not in seen:
+            seen.add(msg)
+            click.echo(f"warning: {msg}", err=True)
+        elif not issubclass(w.category, AssumptionWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return probe
+
+
+def _fit_task(probe: Any, truth: Any, task: str, alphabet_given: bool) -> Any:
+    """Check the network against the task's outputs; take the task's symbol names when only defaulted."""
+    n_task = max(2, int(truth.output.max()) + 1)
+    n_net = 2 if probe.n_classes == 1 else int(probe.n_classes or 0)
+    if n_net and n_net != n_task:
+        raise TaskError(
+            f"task {task!r} has {n_task} output classes but the network has {probe.n_classes} outputs; "
+            "choose a task with as many outputs, or the readout that computes it (--readout)"
+        )
+    a = probe.assumptions
+    defaulted = a is not None and a.alphabet is not None and a.alphabet.source == "default"
+    if (
+        not alphabet_given
+        and defaulted
+        and len(probe.alphabet) == len(truth.alphabet)
+        and set(probe.alphabet) != set(truth.alphabet)
+    ):
+        probe = probe.renamed(truth.alphabet, f"task {task}")
+    _check_alphabets(probe.alphabet, truth.alphabet, task)
+    return probe
+
+
 def _check_alphabets(
     probe_alphabet: tuple[str, ...], task_alphabet: tuple[str, ...], task: str
 ) -> None:
@@ -190,6 +239,21 @@ def _summary(ex: Any, description: str, verdict: Any, task: str | None) -> list[
 )
 @click.option("--module", help="Key prefix of the recurrent module when there are several.")
 @click.option(
+    "--h0",
+    "h0",
+    callback=_h0_option,
+    metavar="zeros|ones|VALUE",
+    help="Initial state of a foreign network (default: a learned h0 in the weights, else zeros).",
+)
+@click.option("--bos", metavar="SYMBOL", help="Start symbol: the initial state is the state after it.")
+@click.option("--eos", metavar="SYMBOL", help="End symbol: fed before every readout.")
+@click.option(
+    "--threshold",
+    type=float,
+    help="Decision threshold of a one-output head (default: logit > 0, or probability > 0.5 after "
+    "a sigmoid).",
+)
+@click.option(
     "--seed", type=int, default=0, show_default=True, help="Seed of k-means and random words."
 )
 @click.option(
@@ -221,6 +285,10 @@ def extract(
     readout: str | None,
     nonlinearity: str | None,
     module: str | None,
+    h0: str | float | None,
+    bos: str | None,
+    eos: str | None,
+    threshold: float | None,
     seed: int,
     threads: int,
     device: str,
@@ -233,7 +301,6 @@ def extract(
     """
     from dfalens.automata import equivalent, get_task_machine, to_dict
     from dfalens.probes import extract as run_extract
-    from dfalens.probes import from_checkpoint
 
     _limit_threads(threads)
     if absolute_eps and eps is None:
@@ -244,16 +311,20 @@ def extract(
     names: Any = alphabet
     if alphabet is not None and "," in alphabet:
         names = [a.strip() for a in alphabet.split(",")]
-    probe = from_checkpoint(
+    probe = _load_probe(
         checkpoint,
         alphabet=names,
         readout=readout,
         nonlinearity=nonlinearity,
         module=module,
         device=_device(device),
+        h0=h0,
+        bos=bos,
+        eos=eos,
+        threshold=threshold,
     )
     if truth is not None:
-        _check_alphabets(probe.alphabet, truth.alphabet, str(task))
+        probe = _fit_task(probe, truth, str(task), alphabet is not None)
     ex = run_extract(
         probe,
         max_len=max_len,
@@ -276,6 +347,7 @@ def extract(
         record = {
             "checkpoint": str(checkpoint),
             "network": probe.description,
+            "assumptions": None if probe.assumptions is None else probe.assumptions.to_dict(),
             "task": task,
             "equivalent": None if verdict is None else verdict.equal,
             "counterexample": None if verdict is None or verdict.equal else verdict.word_str,

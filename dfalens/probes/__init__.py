@@ -1,5 +1,6 @@
 """Probing recurrent models: any network as a step function, its states, and their automata."""
 
+from dfalens.probes.assumptions import AssumptionWarning, Assumptions, Choice
 from dfalens.probes.clustering import cluster
 from dfalens.probes.collection import (
     Exploration,
@@ -12,6 +13,7 @@ from dfalens.probes.collection import (
 )
 from dfalens.probes.extraction import Extraction, extract
 from dfalens.probes.history import History, load_history
+from dfalens.probes.inference import from_state_dict, infer_stack
 from dfalens.probes.loading import RecurrentSpec, from_checkpoint, infer_recurrent, read_weights
 from dfalens.probes.probe import Probe, as_alphabet, from_model, from_module, from_step
 from dfalens.probes.quotients import QuotientStats, quotient
@@ -23,6 +25,9 @@ from dfalens.probes.theory_run import TheoryRun, theory_run
 from dfalens.probes.timelines import Row, Timeline, timeline
 
 __all__ = [
+    "AssumptionWarning",
+    "Assumptions",
+    "Choice",
     "Exploration",
     "Extraction",
     "History",
@@ -48,9 +53,11 @@ __all__ = [
     "fit_rates",
     "from_checkpoint",
     "from_model",
+    "from_state_dict",
     "from_module",
     "from_step",
     "infer_recurrent",
+    "infer_stack",
     "load_history",
     "predict",
     "predict_mergers",

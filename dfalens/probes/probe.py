@@ -24,7 +24,7 @@ padding) in :attr:`Probe.assumptions`, see :mod:`dfalens.probes.assumptions`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -118,6 +118,26 @@ class Probe:
     def n_symbols(self) -> int:
         """Size of the alphabet."""
         return len(self.alphabet)
+
+    def renamed(self, alphabet: str | Sequence[str], note: str = "") -> Probe:
+        """The same probe with other symbol names (same number, same order), recorded as given.
+
+        Raises
+        ------
+        DataError
+            When the number of names differs.
+        """
+        names = as_alphabet(alphabet)
+        if len(names) != len(self.alphabet):
+            raise DataError(
+                f"{len(names)} names for the probe's {len(self.alphabet)} symbols; give one name per symbol"
+            )
+        a = self.assumptions
+        if a is None:
+            return replace(self, alphabet=names)
+        new = a.with_(alphabet=Choice(" ".join(names), "given", note))
+        desc = self.description.replace(a.summary(), new.summary())
+        return replace(self, alphabet=names, assumptions=new, description=desc)
 
     def initial(self, batch: int) -> Tensor:
         """The initial state repeated ``batch`` times, shape ``(batch, state_dim)``."""
