@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from dfalens.errors import ConfigError, TaskError
+from dfalens.probes._conventions import START_END_NAMES
 
 OUTPUT_SUFFIXES = (".svg", ".png", ".pdf", ".dot", ".gv", ".json")
 METHOD_NAMES = ("leader", "threshold", "agglomerative", "kmeans", "hdbscan", "dbscan")
@@ -104,10 +105,16 @@ def _check_alphabets(
     probe_alphabet: tuple[str, ...], task_alphabet: tuple[str, ...], task: str
 ) -> None:
     if len(probe_alphabet) != len(task_alphabet):
+        special = [s for s in probe_alphabet if s.lower() in START_END_NAMES]
+        hint = (
+            f"; if {', '.join(special)} mark the start or end of a word, pass --bos/--eos"
+            if special
+            else ""
+        )
         raise TaskError(
             f"task {task!r} has {len(task_alphabet)} symbols {list(task_alphabet)} but the "
             f"checkpoint reads {len(probe_alphabet)} {list(probe_alphabet)}; choose a task over "
-            "the same alphabet"
+            f"the same alphabet{hint}"
         )
     if set(probe_alphabet) != set(task_alphabet):
         raise TaskError(
@@ -245,7 +252,9 @@ def _summary(ex: Any, description: str, verdict: Any, task: str | None) -> list[
     metavar="zeros|ones|VALUE",
     help="Initial state of a foreign network (default: a learned h0 in the weights, else zeros).",
 )
-@click.option("--bos", metavar="SYMBOL", help="Start symbol: the initial state is the state after it.")
+@click.option(
+    "--bos", metavar="SYMBOL", help="Start symbol: the initial state is the state after it."
+)
 @click.option("--eos", metavar="SYMBOL", help="End symbol: fed before every readout.")
 @click.option(
     "--threshold",

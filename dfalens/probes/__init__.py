@@ -1,6 +1,6 @@
 """Probing recurrent models: any network as a step function, its states, and their automata."""
 
-from dfalens.probes.assumptions import AssumptionWarning, Assumptions, Choice
+from dfalens.probes.assumptions import Assumptions, AssumptionWarning, Choice
 from dfalens.probes.clustering import cluster
 from dfalens.probes.collection import (
     Exploration,

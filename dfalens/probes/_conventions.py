@@ -18,6 +18,7 @@ from dfalens.errors import CheckpointError
 __all__ = [
     "HeadLayers",
     "PAD_NAMES",
+    "START_END_NAMES",
     "VOCAB_KEYS",
     "find_h0",
     "find_head",
@@ -40,6 +41,20 @@ VOCAB_KEYS = (
     "vocabulary",
     "alphabet",
     "symbols",
+)
+START_END_NAMES = frozenset(
+    {
+        "<bos>",
+        "<eos>",
+        "<s>",
+        "</s>",
+        "<sos>",
+        "<start>",
+        "<end>",
+        "[cls]",
+        "[sep]",
+        "<|endoftext|>",
+    }
 )
 PAD_NAMES = frozenset({"<pad>", "[pad]", "<padding>", "pad", "<blank>", "_pad_", "<p>"})
 _H0 = re.compile(

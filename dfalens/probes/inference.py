@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from dfalens.errors import CheckpointError, ConfigError
-from dfalens.probes._conventions import find_h0, find_head, padding_rows
+from dfalens.probes._conventions import START_END_NAMES, find_h0, find_head, padding_rows
 from dfalens.probes._heads import build_head, describe_head
 from dfalens.probes._inputs import H0, describe_h0
 from dfalens.probes.assumptions import AssumptionWarning, Choice
@@ -482,6 +482,15 @@ def from_state_dict(
         )
     padding_idx = _attr(attributes, emb_key[: -len("weight")], "padding_idx") if emb_key else None
     pad = padding_rows(vocab, weights[emb_key] if emb_key else None, padding_idx)
+    special = [v for v in vocab or () if v.lower() in START_END_NAMES and v not in (bos, eos)]
+    if special and alphabet is None:
+        warnings.warn(
+            f"the vocabulary has {', '.join(repr(v) for v in special)}, which look like start and end "
+            "symbols; they are read as ordinary symbols: pass bos=/eos= (--bos/--eos) if the network "
+            "reads them around each word",
+            AssumptionWarning,
+            stacklevel=3,
+        )
     names: Any = (
         as_alphabet(alphabet) if alphabet is not None else (tuple(vocab) if vocab else None)
     )
