@@ -135,7 +135,8 @@ def build_head(
                 raise ConfigError(
                     f"unknown activation {activations[i]!r} in the head; known: {', '.join(ACTIVATIONS)}"
                 )
-            mods.append(ACTIVATIONS[name]())
+            if name not in ("identity", "dropout"):
+                mods.append(ACTIVATIONS[name]())
     return nn.Sequential(*mods)
 
 
