@@ -362,3 +362,28 @@ def untrained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_bad_conventions_exit_2_with_one_line(untrained, capsys, name, flags, needle) -> None:
     code, _, err = invoke(["extract", str(untrained[name]), *flags], capsys)
     assert needle in one_line_error(code, err)
+
+
+@pytest.mark.slow
+def test_task_alphabet_names_defaulted_symbols(ckpts: dict[str, Path], tmp_path: Path, capsys) -> None:
+    ab = tmp_path / "parity_ab.json"
+    ab.write_text(
+        json.dumps(
+            {
+                "format": "dfalens.machine",
+                "version": 1,
+                "alphabet": ["a", "b"],
+                "start": 0,
+                "delta": [[0, 1], [1, 0]],
+                "output": [0, 1],
+                "state_names": None,
+            }
+        )
+    )
+    code, rec, err = extract([ckpts["compiled-stack"], "--task", ab], capsys)
+    assert code == 0, err
+    assert rec["equivalent"] is True and rec["machine"]["alphabet"] == ["a", "b"]
+    assert rec["assumptions"]["alphabet"]["note"] == f"task {ab}"
+    # names read from the checkpoint's vocabulary are not silently replaced
+    code, _, err = extract([ckpts["padded"], "--task", ab], capsys)
+    assert "--alphabet ab" in one_line_error(code, err)
