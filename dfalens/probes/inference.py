@@ -22,7 +22,13 @@ import torch
 from torch import Tensor, nn
 
 from dfalens.errors import CheckpointError, ConfigError
-from dfalens.probes._conventions import START_END_NAMES, find_h0, find_head, padding_rows
+from dfalens.probes._conventions import (
+    START_END_NAMES,
+    HeadLayers,
+    find_h0,
+    find_head,
+    padding_rows,
+)
 from dfalens.probes._heads import build_head, describe_head
 from dfalens.probes._inputs import H0, describe_h0
 from dfalens.probes.assumptions import AssumptionWarning, Choice
@@ -335,8 +341,9 @@ def _nonlinearity(
 
 
 def _head(
-    weights: Mapping[str, Tensor], head_keys: Any, attributes: Attributes, dtype: torch.dtype
-) -> tuple[nn.Module, Choice | None, list[str]]:
+    weights: Mapping[str, Tensor], head_keys: HeadLayers, attributes: Attributes, dtype: torch.dtype
+) -> tuple[nn.Module, Choice | None]:
+    """The head module, and its description when it has several layers (activations stated)."""
     acts: list[str] = []
     sources: list[str] = []
     for gap in head_keys.gaps:
@@ -355,9 +362,8 @@ def _head(
     head = build_head(layers, acts, dtype)
     if any(_class(attributes, a) == "Sigmoid" for a in head_keys.after[:1]):
         head = nn.Sequential(*head, nn.Sigmoid())
-    used = [k for pair in head_keys.keys for k in pair if k is not None]
     if len(layers) == 1:
-        return (head[0] if len(head) == 1 else head), None, used
+        return (head[0] if len(head) == 1 else head), None
     if "default" in sources:
         warnings.warn(
             f"assuming ReLU between the head's layers ({', '.join(w for w, _ in head_keys.keys)}): the "
@@ -367,7 +373,7 @@ def _head(
         )
     source = "default" if "default" in sources else "inferred"
     note = "activation not in the weights" if source == "default" else "module attributes"
-    return head, Choice(describe_head(head), source, note), used
+    return head, Choice(describe_head(head), source, note)
 
 
 def _h0_from_weights(
@@ -380,6 +386,7 @@ def _h0_from_weights(
     if found_h is None:
         return None, None
     key, t = found_h
+    _check_finite(weights, [key] + ([found_c[0]] if found_c is not None else []))
     state_dim = sum(s.state_dim for s in specs)
     one_lstm = len(specs) == 1 and specs[0].cell == "LSTM" and not specs[0].is_cell
     h_dim = specs[0].num_layers * specs[0].out_size if one_lstm else state_dim
@@ -458,7 +465,7 @@ def from_state_dict(
                 "model and use from_module"
             ) from None
         modules.append(mod.eval().requires_grad_(False).to(device))
-    head, head_choice, _ = _head(weights, head_keys, attributes, dtype)
+    head, head_choice = _head(weights, head_keys, attributes, dtype)
     head = head.eval().requires_grad_(False).to(device)
 
     h0_choice: Choice | None = None
@@ -556,7 +563,7 @@ def from_state_dict(
         + (f", proj {top.proj_size}" if top.proj_size else "")
         + f", {n_layers} layer{'s' if n_layers > 1 else ''}"
         + ("" if top.bias else ", no bias"),
-        f"readout {' -> '.join(repr(w) for w, _ in head_keys.keys)} ({probe.n_classes} outputs)",
+        f"readout {' -> '.join(repr(w) for w, _ in head_keys.keys)} ({probe.n_classes} output{'s' if probe.n_classes != 1 else ''})",
         a.summary(),
     ]
     return replace(probe, description="; ".join(parts), assumptions=a)

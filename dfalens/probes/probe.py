@@ -436,7 +436,7 @@ def from_module(
     desc = (
         f"torch {kinds}; state {state_dim} units; "
         + (
-            f"readout {describe_head(readout)} ({n_classes} outputs)"
+            f"readout {describe_head(readout)} ({n_classes} output{'s' if n_classes != 1 else ''})"
             if readout is not None
             else "no readout"
         )
