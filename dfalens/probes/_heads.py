@@ -43,11 +43,12 @@ def split_sigmoid(head: object) -> tuple[object, bool]:
     return head, False
 
 
-def _score(margin: Tensor) -> Tensor:
-    d = margin.double()
+def _score(y: Tensor, shift: float) -> Tensor:
+    """``sigmoid(y - shift)`` in float64, kept above 0.5 exactly when ``y > shift`` (any rounding after)."""
+    d = y.double() - shift
     s = torch.sigmoid(d)
     s = torch.where(d > 0, s.clamp_min(_ABOVE_HALF), s.clamp_max(0.5))
-    return s.to(margin.dtype if margin.dtype == torch.float64 else torch.float32)
+    return s.to(y.dtype if y.dtype == torch.float64 else torch.float32)
 
 
 def decision_rule(
@@ -110,7 +111,7 @@ def decision_rule(
             choice = Choice(f"output > {t:g}", "given", "one output")
 
     def transform(y: Tensor) -> Tensor:
-        return _score(y - shift)
+        return _score(y, shift)
 
     return transform, choice
 

@@ -148,12 +148,14 @@ def test_learned_h0_found_in_the_weights():
 # heads and decision rules
 
 
-@given(st.lists(st.floats(-5, 5, width=32), min_size=1, max_size=20), st.floats(-2, 2, width=32))
+@given(st.lists(st.floats(-5, 5, width=32), min_size=1, max_size=20), st.floats(-2, 2))
 def test_one_output_scores_keep_the_decision(logits, threshold):
     z = torch.tensor(logits)[:, None]
     rule, _ = decision_rule(1, False, threshold)
     score = rule(z).numpy().astype(np.float32)[:, 0]  # as collection stores it
-    assert np.array_equal(score > 0.5, z[:, 0].numpy() > np.float32(threshold))
+    assert np.array_equal(score > 0.5, z[:, 0].numpy().astype(np.float64) > threshold)
+    near = torch.tensor([[np.nextafter(np.float32(0), np.float32(1))], [0.0]])
+    assert (decision_rule(1, False, None)[0](near)[:, 0].float() > 0.5).tolist() == [True, False]
 
 
 def test_decision_rules_follow_the_head():
