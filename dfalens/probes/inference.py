@@ -42,6 +42,7 @@ _PARAM = re.compile(r"^(weight|bias)_(ih|hh|hr)_l\d+(_reverse)?$")
 _CELL_PARAM = re.compile(r"^(weight|bias)_(ih|hh)$")
 _INDEXED = re.compile(r"^(?P<base>(?:.*\.)?)(?P<idx>\d+)\.(?P<rest>(?:.*\.)?)$")
 _CELLS = {1: "RNN", 3: "GRU", 4: "LSTM"}
+_EMBEDDING_HINTS = ("emb", "wte", "token", "lookup")
 Attributes = Mapping[str, Mapping[str, Any]]
 
 
@@ -279,7 +280,7 @@ def _find_embedding(weights: Mapping[str, Tensor], spec: RecurrentSpec) -> str |
         k
         for k, v in weights.items()
         if k.endswith("weight")
-        and "emb" in k.lower()
+        and any(hint in k.lower() for hint in _EMBEDDING_HINTS)
         and v.ndim == 2
         and int(v.shape[1]) == spec.input_size
         and not k.startswith(spec.prefix or "\0")

@@ -346,7 +346,7 @@ def from_module(
     DataError
         When the alphabet size does not fit the input width (both numbers are named).
     """
-    modules = list(rnn) if isinstance(rnn, Sequence) else [rnn]
+    modules = list(rnn) if isinstance(rnn, (Sequence, nn.ModuleList)) else [rnn]
     if not modules:
         raise ConfigError("from_module needs at least one recurrent module")
     layers = [adapt(m) for m in modules]

@@ -57,7 +57,7 @@ def test_stack_of_modules_matches_chained_forward():
         nn.LSTM(5, 4, batch_first=True),
         nn.Linear(4, 2),
     )
-    probe = from_module([gru, lstm], head, alphabet="abc")
+    probe = from_module(nn.ModuleList([gru, lstm]), head, alphabet="abc")
     h = run(probe, WORDS)
     with torch.no_grad():
         x, hg = gru(onehot(WORDS))
