@@ -474,11 +474,11 @@ def from_state_dict(
         h0, h0_choice = _h0_from_weights(weights, specs, exclude | set(head_used), dtype)
 
     n_rows = int(weights[emb_key].shape[0]) if emb_key else specs[0].input_size
-    if (
-        vocab is not None
-        and len(vocab) != n_rows
-        and not (specs[0].input_size == 1 and not emb_key)
-    ):
+    fits = vocab is None or len(vocab) == n_rows or (specs[0].input_size == 1 and not emb_key)
+    if not fits and alphabet is not None:
+        vocab = None  # the given names replace a saved vocabulary that does not fit
+    elif not fits:
+        assert vocab is not None
         what = (
             f"the embedding {emb_key!r} has {n_rows} rows"
             if emb_key

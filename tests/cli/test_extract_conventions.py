@@ -365,7 +365,9 @@ def test_bad_conventions_exit_2_with_one_line(untrained, capsys, name, flags, ne
 
 
 @pytest.mark.slow
-def test_task_alphabet_names_defaulted_symbols(ckpts: dict[str, Path], tmp_path: Path, capsys) -> None:
+def test_task_alphabet_names_defaulted_symbols(
+    ckpts: dict[str, Path], tmp_path: Path, capsys
+) -> None:
     ab = tmp_path / "parity_ab.json"
     ab.write_text(
         json.dumps(

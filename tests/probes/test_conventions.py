@@ -279,6 +279,7 @@ def test_vocab_that_does_not_fit_is_refused():
     sd = prefixed("rnn.", nn.GRU(3, 4)) | {"fc.weight": torch.randn(2, 4)}
     with pytest.raises(CheckpointError, match="2 entries but the network reads 3 inputs"):
         from_state_dict(sd, vocab=("a", "b"))
+    assert from_state_dict(sd, vocab=("a", "b"), alphabet="xyz").alphabet == ("x", "y", "z")
 
 
 def test_attributes_decide_nonlinearity_and_padding():
