@@ -10,7 +10,10 @@ from typing import Any
 
 import click
 
+from dfalens.automata import equivalent, get_task_machine, render, to_dict, to_json
 from dfalens.errors import ConfigError, TaskError
+from dfalens.probes import AssumptionWarning, from_checkpoint
+from dfalens.probes import extract as run_extract
 from dfalens.probes._conventions import START_END_NAMES
 
 OUTPUT_SUFFIXES = (".svg", ".png", ".pdf", ".dot", ".gv", ".json")
@@ -63,8 +66,6 @@ def _h0_option(ctx: click.Context, param: click.Parameter, value: str | None) ->
 
 def _load_probe(checkpoint: Path, **options: Any) -> Any:
     """``from_checkpoint`` with its assumption warnings shown as one ``warning:`` line each on stderr."""
-    from dfalens.probes import AssumptionWarning, from_checkpoint
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AssumptionWarning)
         probe = from_checkpoint(checkpoint, **options)
@@ -126,8 +127,6 @@ def _check_alphabets(
 
 def _write(machine: Any, path: Path) -> tuple[Path, str | None]:
     """Write the machine; returns the path written and a hint when the image fell back to DOT."""
-    from dfalens.automata import render, to_json
-
     try:
         if path.suffix.lower() == ".json":
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -308,9 +307,6 @@ def extract(
     opened with weights_only=True; pickles that need code are refused). Exit codes: 0 done (and
     equivalent to --task), 3 not equivalent to --task, 2 bad input.
     """
-    from dfalens.automata import equivalent, get_task_machine, to_dict
-    from dfalens.probes import extract as run_extract
-
     _limit_threads(threads)
     if absolute_eps and eps is None:
         raise ConfigError("--absolute-eps needs --eps (the distance to use)")

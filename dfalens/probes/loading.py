@@ -31,6 +31,7 @@ from dfalens.probes._conventions import find_vocab
 from dfalens.probes._inputs import H0
 from dfalens.probes.inference import RecurrentSpec, from_state_dict, infer_recurrent
 from dfalens.probes.probe import Probe, from_model
+from dfalens.trainers.checkpoints import load_checkpoint
 
 __all__ = ["RecurrentSpec", "from_checkpoint", "infer_recurrent", "read_weights"]
 
@@ -282,8 +283,6 @@ def _is_dfalens(meta: Mapping[str, str]) -> bool:
 def _from_dfalens(
     path: Path, alphabet: str | Sequence[str] | None, device: str | torch.device
 ) -> Probe:
-    from dfalens.trainers.checkpoints import load_checkpoint
-
     model, meta = load_checkpoint(path)
     model = model.to(device)
     model.eval()
