@@ -513,4 +513,13 @@ def from_step(
         n_classes=n_classes,
         device=h.device,
         description=desc,
+        assumptions=Assumptions(
+            h0=Choice("the given initial state", "given"),
+            decision=None
+            if n_classes == 0
+            else Choice("argmax", "inferred", f"{n_classes} outputs")
+            if n_classes >= 2
+            else Choice("score > 0.5", "default", "one output, read as given"),
+            alphabet=Choice(" ".join(names), "given"),
+        ),
     )

@@ -389,3 +389,10 @@ def test_task_alphabet_names_defaulted_symbols(
     # names read from the checkpoint's vocabulary are not silently replaced
     code, _, err = extract([ckpts["padded"], "--task", ab], capsys)
     assert "--alphabet ab" in one_line_error(code, err)
+
+
+def test_h0_value_is_reported(untrained, capsys) -> None:
+    code, rec, err = extract([untrained["three-outputs"], "--h0", "0.5", "--max-len", "2"], capsys)
+    assert code == 0, err
+    assert rec["assumptions"]["h0"] == {"value": "0.5 in every unit", "source": "given", "note": ""}
+    assert rec["assumptions"]["decision"]["value"] == "argmax"
