@@ -448,6 +448,24 @@ def from_state_dict(
     exclude = set(rec_keys) | ({emb_key} if emb_key else set())
     head_keys = find_head(weights, specs[-1].out_size, exclude, readout)
     head_used = [k for pair in head_keys.keys for k in pair if k is not None]
+    last_out = int(weights[head_keys.keys[-1][0]].shape[0])
+    after = [
+        k
+        for k, v in weights.items()
+        if k.endswith("weight")
+        and v.ndim == 2
+        and k not in exclude
+        and k not in head_used
+        and int(v.shape[1]) == last_out
+    ]
+    if after and readout is None:
+        warnings.warn(
+            f"the readout {head_keys.keys[-1][0]!r} gives {last_out} values and {', '.join(after)} reads "
+            f"{last_out}: if the head has more layers, name its first with readout= (--readout) and check "
+            "the outputs",
+            AssumptionWarning,
+            stacklevel=2,
+        )
     used = rec_keys + head_used + ([emb_key] if emb_key else [])
     _check_finite(weights, used)
     dtype = _float_dtype([weights[k] for k in used])

@@ -310,3 +310,17 @@ def test_assumptions_record_round_trips_to_json():
     assert "decision logit > 0 (default: one output)" in a.summary()
     with pytest.raises(ValueError, match="source"):
         Choice("x", "guessed")
+
+
+def test_unindexed_two_layer_head_is_flagged():
+    torch.manual_seed(10)
+    sd = (
+        prefixed("rnn.", nn.GRU(2, 4))
+        | prefixed("fc1.", nn.Linear(4, 6))
+        | prefixed("fc2.", nn.Linear(6, 2))
+    )
+    with pytest.warns(
+        AssumptionWarning, match=r"'fc1.weight' gives 6 values and fc2.weight reads 6"
+    ):
+        probe = from_state_dict(sd)
+    assert probe.n_classes == 6  # read as told; the warning says why that may be wrong
