@@ -19,8 +19,9 @@ import click
 from dfalens._files import atomic_write
 from dfalens.automata import get_task_machine, render, to_dict, to_json
 from dfalens.errors import ConfigError, TaskError
+from dfalens.probes import AssumptionWarning, from_checkpoint, read_words, verdict
 from dfalens.probes import extract as run_extract
-from dfalens.probes import from_checkpoint, read_words, verdict
+from dfalens.probes._conventions import START_END_NAMES
 from dfalens.probes.verdicts import exit_code
 
 OUTPUT_SUFFIXES = (".svg", ".png", ".pdf", ".dot", ".gv", ".json")
@@ -72,14 +73,67 @@ def _device(name: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _h0_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | float | None:
+    if value is None or value in ("zeros", "ones"):
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: use zeros, ones or a number") from None
+
+
+def _load_probe(checkpoint: Path, **options: Any) -> Any:
+    """``from_checkpoint`` with its assumption warnings shown as one ``warning:`` line each on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AssumptionWarning)
+        probe = from_checkpoint(checkpoint, **options)
+    seen: set[str] = set()
+    for w in caught:
+        msg = str(w.message)
+        if issubclass(w.category, AssumptionWarning) and msg not in seen:
+            seen.add(msg)
+            click.echo(f"warning: {msg}", err=True)
+        elif not issubclass(w.category, AssumptionWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return probe
+
+
+def _fit_task(probe: Any, truth: Any, task: str, alphabet_given: bool) -> Any:
+    """Check the network against the task's outputs; take the task's symbol names when only defaulted."""
+    n_task = max(2, int(truth.output.max()) + 1)
+    n_net = 2 if probe.n_classes == 1 else int(probe.n_classes or 0)
+    if n_net and n_net != n_task:
+        raise TaskError(
+            f"task {task!r} has {n_task} output classes but the network has {probe.n_classes} outputs; "
+            "choose a task with as many outputs, or the readout that computes it (--readout)"
+        )
+    a = probe.assumptions
+    defaulted = a is not None and a.alphabet is not None and a.alphabet.source == "default"
+    if (
+        not alphabet_given
+        and defaulted
+        and len(probe.alphabet) == len(truth.alphabet)
+        and set(probe.alphabet) != set(truth.alphabet)
+    ):
+        probe = probe.renamed(truth.alphabet, f"task {task}")
+    _check_alphabets(probe.alphabet, truth.alphabet, task)
+    return probe
+
+
 def _check_alphabets(
     probe_alphabet: tuple[str, ...], task_alphabet: tuple[str, ...], task: str
 ) -> None:
     if len(probe_alphabet) != len(task_alphabet):
+        special = [s for s in probe_alphabet if s.lower() in START_END_NAMES]
+        hint = (
+            f"; if {', '.join(special)} mark the start or end of a word, pass --bos/--eos"
+            if special
+            else ""
+        )
         raise TaskError(
             f"task {task!r} has {len(task_alphabet)} symbols {list(task_alphabet)} but the "
             f"checkpoint reads {len(probe_alphabet)} {list(probe_alphabet)}; choose a task over "
-            "the same alphabet"
+            f"the same alphabet{hint}"
         )
     if set(probe_alphabet) != set(task_alphabet):
         raise TaskError(
@@ -262,6 +316,23 @@ def _summary(ex: Any, description: str, tv: Any, task: str | None) -> list[str]:
 )
 @click.option("--module", help="Key prefix of the recurrent module when there are several.")
 @click.option(
+    "--h0",
+    "h0",
+    callback=_h0_option,
+    metavar="zeros|ones|VALUE",
+    help="Initial state of a foreign network (default: a learned h0 in the weights, else zeros).",
+)
+@click.option(
+    "--bos", metavar="SYMBOL", help="Start symbol: the initial state is the state after it."
+)
+@click.option("--eos", metavar="SYMBOL", help="End symbol: fed before every readout.")
+@click.option(
+    "--threshold",
+    type=float,
+    help="Decision threshold of a one-output head (default: logit > 0, or probability > 0.5 after "
+    "a sigmoid).",
+)
+@click.option(
     "--seed", type=int, default=0, show_default=True, help="Seed of k-means and random words."
 )
 @click.option(
@@ -294,6 +365,10 @@ def extract(
     readout: str | None,
     nonlinearity: str | None,
     module: str | None,
+    h0: str | float | None,
+    bos: str | None,
+    eos: str | None,
+    threshold: float | None,
     seed: int,
     threads: int,
     device: str,
@@ -308,7 +383,6 @@ def extract(
     written; 3 with --task: the network disagrees with the task (its shortest disagreement is
     printed); 4 extracted, but the machine does not reproduce the network; 1 internal error.
     """
-
     _limit_threads(threads)
     if absolute_eps and eps is None:
         raise ConfigError("--absolute-eps needs --eps (the distance to use)")
@@ -318,16 +392,20 @@ def extract(
     names: Any = alphabet
     if alphabet is not None and "," in alphabet:
         names = [a.strip() for a in alphabet.split(",")]
-    probe = from_checkpoint(
+    probe = _load_probe(
         checkpoint,
         alphabet=names,
         readout=readout,
         nonlinearity=nonlinearity,
         module=module,
         device=_device(device),
+        h0=h0,
+        bos=bos,
+        eos=eos,
+        threshold=threshold,
     )
     if truth is not None:
-        _check_alphabets(probe.alphabet, truth.alphabet, str(task))
+        probe = _fit_task(probe, truth, str(task), alphabet is not None)
     words = read_words(words_file, probe.alphabet) if words_file is not None else None
     ex = run_extract(
         probe,
@@ -351,6 +429,7 @@ def extract(
         record = {
             "checkpoint": str(checkpoint),
             "network": probe.description,
+            "assumptions": None if probe.assumptions is None else probe.assumptions.to_dict(),
             "task": task,
             "equivalent": None if tv is None else tv.equal,
             "verdict": None if tv is None else tv.result,

@@ -1,6 +1,7 @@
 """Any network -> its states -> its automaton: probes and loading, collection, clustering, quotients,
 extraction."""
 
+from dfalens.probes.assumptions import Assumptions, AssumptionWarning, Choice
 from dfalens.probes.clustering import cluster
 from dfalens.probes.collection import (
     Exploration,
@@ -14,6 +15,7 @@ from dfalens.probes.collection import (
 from dfalens.probes.evidence import Evidence, WordSample
 from dfalens.probes.extraction import Extraction, extract
 from dfalens.probes.hooks import PrefixProbe, from_nnsight, from_transformer_lens
+from dfalens.probes.inference import from_state_dict, infer_stack
 from dfalens.probes.loading import RecurrentSpec, from_checkpoint, infer_recurrent, read_weights
 from dfalens.probes.probe import Probe, as_alphabet, from_model, from_module, from_step
 from dfalens.probes.quotients import QuotientStats, quotient
@@ -23,6 +25,9 @@ from dfalens.probes.verdicts import TaskVerdict, verdict
 from dfalens.probes.wordlists import parse_words, read_words
 
 __all__ = [
+    "AssumptionWarning",
+    "Assumptions",
+    "Choice",
     "Evidence",
     "Exploration",
     "Extraction",
@@ -45,9 +50,11 @@ __all__ = [
     "from_model",
     "from_nnsight",
     "from_transformer_lens",
+    "from_state_dict",
     "from_module",
     "from_step",
     "infer_recurrent",
+    "infer_stack",
     "parse_words",
     "predict",
     "quotient",

@@ -6,12 +6,9 @@ passed explicitly, ``.safetensors`` with safetensors. Nothing in a file is ever 
 needs any global beyond torch's weights-only allow-list is refused, and its globals are listed by a static
 scan of the pickle opcodes.
 
-From a bare ``state_dict`` the recurrent module is inferred from its parameter shapes: ``weight_hh_l{k}``
-has ``G × H`` rows with ``G`` = 1, 3, 4 for RNN, GRU, LSTM; ``weight_ih_l0`` gives the input width; the
-highest ``k`` the number of layers; ``weight_hr_l{k}`` an LSTM projection; ``*_reverse`` keys a
-bidirectional module (refused). The readout is the one 2-D ``*.weight`` whose input width is the hidden
-size (or the one named by ``readout=``). Weights cannot tell a plain RNN's nonlinearity: tanh (torch's
-default) unless ``nonlinearity="relu"`` is given.
+A foreign ``state_dict`` becomes a probe through :func:`dfalens.probes.inference.from_state_dict`
+(recurrent modules, stacks and cells from parameter shapes; head, embedding, learned h0 and a saved
+vocabulary alongside); ``from_checkpoint`` passes its options on.
 """
 
 from __future__ import annotations
@@ -22,16 +19,18 @@ import pickletools
 import re
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from dfalens.errors import CheckpointError, ConfigError
-from dfalens.probes.probe import Probe, as_alphabet, from_model, from_module
+from dfalens.probes._conventions import find_vocab
+from dfalens.probes._inputs import H0
+from dfalens.probes.inference import RecurrentSpec, from_state_dict, infer_recurrent
+from dfalens.probes.probe import Probe, from_model
 from dfalens.trainers.checkpoints import load_checkpoint
 
 __all__ = ["RecurrentSpec", "from_checkpoint", "infer_recurrent", "read_weights"]
@@ -257,204 +256,7 @@ def read_weights(path: str | Path) -> tuple[dict[str, Tensor], dict[str, str]]:
 
 
 # ---------------------------------------------------------------------------------------------------
-# inference of the recurrent module
-
-
-@dataclass(frozen=True)
-class RecurrentSpec:
-    """A ``torch.nn`` recurrent module inferred from parameter shapes.
-
-    Attributes
-    ----------
-    prefix : str
-        Key prefix of its parameters (``""`` for a bare module, else ending in ``"."``).
-    cell : {"RNN", "GRU", "LSTM"}
-    input_size, hidden_size, num_layers, proj_size : int
-    bias : bool
-    """
-
-    prefix: str
-    cell: str
-    input_size: int
-    hidden_size: int
-    num_layers: int
-    bias: bool
-    proj_size: int = 0
-
-    @property
-    def out_size(self) -> int:
-        """Width of the top layer's output (the readout's input)."""
-        return self.proj_size or self.hidden_size
-
-    def build(self, nonlinearity: str = "tanh") -> nn.RNNBase:
-        """An untrained module of this shape (``nonlinearity`` only for plain RNNs)."""
-        kw: dict[str, Any] = {"num_layers": self.num_layers, "bias": self.bias}
-        if self.cell == "RNN":
-            return nn.RNN(self.input_size, self.hidden_size, nonlinearity=nonlinearity, **kw)
-        if self.cell == "GRU":
-            return nn.GRU(self.input_size, self.hidden_size, **kw)
-        return nn.LSTM(self.input_size, self.hidden_size, proj_size=self.proj_size, **kw)
-
-
-def _show(prefix: str) -> str:
-    return repr(prefix.rstrip(".")) if prefix else "(top level)"
-
-
-def infer_recurrent(weights: Mapping[str, Tensor], module: str | None = None) -> RecurrentSpec:
-    """Infer the recurrent module of a flat ``state_dict`` from its ``weight_hh_l{k}`` shapes.
-
-    Parameters
-    ----------
-    weights : mapping of str to Tensor
-        As returned by :func:`read_weights`.
-    module : str, optional
-        Key prefix of the recurrent module to use when there are several (e.g. ``"encoder.rnn"``).
-
-    Raises
-    ------
-    CheckpointError
-        No recurrent weights; several modules and no ``module``; bidirectional; shapes that fit no
-        RNN/GRU/LSTM.
-    """
-    groups: dict[str, list[tuple[int, bool]]] = {}
-    for key in weights:
-        m = _HH.match(key)
-        if m:
-            groups.setdefault(m["prefix"], []).append((int(m["layer"]), bool(m["rev"])))
-    if not groups:
-        shown = ", ".join(list(weights)[:6]) + (", ..." if len(weights) > 6 else "")
-        raise CheckpointError(
-            f"no recurrent weights (no key like 'weight_hh_l0' among {len(weights)} tensors: {shown}); only "
-            "torch.nn.RNN/GRU/LSTM state dicts are inferred: build your model and use from_module or from_step"
-        )
-    if module is not None:
-        prefix = module if module == "" or module.endswith(".") else module + "."
-        if prefix not in groups:
-            found = ", ".join(_show(p) for p in groups)
-            raise CheckpointError(
-                f"no recurrent module {module!r} in the checkpoint; it has {found}"
-            )
-    elif len(groups) > 1:
-        found = ", ".join(_show(p) for p in groups)
-        raise CheckpointError(
-            f"{len(groups)} recurrent modules ({found}); pass module=PREFIX (--module) to choose one"
-        )
-    else:
-        prefix = next(iter(groups))
-    layers = groups[prefix]
-    if any(rev for _, rev in layers):
-        raise CheckpointError(
-            f"the recurrent module {_show(prefix)} is bidirectional (it has *_reverse weights): its state "
-            "depends on the future of the word, so there is no left-to-right state to extract; use a "
-            "unidirectional model"
-        )
-    n_layers = max(k for k, _ in layers) + 1
-    if sorted(k for k, _ in layers) != list(range(n_layers)):
-        raise CheckpointError(
-            f"the recurrent module {_show(prefix)} is missing layers; re-save the full model"
-        )
-    hh = weights[f"{prefix}weight_hh_l0"]
-    ih = weights.get(f"{prefix}weight_ih_l0")
-    if hh.ndim != 2 or ih is None or ih.ndim != 2:
-        raise CheckpointError(
-            f"the recurrent module {_show(prefix)} lacks a 2-D weight_ih_l0/weight_hh_l0; re-save the model"
-        )
-    hr = weights.get(f"{prefix}weight_hr_l0")
-    if hr is not None and hr.ndim == 2:
-        proj, hidden = int(hr.shape[0]), int(hr.shape[1])
-        if hh.shape[1] != proj:
-            raise CheckpointError(
-                f"weight_hh_l0 {tuple(hh.shape)} does not fit weight_hr_l0 {tuple(hr.shape)}; re-save the model"
-            )
-    else:
-        proj, hidden = 0, int(hh.shape[1])
-    rows = int(hh.shape[0])
-    gates = rows // hidden if hidden and rows % hidden == 0 else 0
-    if gates not in _CELLS or (proj and gates != 4):
-        raise CheckpointError(
-            f"weight_hh_l0 of {_show(prefix)} has {rows} rows for {hidden} units, not 1, 3 or 4 times as "
-            "many, so it is no RNN/GRU/LSTM; build your model and use from_module or from_step"
-        )
-    return RecurrentSpec(
-        prefix=prefix,
-        cell=_CELLS[gates],
-        input_size=int(ih.shape[1]),
-        hidden_size=hidden,
-        num_layers=n_layers,
-        bias=f"{prefix}bias_ih_l0" in weights,
-        proj_size=proj,
-    )
-
-
-def _check_finite(weights: Mapping[str, Tensor], keys: Sequence[str]) -> None:
-    for key in keys:
-        t = weights[key]
-        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-            raise CheckpointError(
-                f"weight {key!r} contains NaN or inf: the training diverged; use an earlier checkpoint"
-            )
-
-
-def _find_readout(
-    weights: Mapping[str, Tensor], width: int, exclude: set[str], key: str | None
-) -> tuple[str, str | None]:
-    two_d = [k for k, v in weights.items() if v.ndim == 2 and k not in exclude]
-    if key is not None:
-        key = _strip(key)
-        wkey = key if key == "weight" or key.endswith(".weight") else f"{key.rstrip('.')}.weight"
-        if wkey not in weights or weights[wkey].ndim != 2:
-            raise CheckpointError(
-                f"readout {key!r} names no 2-D weight in the checkpoint; 2-D weights: {', '.join(two_d) or 'none'}"
-            )
-        if int(weights[wkey].shape[1]) != width:
-            raise CheckpointError(
-                f"readout {wkey!r} takes {weights[wkey].shape[1]} inputs but the hidden state has {width} "
-                "units; name the output layer that reads the recurrent state"
-            )
-    else:
-        cands = [
-            k
-            for k in two_d
-            if (k == "weight" or k.endswith(".weight")) and int(weights[k].shape[1]) == width
-        ]
-        if not cands:
-            raise CheckpointError(
-                f"no readout found: no 2-D '*.weight' reads the {width}-unit hidden state; pass "
-                f"readout=KEY (--readout) naming the output layer (2-D weights: {', '.join(two_d) or 'none'})"
-            )
-        if len(cands) > 1:
-            raise CheckpointError(
-                f"several layers could be the readout ({', '.join(cands)}); pass readout=KEY (--readout) "
-                "to choose one"
-            )
-        wkey = cands[0]
-    bkey = wkey[: -len("weight")] + "bias"
-    if bkey not in weights or weights[bkey].shape != (weights[wkey].shape[0],):
-        return wkey, None
-    return wkey, bkey
-
-
-def _find_embedding(weights: Mapping[str, Tensor], spec: RecurrentSpec) -> str | None:
-    cands = [
-        k
-        for k, v in weights.items()
-        if k.endswith("weight")
-        and "emb" in k.lower()
-        and v.ndim == 2
-        and int(v.shape[1]) == spec.input_size
-        and not k.startswith(spec.prefix or "\0")
-        and k[: -len("weight")] + "bias" not in weights
-    ]
-    if len(cands) > 1:
-        raise CheckpointError(
-            f"several embeddings could feed the network ({', '.join(cands)}); build the model and use "
-            "from_module(rnn, readout, input_encoding=embedding)"
-        )
-    return cands[0] if cands else None
-
-
-def _float_dtype(tensors: Sequence[Tensor]) -> torch.dtype:
-    return torch.float64 if all(t.dtype == torch.float64 for t in tensors) else torch.float32
+# opening checkpoints as probes
 
 
 def _safetensors_header(path: Path) -> dict[str, str]:
@@ -481,7 +283,6 @@ def _is_dfalens(meta: Mapping[str, str]) -> bool:
 def _from_dfalens(
     path: Path, alphabet: str | Sequence[str] | None, device: str | torch.device
 ) -> Probe:
-
     model, meta = load_checkpoint(path)
     model = model.to(device)
     model.eval()
@@ -503,39 +304,52 @@ def from_checkpoint(
     nonlinearity: str | None = None,
     module: str | None = None,
     device: str | torch.device = "cpu",
-    h0: Tensor | np.ndarray | float | None = None,
+    h0: H0 = None,
+    bos: str | None = None,
+    eos: str | None = None,
+    threshold: float | None = None,
 ) -> Probe:
     """Open a checkpoint as a :class:`~dfalens.probes.Probe`, never executing anything from it.
 
     dfalens ``.safetensors`` checkpoints are rebuilt exactly from their metadata. Foreign files (a
-    ``state_dict`` saved by ``torch.save`` or as safetensors) are inferred from parameter shapes, see
-    the module docstring; :attr:`Probe.description` says what was inferred.
+    ``state_dict`` saved by ``torch.save``, in a container with optimizer state, a Lightning checkpoint,
+    or safetensors) are inferred from parameter shapes (:mod:`dfalens.probes.inference`); what was
+    inferred, given or defaulted is in :attr:`Probe.assumptions` and :attr:`Probe.description`.
 
     Parameters
     ----------
     path : str or Path
     alphabet : str or sequence of str, optional
-        Symbol names. Default: the checkpoint's own (dfalens), else ``"0"``, ``"1"``, ... one per input
-        unit (one-hot input) or per embedding row; a network with one input unit reads the symbol index
-        as a number (default alphabet ``"01"``).
+        Symbol names of the input rows (or of the rows other than padding). Default: the checkpoint's own
+        (dfalens metadata, or a vocabulary saved next to the weights under a key such as ``vocab``,
+        ``stoi``, ``token_to_idx`` or ``alphabet``), else ``"0"``, ``"1"``, ... one per input unit
+        (one-hot) or embedding row; a network with one input unit reads the symbol index as a number.
     readout : str, optional
-        Key (or module prefix) of the output layer's weight, when it cannot be found alone.
+        Key (or module prefix) of the head's first layer, when it cannot be found alone. A
+        ``Sequential`` head (``head.0``, ``head.2``) is followed to its last linear layer.
     nonlinearity : {"tanh", "relu"}, optional
-        For plain RNNs, whose weights cannot tell; default tanh (torch's default).
+        For plain RNNs, whose weights cannot tell; default tanh with an :class:`AssumptionWarning`.
     module : str, optional
-        Key prefix of the recurrent module when the checkpoint has several.
+        Key prefix of the recurrent module (or stack) when the checkpoint has several.
     device : str or torch.device, default "cpu"
-    h0 : tensor, array or float, optional
-        Initial state of a foreign network (zeros by default, torch's default); a float fills every unit.
+    h0 : "zeros", "ones", float, tensor or array, optional
+        Initial state of a foreign network. Default: a learned initial state found in the weights (a
+        tensor named like ``h0``, ``h_0``, ``init_hidden``), else zeros (torch's default).
+    bos, eos : str, optional
+        Start and end symbols (names in the vocabulary): the initial state is the state after ``bos``
+        and the readout reads the state after ``eos``; both are left out of the alphabet.
+    threshold : float, optional
+        Decision threshold of a one-output head (default: logit > 0; probability > 0.5 after a sigmoid).
 
     Raises
     ------
     CheckpointError
         Missing, empty, truncated or corrupt file; not a checkpoint; a pickle that needs code (with the
-        globals it names); no recurrent weights; several recurrent modules and no ``module``;
-        bidirectional; no readout; NaN or inf weights.
+        globals it names); no recurrent weights; several unrelated recurrent modules and no ``module``;
+        bidirectional; no readout; NaN or inf weights; a saved vocabulary that does not fit the input.
     ConfigError
-        ``nonlinearity`` for a gated cell or not tanh/relu.
+        ``nonlinearity`` for a gated cell or not tanh/relu; ``bos == eos``; ``bos``/``eos`` not in the
+        vocabulary; a threshold for a multi-output head; an unknown ``h0``.
     DataError
         An alphabet whose size does not fit the input width.
     """
@@ -543,65 +357,32 @@ def from_checkpoint(
     if nonlinearity is not None and nonlinearity not in ("tanh", "relu"):
         raise ConfigError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
     if _is_dfalens(_safetensors_header(p)):
+        extra = [
+            n
+            for n, v in (("h0", h0), ("bos", bos), ("eos", eos), ("threshold", threshold))
+            if v is not None
+        ]
+        if extra:
+            raise ConfigError(
+                f"{p.name} is a dfalens checkpoint, rebuilt exactly from its metadata; drop "
+                f"{', '.join(extra)}"
+            )
         return _from_dfalens(p, alphabet, device)
-    obj, _ = _raw(p)
+    obj, meta = _raw(p)
     weights = _unwrap(obj, p.name)
-    spec = infer_recurrent(weights, module)
-    if nonlinearity is not None and spec.cell != "RNN":
-        raise ConfigError(
-            f"nonlinearity applies to plain RNNs only; this checkpoint holds a {spec.cell}: drop it"
-        )
-    rec_keys = [
-        k for k in weights if k.startswith(spec.prefix) and _PARAM.match(k[len(spec.prefix) :])
-    ]
-    emb_key = _find_embedding(weights, spec)
-    wkey, bkey = _find_readout(weights, spec.out_size, set(rec_keys) | {emb_key}, readout)
-    used = rec_keys + [wkey] + ([bkey] if bkey else []) + ([emb_key] if emb_key else [])
-    _check_finite(weights, used)
-    dtype = _float_dtype([weights[k] for k in used])
-
-    rnn = spec.build(nonlinearity or "tanh").to(dtype)
-    try:
-        rnn.load_state_dict({k[len(spec.prefix) :]: weights[k] for k in rec_keys}, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
-        raise CheckpointError(
-            f"the weights at {_show(spec.prefix)} do not fit an inferred {spec.cell} ({first}); build the "
-            "model and use from_module"
-        ) from None
-    w = weights[wkey].to(dtype)
-    head = nn.Linear(int(w.shape[1]), int(w.shape[0]), bias=bkey is not None).to(dtype)
-    with torch.no_grad():
-        head.weight.copy_(w)
-        if bkey is not None:
-            head.bias.copy_(weights[bkey].to(dtype))
-    rnn.eval().requires_grad_(False).to(device)
-    head.eval().requires_grad_(False).to(device)
-
-    names = as_alphabet(alphabet) if alphabet is not None else None
-    if emb_key is not None:
-        encoding: str | nn.Embedding = nn.Embedding.from_pretrained(weights[emb_key].to(dtype)).to(
-            device
-        )
-        enc_text = f"embedding {emb_key!r}"
-    elif spec.input_size == 1 and (names is None or len(names) != 1):
-        encoding, enc_text = "index", "one input unit: the symbol index is fed as a number"
-    else:
-        encoding, enc_text = "onehot", "one-hot input"
-    probe = from_module(rnn, head, alphabet=names, h0=h0, input_encoding=encoding)
-    cell = f"RNN({nonlinearity or 'tanh'})" if spec.cell == "RNN" else spec.cell
-    parts = [
-        f"{p.name}: inferred {cell} at {_show(spec.prefix)}",
-        f"input {spec.input_size}, hidden {spec.hidden_size}"
-        + (f", proj {spec.proj_size}" if spec.proj_size else "")
-        + f", {spec.num_layers} layer{'s' if spec.num_layers > 1 else ''}"
-        + ("" if spec.bias else ", no bias"),
-        f"readout {wkey!r} ({probe.n_classes} outputs)",
-        f"{enc_text}, alphabet {' '.join(probe.alphabet)}",
-        "h0 zeros" if h0 is None else "custom h0",
-    ]
-    if spec.cell == "RNN" and nonlinearity is None:
-        parts.append(
-            "nonlinearity tanh by default (weights cannot tell; pass nonlinearity='relu' if needed)"
-        )
-    return replace(probe, description="; ".join(parts))
+    found = find_vocab(obj, meta)
+    return from_state_dict(
+        weights,
+        name=p.name,
+        vocab=None if found is None else found[1],
+        vocab_key="vocab" if found is None else found[0],
+        alphabet=alphabet,
+        readout=readout,
+        nonlinearity=nonlinearity,
+        module=module,
+        device=device,
+        h0=h0,
+        bos=bos,
+        eos=eos,
+        threshold=threshold,
+    )

@@ -7,19 +7,24 @@ Everything downstream (state collection, exploration, extraction) talks to model
 Adapters:
 
 - :func:`from_model` for dfalens models (exact: they already implement the three functions);
-- :func:`from_module` for ``torch.nn.RNN``, ``GRU`` and ``LSTM`` plus a readout module;
+- :func:`from_module` for ``torch.nn.RNN``, ``GRU``, ``LSTM``, their cells and stacks of them, plus a
+  readout module;
 - :func:`from_step` for any callables.
 
 State layout for ``torch.nn`` modules: the per-layer hidden vectors concatenated in layer order,
 ``[h_0, h_1, ..., h_{L-1}]``; for an LSTM the cell vectors follow, ``[h_0, ..., h_{L-1}, c_0, ...,
-c_{L-1}]`` (with ``proj_size > 0`` each ``h_k`` has ``proj_size`` units and each ``c_k`` ``hidden_size``).
-The readout sees the top layer's ``h`` only, as it would after the module's forward.
+c_{L-1}]`` (with ``proj_size > 0`` each ``h_k`` has ``proj_size`` units and each ``c_k`` ``hidden_size``);
+a cell's state is ``h`` (``[h; c]`` for ``LSTMCell``); a stack of modules concatenates their states in
+order. The readout sees the top layer's ``h`` only, as the network's head would.
+
+Every adapter records what it assumed (initial state, nonlinearity, decision rule, start/end symbols,
+padding) in :attr:`Probe.assumptions`, see :mod:`dfalens.probes.assumptions`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -27,6 +32,10 @@ import torch
 from torch import Tensor, nn
 
 from dfalens.errors import ConfigError, DataError
+from dfalens.probes._heads import decision_rule, describe_head, split_sigmoid
+from dfalens.probes._inputs import H0, describe_h0, h0_vector, input_table, select_symbols
+from dfalens.probes._layers import Layer, adapt, stack_step
+from dfalens.probes.assumptions import Assumptions, Choice
 
 __all__ = ["Probe", "from_model", "from_module", "from_step", "as_alphabet"]
 
@@ -85,6 +94,14 @@ class Probe:
         Where states live.
     description : str
         One line saying what was loaded or inferred.
+    assumptions : Assumptions or None
+        What the adapter assumed about the network and where each choice came from.
+
+    Notes
+    -----
+    A one-output readout is a score read as class 1 above 0.5; :func:`from_module` and
+    :func:`dfalens.probes.from_checkpoint` put one-output heads on that scale by their decision rule
+    (``assumptions.decision``).
     """
 
     initial_fn: InitialFn
@@ -95,11 +112,32 @@ class Probe:
     n_classes: int | None
     device: torch.device
     description: str
+    assumptions: Assumptions | None = None
 
     @property
     def n_symbols(self) -> int:
         """Size of the alphabet."""
         return len(self.alphabet)
+
+    def renamed(self, alphabet: str | Sequence[str], note: str = "") -> Probe:
+        """The same probe with other symbol names (same number, same order), recorded as given.
+
+        Raises
+        ------
+        DataError
+            When the number of names differs.
+        """
+        names = as_alphabet(alphabet)
+        if len(names) != len(self.alphabet):
+            raise DataError(
+                f"{len(names)} names for the probe's {len(self.alphabet)} symbols; give one name per symbol"
+            )
+        a = self.assumptions
+        if a is None:
+            return replace(self, alphabet=names)
+        new = a.with_(alphabet=Choice(" ".join(names), "given", note))
+        desc = self.description.replace(a.summary(), new.summary())
+        return replace(self, alphabet=names, assumptions=new, description=desc)
 
     def initial(self, batch: int) -> Tensor:
         """The initial state repeated ``batch`` times, shape ``(batch, state_dim)``."""
@@ -214,6 +252,18 @@ def from_model(model: nn.Module, alphabet: str | Sequence[str] | None = None) ->
         nonlin = getattr(config, "nonlinearity", None)
         parts.append(f"{cell} {layers}x{hidden}" + (f" {nonlin}" if nonlin else ""))
     parts.append(f"{len(names)} symbols, {n_classes} outputs, state {int(h.shape[1])} units")
+    nonlin = (
+        getattr(config, "nonlinearity", None) if getattr(config, "cell", "rnn") == "rnn" else None
+    )
+    h0_kind = getattr(config, "h0", None)
+    assumptions = Assumptions(
+        nonlinearity=None if nonlin is None else Choice(str(nonlin), "inferred", "model config"),
+        h0=Choice(str(h0_kind or "the model's own"), "inferred", "model config"),
+        decision=Choice("argmax", "inferred", f"{n_classes} outputs")
+        if int(n_classes) >= 2
+        else Choice("score > 0.5", "default", "one output"),
+        alphabet=Choice(" ".join(names), "given" if alphabet is not None else "default"),
+    )
     return Probe(
         initial_fn=model.initial,
         step_fn=model.step,
@@ -223,249 +273,174 @@ def from_model(model: nn.Module, alphabet: str | Sequence[str] | None = None) ->
         n_classes=int(n_classes),
         device=device,
         description=", ".join(parts),
+        assumptions=assumptions,
     )
 
 
 # ---------------------------------------------------------------------------------------------------
-# torch.nn.RNN / GRU / LSTM
+# torch.nn.RNN / GRU / LSTM and their cells
 
 
-def _input_table(
-    rnn: nn.RNNBase,
-    alphabet: str | Sequence[str] | None,
-    input_encoding: str | nn.Embedding | Callable[[Tensor], Tensor],
-    device: torch.device,
-    dtype: torch.dtype,
-) -> tuple[tuple[str, ...], Tensor, str]:
-    """The input vector of every symbol, ``(n_symbols, input_size)``, and a phrase describing it."""
-    width = int(rnn.input_size)
-    names = as_alphabet(alphabet) if alphabet is not None else None
-    if isinstance(input_encoding, nn.Embedding):
-        n_emb = int(input_encoding.num_embeddings)
-        if int(input_encoding.embedding_dim) != width:
-            raise DataError(
-                f"the embedding gives {input_encoding.embedding_dim}-wide vectors but the network's input "
-                f"width is {width}; pass the embedding that feeds this network"
-            )
-        names = names if names is not None else _digits(n_emb)
-        if len(names) != n_emb:
-            raise DataError(
-                f"alphabet has {len(names)} symbols but the embedding has {n_emb} rows; "
-                f"pass an alphabet of {n_emb} symbols"
-            )
-        with torch.no_grad():
-            table = input_encoding(torch.arange(n_emb, device=input_encoding.weight.device))
-        return names, table.to(device=device, dtype=dtype), f"embedding {n_emb}x{width}"
-    if isinstance(input_encoding, str):
-        if input_encoding == "onehot":
-            names = names if names is not None else _digits(width)
-            if len(names) != width:
-                hint = " or input_encoding='index'" if width == 1 else ""
-                raise DataError(
-                    f"alphabet has {len(names)} symbols but the network's input width is {width}; pass "
-                    f"an alphabet of {width} symbols{hint} (one-hot input needs one unit per symbol)"
-                )
-            table = torch.eye(width, device=device, dtype=dtype)
-            return names, table, f"one-hot input over {width} symbols"
-        if input_encoding == "index":
-            if width != 1:
-                raise DataError(
-                    f"input_encoding='index' feeds one number per step but the network's input width is "
-                    f"{width}; use input_encoding='onehot'"
-                )
-            names = names if names is not None else ("0", "1")
-            table = torch.arange(len(names), device=device, dtype=dtype)[:, None]
-            return names, table, f"scalar input (symbol i fed as the value i, {len(names)} symbols)"
-        raise ConfigError(
-            f"unknown input_encoding {input_encoding!r}; use 'onehot', 'index', an nn.Embedding or a "
-            "function from symbol indices to input vectors"
-        )
-    if not callable(input_encoding):
-        raise ConfigError(
-            f"input_encoding must be a string, an nn.Embedding or a callable, got {input_encoding!r}"
-        )
-    if names is None:
-        raise ConfigError(
-            "pass alphabet=... with a callable input_encoding (its size is not known)"
-        )
-    with torch.no_grad():
-        table = input_encoding(torch.arange(len(names), device=device))
-    table = torch.as_tensor(table)
-    if table.shape != (len(names), width):
-        raise DataError(
-            f"input_encoding maps {len(names)} symbols to shape {tuple(table.shape)}; expected "
-            f"({len(names)}, {width}) for the network's input width {width}"
-        )
-    return names, table.to(device=device, dtype=dtype), "custom input encoding"
-
-
-def _h0_vector(
-    h0: Tensor | np.ndarray | float | tuple[Any, Any] | None,
-    state_dim: int,
-    h_dim: int,
-    is_lstm: bool,
-    device: torch.device,
-    dtype: torch.dtype,
-) -> Tensor:
-    """Flatten a user-given initial state to the probe's state layout (zeros when ``None``)."""
-    if h0 is None:
-        return torch.zeros(state_dim, device=device, dtype=dtype)
-    if isinstance(h0, tuple):
-        if not is_lstm or len(h0) != 2:
-            raise ConfigError(
-                "a tuple h0 means (h0, c0) and is only for LSTMs; pass one tensor instead"
-            )
-        h = torch.as_tensor(h0[0], dtype=dtype).reshape(-1)
-        c = torch.as_tensor(h0[1], dtype=dtype).reshape(-1)
-        if h.numel() != h_dim or c.numel() != state_dim - h_dim:
-            raise DataError(
-                f"(h0, c0) have {h.numel()} and {c.numel()} values; expected {h_dim} and "
-                f"{state_dim - h_dim} (layers x units)"
-            )
-        return torch.cat([h, c]).to(device)
-    if isinstance(h0, (int, float)):
-        return torch.full((state_dim,), float(h0), device=device, dtype=dtype)
-    v = torch.as_tensor(h0, dtype=dtype).reshape(-1)
-    if v.numel() != state_dim:
-        raise DataError(
-            f"h0 has {v.numel()} values but the state has {state_dim} "
-            f"({'[h; c] over layers' if is_lstm else 'layers x units'})"
-        )
-    return v.to(device)
+def _nonlinearity_choice(layers: Sequence[Layer]) -> Choice | None:
+    found = [layer.nonlinearity for layer in layers if layer.nonlinearity is not None]
+    if not found:
+        return None
+    value = found[0] if len(set(found)) == 1 else ", ".join(found)
+    return Choice(value, "inferred", "module attribute")
 
 
 def from_module(
-    rnn: nn.RNNBase,
+    rnn: nn.Module | Sequence[nn.Module],
     readout: nn.Module | ReadoutFn | None = None,
     alphabet: str | Sequence[str] | None = "01",
     batch_first: bool | None = None,
-    h0: Tensor | np.ndarray | float | tuple[Any, Any] | None = None,
+    h0: H0 = None,
     input_encoding: str | nn.Embedding | Callable[[Tensor], Tensor] = "onehot",
+    *,
+    bos: str | None = None,
+    eos: str | None = None,
+    threshold: float | None = None,
+    pad: Sequence[int] = (),
 ) -> Probe:
-    """Probe a ``torch.nn.RNN``, ``GRU`` or ``LSTM`` with an optional readout.
+    """Probe ``torch.nn.RNN``, ``GRU``, ``LSTM``, their cells, or a stack of them, with a readout.
 
-    The step calls the module itself on a length-1 sequence with the state split back into its
-    ``(layers, batch, units)`` form, so it reproduces the module's own forward pass (any number of
-    layers, with or without biases, LSTM projections included).
+    Each module steps through its own forward on a length-1 sequence (a cell through its own call), so
+    the probe reproduces the network exactly (any number of layers, with or without biases, LSTM
+    projections included). A sequence of modules is a stack: each reads the top ``h`` of the one below.
 
     Parameters
     ----------
-    rnn : torch.nn.RNN, GRU or LSTM
-        Unidirectional; the state is the concatenation described in the module docstring.
+    rnn : module or sequence of modules
+        ``nn.RNN/GRU/LSTM`` (unidirectional) or ``nn.RNNCell/GRUCell/LSTMCell``, or several chained in
+        order. The state is every module's state concatenated in order (module docstring).
     readout : module or callable, optional
-        Applied to the top layer's hidden vector ``(batch, units)``; returns output scores. Without it the
-        probe has no outputs (``n_classes == 0``): states can be collected but not labelled.
+        Applied to the top layer's ``h`` ``(batch, units)``, as the network's head sees it. A head ending in
+        ``nn.Sigmoid`` is read as a probability. Without it the probe has no outputs (``n_classes == 0``).
     alphabet : str or sequence of str or None, default "01"
-        Symbol names. ``None`` takes ``"0"``, ``"1"``, ... as many as the encoding needs.
+        Names of the input rows (the vocabulary), or of the rows other than padding. ``None`` takes
+        ``"0"``, ``"1"``, ... as many as the encoding needs.
     batch_first : bool, optional
         Checked against ``rnn.batch_first`` when given (the module's own setting is always used).
-    h0 : tensor, array, float or (h0, c0), optional
-        Initial state; zeros by default (torch's default). Any shape with the right number of values in
-        the layer order of the state layout; a float fills every unit.
+    h0 : "zeros", "ones", float, tensor, array or (h0, c0), optional
+        Initial state (before ``bos``); zeros by default (torch's default). A float fills every unit; an
+        array has ``state_dim`` values in the state layout; ``(h0, c0)`` is for a single LSTM.
     input_encoding : {"onehot", "index"} or nn.Embedding or callable, default "onehot"
-        How a symbol index becomes the module's input vector: a one-hot vector (alphabet size must equal
-        ``rnn.input_size``), the index itself as one number (``input_size == 1``), an embedding, or a
-        function mapping a LongTensor of indices ``(n,)`` to vectors ``(n, input_size)``.
+        How an input row becomes the network's input vector: a one-hot vector (``input_size`` rows), the
+        index itself as one number (``input_size == 1``), an embedding (its ``padding_idx`` is padding), or
+        a function mapping a LongTensor of indices ``(n,)`` to vectors ``(n, input_size)``.
+    bos, eos : str, optional
+        Start and end symbols (vocabulary names): the initial state is the state after ``bos``, and the
+        readout reads the state after ``eos``. Both are left out of the alphabet.
+    threshold : float, optional
+        For one-output heads: class 1 when the output exceeds it (a probability after a sigmoid). Default
+        0 for a logit, 0.5 after a sigmoid. Refused for heads with several outputs (argmax).
+    pad : sequence of int
+        Input rows that are padding, left out of the alphabet.
 
     Raises
     ------
     ConfigError
-        For a bidirectional module, a module other than RNN/GRU/LSTM, or active dropout.
+        A bidirectional module, a module other than RNN/GRU/LSTM or their cells, active dropout,
+        modules that do not chain, ``bos == eos``, ``bos``/``eos`` not in the vocabulary, a threshold for a
+        multi-output head.
     DataError
         When the alphabet size does not fit the input width (both numbers are named).
     """
-    if not isinstance(rnn, nn.RNNBase):
+    modules = list(rnn) if isinstance(rnn, (Sequence, nn.ModuleList)) else [rnn]
+    if not modules:
+        raise ConfigError("from_module needs at least one recurrent module")
+    layers = [adapt(m) for m in modules]
+    first_mod = modules[0]
+    if (
+        batch_first is not None
+        and isinstance(first_mod, nn.RNNBase)
+        and bool(batch_first) != bool(first_mod.batch_first)
+    ):
         raise ConfigError(
-            f"from_module takes torch.nn.RNN, GRU or LSTM, got {type(rnn).__name__}; use from_step to wrap "
-            "your own step function"
+            f"batch_first={batch_first} but the module was built with "
+            f"batch_first={first_mod.batch_first}; leave batch_first unset to use the module's setting"
         )
-    if rnn.bidirectional:
-        raise ConfigError(
-            "bidirectional networks are refused: their state depends on the future of the word, so there is "
-            "no left-to-right state to extract; train or load a unidirectional model"
-        )
-    if batch_first is not None and bool(batch_first) != bool(rnn.batch_first):
-        raise ConfigError(
-            f"batch_first={batch_first} but the module was built with batch_first={rnn.batch_first}; "
-            "leave batch_first unset to use the module's setting"
-        )
-    if rnn.training and rnn.dropout > 0 and rnn.num_layers > 1:
-        raise ConfigError(
-            f"the module applies dropout {rnn.dropout} between layers in training mode, so steps are random; "
-            "call rnn.eval() first"
-        )
-    mode = rnn.mode
-    is_lstm = mode == "LSTM"
-    first = next(iter(rnn.parameters()))
+    first = next(iter(first_mod.parameters()))
     device, dtype = first.device, first.dtype
-    n_layers = int(rnn.num_layers)
-    units = int(rnn.hidden_size)
-    proj = int(getattr(rnn, "proj_size", 0) or 0)
-    h_units = proj if proj > 0 else units
-    h_dim = n_layers * h_units
-    state_dim = h_dim + (n_layers * units if is_lstm else 0)
-    names, table, enc_text = _input_table(rnn, alphabet, input_encoding, device, dtype)
-    h0_vec = _h0_vector(h0, state_dim, h_dim, is_lstm, device, dtype)
-    bf = bool(rnn.batch_first)
+    step_x, top, state_dim = stack_step(layers)
+    h_dim = layers[0].top.stop if len(layers) == 1 and layers[0].is_lstm else state_dim
+    vocab, table, enc_text, pad_rows = input_table(
+        layers[0].input_size, alphabet, input_encoding, pad, device, dtype
+    )
+    names, keep, bos_row, eos_row, excluded = select_symbols(vocab, pad_rows, bos, eos)
+    pair_ok = len(layers) == 1 and layers[0].is_lstm and isinstance(first_mod, nn.RNNBase)
+    h0_vec = h0_vector(h0, state_dim, h_dim, pair_ok, device, dtype)
+    sym_rows = torch.as_tensor(keep, dtype=torch.long, device=device)
+
+    def raw_step(h: Tensor, rows: Tensor) -> Tensor:
+        return step_x(h, table[rows])
+
+    if bos_row is None:
+        start = h0_vec
+    else:
+        with torch.no_grad():
+            start = raw_step(h0_vec[None], torch.tensor([bos_row], device=device))[0]
 
     def initial(batch: int) -> Tensor:
-        return h0_vec.expand(batch, state_dim).clone()
-
-    def split(h: Tensor) -> Tensor | tuple[Tensor, Tensor]:
-        b = h.shape[0]
-        if n_layers == 1 and not is_lstm:
-            return h[None]  # (1, batch, units): a view, no copy
-        hh = h[:, :h_dim].reshape(b, n_layers, h_units).transpose(0, 1).contiguous()
-        if not is_lstm:
-            return hh
-        cc = h[:, h_dim:].reshape(b, n_layers, units).transpose(0, 1).contiguous()
-        return hh, cc
-
-    def join(state: Tensor | tuple[Tensor, Tensor]) -> Tensor:
-        if is_lstm:
-            hh, cc = state
-            b = hh.shape[1]
-            return torch.cat(
-                [
-                    hh.transpose(0, 1).reshape(b, h_dim),
-                    cc.transpose(0, 1).reshape(b, n_layers * units),
-                ],
-                dim=1,
-            )
-        if n_layers == 1:
-            return state[0]
-        b = state.shape[1]
-        return state.transpose(0, 1).reshape(b, h_dim)
+        return start.expand(batch, state_dim).clone()
 
     def step(h: Tensor, symbols: Tensor) -> Tensor:
-        x = table[symbols]
-        x = x[:, None, :] if bf else x[None, :, :]
-        _, state = rnn(x, split(h))
-        return join(state)
+        return raw_step(h, sym_rows[symbols])
 
-    top = slice((n_layers - 1) * h_units, h_dim)
+    head, sigmoid = split_sigmoid(readout)
     if readout is None:
         readout_fn: ReadoutFn = _no_readout
         n_classes = 0
     else:
-        head = readout
+        head_fn = head
 
-        def readout_fn(h: Tensor) -> Tensor:
-            return head(h[:, top])
+        def top_out(h: Tensor) -> Tensor:
+            if eos_row is not None:
+                h = raw_step(h, torch.full((h.shape[0],), eos_row, dtype=torch.long, device=device))
+            y = head_fn(h[:, top])
+            return y[:, None] if y.ndim == 1 else y
 
-        n_classes = _n_outputs(readout_fn, initial(1))
-    kind = {"RNN_TANH": "RNN(tanh)", "RNN_RELU": "RNN(relu)"}.get(mode, mode)
-    layout = "[h; c]" if is_lstm else "h"
+        n_classes = _n_outputs(top_out, initial(1))
+        transform, decision = decision_rule(n_classes, sigmoid, threshold)
+        if transform is None:
+            readout_fn = top_out
+        else:
+            rule = transform
+
+            def readout_fn(h: Tensor) -> Tensor:
+                return rule(top_out(h))
+
+    if readout is None:
+        _, decision = decision_rule(0, False, threshold)
+    h0_text = describe_h0(h0)
+    assumptions = Assumptions(
+        nonlinearity=_nonlinearity_choice(layers),
+        h0=Choice(h0_text, "default", "torch's default")
+        if h0 is None
+        else Choice(h0_text, "given"),
+        decision=decision,
+        inputs=Choice(enc_text, "default" if input_encoding == "onehot" else "given"),
+        head=None if readout is None else Choice(describe_head(readout), "given"),
+        alphabet=Choice(
+            " ".join(names), "default" if alphabet is None or alphabet == "01" else "given"
+        ),
+        bos=bos,
+        eos=eos,
+        excluded=excluded,
+    )
+    kinds = " -> ".join(
+        f"{layer.kind} {layer.input_size}->{layer.hidden}"
+        + (f"x{layer.n_layers}" if layer.n_layers > 1 else "")
+        for layer in layers
+    )
     desc = (
-        f"torch {kind}: input {rnn.input_size}, hidden {units}"
-        + (f", proj {proj}" if proj else "")
-        + f", {n_layers} layer{'s' if n_layers > 1 else ''}; {enc_text}; state {layout} = {state_dim} units; "
+        f"torch {kinds}; state {state_dim} units; "
         + (
-            f"readout {_describe(readout)} ({n_classes} outputs)"
+            f"readout {describe_head(readout)} ({n_classes} output{'s' if n_classes != 1 else ''})"
             if readout is not None
             else "no readout"
         )
-        + ("" if h0 is None else "; custom h0")
+        + f"; {assumptions.summary()}"
     )
     return Probe(
         initial_fn=initial,
@@ -476,13 +451,8 @@ def from_module(
         n_classes=n_classes,
         device=device,
         description=desc,
+        assumptions=assumptions,
     )
-
-
-def _describe(obj: object) -> str:
-    if isinstance(obj, nn.Linear):
-        return f"Linear({obj.in_features}->{obj.out_features})"
-    return type(obj).__name__
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -543,4 +513,13 @@ def from_step(
         n_classes=n_classes,
         device=h.device,
         description=desc,
+        assumptions=Assumptions(
+            h0=Choice("the given initial state", "given"),
+            decision=None
+            if n_classes == 0
+            else Choice("argmax", "inferred", f"{n_classes} outputs")
+            if n_classes >= 2
+            else Choice("score > 0.5", "default", "one output, read as given"),
+            alphabet=Choice(" ".join(names), "given"),
+        ),
     )

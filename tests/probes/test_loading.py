@@ -15,6 +15,7 @@ from torch import nn
 
 from dfalens.errors import CheckpointError, ConfigError, DataError
 from dfalens.probes import from_checkpoint, from_module
+from dfalens.probes.assumptions import AssumptionWarning, Choice
 from dfalens.probes.loading import infer_recurrent, read_weights
 
 torch.set_num_threads(1)
@@ -98,8 +99,11 @@ def test_plain_rnn_nonlinearity(tmp_path):
     relu = from_checkpoint(path, nonlinearity="relu")
     assert "RNN(relu)" in relu.description
     _assert_same_network(relu, net)
-    tanh = from_checkpoint(path)
-    assert "tanh by default" in tanh.description  # says it guessed
+    with pytest.warns(AssumptionWarning, match="assuming a tanh RNN"):
+        tanh = from_checkpoint(path)
+    assert "nonlinearity tanh (default" in tanh.description  # says it guessed
+    assert tanh.assumptions.nonlinearity.source == "default"
+    assert relu.assumptions.nonlinearity == Choice("relu", "given")
     words = _words()
     assert not torch.allclose(tanh.readout(_run(tanh, words)), relu.readout(_run(relu, words)))
     with pytest.raises(ConfigError, match="tanh' or 'relu"):

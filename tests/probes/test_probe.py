@@ -147,6 +147,7 @@ def test_from_step_parity_and_checks():
 
     probe = from_step(pts[0], step, lambda h: h[:, :1], alphabet="01")
     assert probe.state_dim == 2 and probe.n_classes == 1 and probe.n_symbols == 2
+    assert probe.assumptions.decision.value == "score > 0.5"
     h = probe.step(probe.initial(3), [1, 0, 1])
     assert torch.equal(h, pts[[1, 0, 1]])
     assert torch.equal(probe.step(h, 1), pts[[0, 1, 0]])  # one int applies to every row
