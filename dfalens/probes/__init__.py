@@ -1,5 +1,6 @@
 """Probing recurrent models: any network as a step function, its states, and their automata."""
 
+from dfalens.probes.blackbox import Classifier, Learned, from_classifier, learn
 from dfalens.probes.clustering import cluster
 from dfalens.probes.collection import (
     Exploration,
@@ -23,6 +24,10 @@ from dfalens.probes.theory_run import TheoryRun, theory_run
 from dfalens.probes.timelines import Row, Timeline, timeline
 
 __all__ = [
+    "Classifier",
+    "Learned",
+    "from_classifier",
+    "learn",
     "Exploration",
     "Extraction",
     "History",
