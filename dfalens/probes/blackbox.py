@@ -190,12 +190,12 @@ def _check_labels(out: Any, words: list[Word]) -> np.ndarray:
         if bad.any():
             i = int(np.argmax(bad))
             raise ClassifierError(
-                f"classify returned the non-integer label {arr[i]!r} for word {words[i]!r}; return class "
+                f"classify returned the non-integer label {arr[i].item()!r} for word {words[i]!r}; return class "
                 "indices (e.g. scores.argmax(-1)), not scores or probabilities"
             )
     elif not np.issubdtype(arr.dtype, np.integer):
         raise ClassifierError(
-            f"classify returned labels of type {arr.dtype} (first {arr[0]!r}); return integer class indices"
+            f"classify returned labels of type {arr.dtype} (first {arr[0].item()!r}); return integer class indices"
         )
     arr = arr.astype(np.int64)
     if arr.min() < 0:
@@ -282,12 +282,12 @@ class Learned:
     counterexamples : int
         Counterexamples analysed.
     agreement : float
-        Fraction of all check words (the user's and the random ones) on which ``machine`` gives the
-        classifier's label; NaN when there were none.
+        Fraction of all distinct check words (the user's and the random ones, over all rounds) on which
+        ``machine`` gives the classifier's label; NaN when there were none.
     n_checked : int
-        Number of those check words.
+        Number of those check words (equals :attr:`check_words`).
     agreement_words : float or None
-        Agreement on the user's ``words`` alone; None when no words were given.
+        Agreement on the user's distinct ``words`` alone; None when no words were given.
     disagreement : tuple of int or None
         The shortest check word on which ``machine`` and the classifier differ, or None.
     budget_hit : bool
@@ -480,8 +480,8 @@ def learn(
 
     pool: list[tuple[np.ndarray, np.ndarray]] = []  # (padded words, labels) of every check batch
     if given:
-        given_arr = _pad(given)
-        pool.append((given_arr, oracle.check(given)))
+        given = list(dict.fromkeys(given))
+        pool.append((_pad(given), oracle.check(given)))
     table = None
     stopped = "agreed"
     rounds = counterexamples = 0
@@ -497,8 +497,7 @@ def learn(
             hyp = Machine(delta, output, 0, classifier.alphabet)
             cexs = _disagreements(hyp, pool)
             if not cexs and n_check:
-                arr, fresh = sampler.draw(n_check)
-                pool.append((arr, oracle.check(fresh)))
+                pool.append(_fresh(sampler, oracle, n_check))
                 cexs = _disagreements(hyp, pool[-1:])
             if not cexs:
                 break
@@ -515,8 +514,7 @@ def learn(
         delta, output = hypothesis(table)
     machine = minimize(Machine(delta, output, 0, classifier.alphabet))
     if not pool and n_check:
-        arr, fresh = sampler.draw(n_check)
-        pool.append((arr, oracle.check(fresh)))
+        pool.append(_fresh(sampler, oracle, n_check))
     agree = [run(machine, arr) == labels for arr, labels in pool]
     n_checked = sum(a.size for a in agree)
     wrong = _disagreements(machine, pool, limit=1)
@@ -535,6 +533,14 @@ def learn(
         budget_hit=stopped != "agreed",
         stopped=stopped,
     )
+
+
+def _fresh(sampler: _Sampler, oracle: _Oracle, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``n`` random check words not checked before, labelled: (padded words, labels)."""
+    arr, words = sampler.draw(n)
+    keep = [w not in oracle.checked for w in words]
+    words = list(itertools.compress(words, keep))
+    return arr[np.asarray(keep, dtype=bool)], oracle.check(words)
 
 
 def _disagreements(
