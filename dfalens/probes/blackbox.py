@@ -379,20 +379,21 @@ class _Sampler:
             ).astype(float)
             freq = counts / counts.sum() if counts.sum() else uniform
             self.freq = (1 - UNIFORM_SYMBOL_SHARE) * freq + UNIFORM_SYMBOL_SHARE * uniform
+            self.uniform = False
         else:
+            self.uniform = True
             self.lengths = np.arange(max_len + 1)
             self.freq = uniform
 
     def draw(self, n: int) -> tuple[np.ndarray, list[Word]]:
-        """``n`` random words (duplicates removed): as a padded array and as tuples."""
+        """``n`` random words: as a padded array and as tuples (duplicates possible)."""
         lengths = self.rng.choice(self.lengths, size=n)
         width = int(lengths.max())
-        if width == 0:
-            return np.zeros((1, 0), dtype=np.int64), [()]
-        arr = self.rng.choice(self.n_symbols, size=(n, width), p=self.freq)
+        if self.uniform:
+            arr = self.rng.integers(self.n_symbols, size=(n, width))
+        else:
+            arr = self.rng.choice(self.n_symbols, size=(n, width), p=self.freq)
         arr[np.arange(width)[None, :] >= lengths[:, None]] = -1
-        arr = np.unique(arr, axis=0)
-        lengths = (arr >= 0).sum(axis=1)
         words = [tuple(row[:m]) for row, m in zip(arr.tolist(), lengths.tolist(), strict=True)]
         return arr, words
 
@@ -536,11 +537,17 @@ def learn(
 
 
 def _fresh(sampler: _Sampler, oracle: _Oracle, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Up to ``n`` random check words not checked before, labelled: (padded words, labels)."""
+    """Random check words not checked before (at most ``n``), labelled: (padded words, labels)."""
     arr, words = sampler.draw(n)
-    keep = [w not in oracle.checked for w in words]
-    words = list(itertools.compress(words, keep))
-    return arr[np.asarray(keep, dtype=bool)], oracle.check(words)
+    seen = oracle.checked
+    new = dict.fromkeys(w for w in words if w not in seen)
+    keep = np.zeros(len(words), dtype=bool)
+    for i, w in enumerate(words):
+        if w in new:
+            keep[i] = True
+            del new[w]
+    words = list(itertools.compress(words, keep.tolist()))
+    return arr[keep], oracle.check(words)
 
 
 def _disagreements(
