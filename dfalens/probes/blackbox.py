@@ -16,10 +16,10 @@ words first, then fresh random words shaped like them, each checked against the 
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -35,16 +35,16 @@ from dfalens.probes._lstar import (
     hypothesis,
     new_table,
 )
+from dfalens.probes._oracles import (
+    Queries,
+    Sampler,
+    disagreements,
+    fresh,
+    pad,
+)
 from dfalens.probes.probe import as_alphabet
 
 __all__ = ["Classifier", "Learned", "from_classifier", "learn"]
-
-COUNTEREXAMPLES_PER_ROUND = 4
-"""How many of the shortest disagreeing check words one round analyses (each adds one suffix)."""
-
-UNIFORM_SYMBOL_SHARE = 0.1
-"""Share of the uniform distribution mixed into the symbol frequencies of the user's words, so that random
-check words contain every symbol even when the user's words miss some."""
 
 
 def _one_line(text: str, limit: int = 160) -> str:
@@ -317,87 +317,6 @@ class Learned:
         return self.machine.n_states
 
 
-class _Oracle:
-    """Membership queries through a cache, with the query budget and the call count (internal, mutable)."""
-
-    def __init__(self, classifier: Classifier, max_queries: int) -> None:
-        self.classifier = classifier
-        self.max_queries = max_queries
-        self.cache: dict[Word, int] = {}
-        self.asked: set[Word] = set()
-        self.checked: set[Word] = set()
-        self.calls = 0
-
-    def _label(self, words: list[Word]) -> np.ndarray:
-        missing = [w for w in dict.fromkeys(words) if w not in self.cache]
-        if missing:
-            labels = _labels(self.classifier, missing)
-            self.calls += math.ceil(len(missing) / self.classifier.batch_size)
-            self.cache.update(zip(missing, labels.tolist(), strict=True))
-        cache = self.cache
-        return np.fromiter((cache[w] for w in words), dtype=np.int64, count=len(words))
-
-    def ask(self, words: list[Word]) -> np.ndarray:
-        """Labels of membership-query words; raises OutOfQueries rather than exceed the budget."""
-        new = [w for w in dict.fromkeys(words) if w not in self.asked]
-        if len(self.asked) + len(new) > self.max_queries:
-            raise OutOfQueries
-        self.asked.update(new)
-        return self._label(words)
-
-    def check(self, words: list[Word]) -> np.ndarray:
-        """Labels of check words (not limited by the query budget)."""
-        self.checked.update(words)
-        return self._label(words)
-
-
-def _pad(words: list[Word]) -> np.ndarray:
-    lengths = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
-    width = int(lengths.max()) if words else 0
-    arr = np.full((len(words), width), -1, dtype=np.int64)
-    flat = np.fromiter(
-        itertools.chain.from_iterable(words), dtype=np.int64, count=int(lengths.sum())
-    )
-    arr[np.arange(width)[None, :] < lengths[:, None]] = flat
-    return arr
-
-
-class _Sampler:
-    """Random check words: lengths and symbol frequencies like the user's words, else uniform."""
-
-    def __init__(
-        self, words: list[Word], n_symbols: int, max_len: int, rng: np.random.Generator
-    ) -> None:
-        self.rng = rng
-        self.n_symbols = n_symbols
-        uniform = np.full(n_symbols, 1.0 / n_symbols)
-        if words:
-            self.lengths = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
-            counts = np.bincount(
-                np.fromiter(itertools.chain.from_iterable(words), dtype=np.int64),
-                minlength=n_symbols,
-            ).astype(float)
-            freq = counts / counts.sum() if counts.sum() else uniform
-            self.freq = (1 - UNIFORM_SYMBOL_SHARE) * freq + UNIFORM_SYMBOL_SHARE * uniform
-            self.uniform = False
-        else:
-            self.uniform = True
-            self.lengths = np.arange(max_len + 1)
-            self.freq = uniform
-
-    def draw(self, n: int) -> tuple[np.ndarray, list[Word]]:
-        """``n`` random words: as a padded array and as tuples (duplicates possible)."""
-        lengths = self.rng.choice(self.lengths, size=n)
-        width = int(lengths.max())
-        if self.uniform:
-            arr = self.rng.integers(self.n_symbols, size=(n, width))
-        else:
-            arr = self.rng.choice(self.n_symbols, size=(n, width), p=self.freq)
-        arr[np.arange(width)[None, :] >= lengths[:, None]] = -1
-        words = [tuple(row[:m]) for row, m in zip(arr.tolist(), lengths.tolist(), strict=True)]
-        return arr, words
-
-
 def _check_int(name: str, value: object, low: int) -> int:
     if not _is_int(value) or value < low:
         raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -476,19 +395,18 @@ def learn(
             "with n_check=0 learn needs words to check against; give words or n_check >= 1"
         )
     rng = np.random.default_rng(seed)
-    sampler = _Sampler(given, classifier.n_symbols, max_len, rng)
-    oracle = _Oracle(classifier, max_queries)
+    sampler = Sampler(given, classifier.n_symbols, max_len, rng)
+    oracle = Queries(partial(_labels, classifier), classifier.batch_size, max_queries)
 
     pool: list[tuple[np.ndarray, np.ndarray]] = []  # (padded words, labels) of every check batch
     if given:
         given = list(dict.fromkeys(given))
-        pool.append((_pad(given), oracle.check(given)))
-    table = None
+        pool.append((pad(given), oracle.check(given)))
+    table = new_table(classifier.n_symbols, oracle.ask)  # |Σ|+1 queries, within the budget
     stopped = "agreed"
     rounds = counterexamples = 0
     delta = output = None
     try:
-        table = new_table(classifier.n_symbols, oracle.ask)
         while True:
             if close(table, oracle.ask, max_states):
                 stopped = "max_states"
@@ -496,10 +414,10 @@ def learn(
             delta, output = hypothesis(table)
             rounds += 1
             hyp = Machine(delta, output, 0, classifier.alphabet)
-            cexs = _disagreements(hyp, pool)
+            cexs = disagreements(hyp, pool)
             if not cexs and n_check:
-                pool.append(_fresh(sampler, oracle, n_check))
-                cexs = _disagreements(hyp, pool[-1:])
+                pool.append(fresh(sampler, oracle, n_check))
+                cexs = disagreements(hyp, pool[-1:])
             if not cexs:
                 break
             counterexamples += len(cexs)
@@ -507,18 +425,14 @@ def learn(
             add_suffixes(table, suffixes, oracle.ask)
     except OutOfQueries:
         stopped = "max_queries"
-    if (
-        table is None
-    ):  # the first rows alone exceed the budget; cannot happen with max_queries >= |Σ|+1
-        raise ConfigError(f"max_queries={max_queries} is too small to start; raise it")
     if stopped != "agreed":
         delta, output = hypothesis(table)
     machine = minimize(Machine(delta, output, 0, classifier.alphabet))
     if not pool and n_check:
-        pool.append(_fresh(sampler, oracle, n_check))
+        pool.append(fresh(sampler, oracle, n_check))
     agree = [run(machine, arr) == labels for arr, labels in pool]
     n_checked = sum(a.size for a in agree)
-    wrong = _disagreements(machine, pool, limit=1)
+    wrong = disagreements(machine, pool, limit=1)
     return Learned(
         machine=machine,
         queries=len(oracle.asked),
@@ -534,35 +448,3 @@ def learn(
         budget_hit=stopped != "agreed",
         stopped=stopped,
     )
-
-
-def _fresh(sampler: _Sampler, oracle: _Oracle, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Random check words not checked before (at most ``n``), labelled: (padded words, labels)."""
-    arr, words = sampler.draw(n)
-    seen = oracle.checked
-    new = dict.fromkeys(w for w in words if w not in seen)
-    keep = np.zeros(len(words), dtype=bool)
-    for i, w in enumerate(words):
-        if w in new:
-            keep[i] = True
-            del new[w]
-    words = list(itertools.compress(words, keep.tolist()))
-    return arr[keep], oracle.check(words)
-
-
-def _disagreements(
-    machine: Machine,
-    pool: list[tuple[np.ndarray, np.ndarray]],
-    limit: int = COUNTEREXAMPLES_PER_ROUND,
-) -> list[tuple[Word, int]]:
-    """The shortest check words (with their labels) on which the machine and the classifier differ."""
-    found: list[tuple[Word, int]] = []
-    for arr, labels in pool:
-        bad = np.flatnonzero(run(machine, arr) != labels)
-        if bad.size:
-            lengths = (arr[bad] >= 0).sum(axis=1)
-            for i in bad[np.argsort(lengths, kind="stable")[:limit]].tolist():
-                row = arr[i]
-                found.append((tuple(row[row >= 0].tolist()), int(labels[i])))
-    found.sort(key=lambda item: len(item[0]))
-    return list(dict.fromkeys(found))[:limit]
