@@ -17,7 +17,9 @@ from dfalens.automata import Machine, run
 from dfalens.probes._lstar import OutOfQueries, Word
 
 __all__ = [
+    "CHECK_BATCH_GROWTH",
     "COUNTEREXAMPLES_PER_ROUND",
+    "FIRST_CHECK_BATCH",
     "UNIFORM_SYMBOL_SHARE",
     "Queries",
     "Sampler",
@@ -28,6 +30,12 @@ __all__ = [
 
 COUNTEREXAMPLES_PER_ROUND = 4
 """How many of the shortest disagreeing check words one round analyses (each adds one suffix)."""
+
+FIRST_CHECK_BATCH = 256
+"""Size of a round's first batch of fresh check words; each further batch is CHECK_BATCH_GROWTH times
+larger, so a wrong hypothesis costs few words and a right one ``n_check`` in a few calls."""
+
+CHECK_BATCH_GROWTH = 4
 
 UNIFORM_SYMBOL_SHARE = 0.1
 """Share of the uniform distribution mixed into the symbol frequencies of the user's words, so that random

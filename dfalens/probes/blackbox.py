@@ -36,6 +36,8 @@ from dfalens.probes._lstar import (
     new_table,
 )
 from dfalens.probes._oracles import (
+    CHECK_BATCH_GROWTH,
+    FIRST_CHECK_BATCH,
     Queries,
     Sampler,
     disagreements,
@@ -337,7 +339,8 @@ def learn(
 
     Each round closes the observation table (one batched call per closing pass), builds the hypothesis
     and checks it: first on every check word labelled so far (free), then on ``n_check`` fresh random
-    words (one batched call). Up to :data:`COUNTEREXAMPLES_PER_ROUND` of the shortest disagreeing words
+    words, drawn in batches of 256, 1024, 4096, ... (one batched call each) and only until one holds a
+    disagreement. Up to :data:`COUNTEREXAMPLES_PER_ROUND` of the shortest disagreeing words
     are analysed together (Rivest-Schapire, batched k-ary search), each adding one distinguishing suffix;
     learning stops when a round finds no disagreement or a budget is reached.
 
@@ -357,7 +360,8 @@ def learn(
     max_len : int, default 20
         Without ``words``: random check words have uniform lengths ``0..max_len``.
     n_check : int, default 10_000
-        Random check words drawn per round (fewer after removing duplicates).
+        Random check words a hypothesis must pass before learning stops (duplicates and words checked
+        before are drawn but not labelled again).
     seed : int, default 0
         Seeds the random check words.
 
@@ -415,9 +419,15 @@ def learn(
             rounds += 1
             hyp = Machine(delta, output, 0, classifier.alphabet)
             cexs = disagreements(hyp, pool)
-            if not cexs and n_check:
-                pool.append(fresh(sampler, oracle, n_check))
+            drawn, size = 0, FIRST_CHECK_BATCH
+            while (
+                not cexs and drawn < n_check
+            ):  # fresh words in growing batches; stop at a disagreement
+                size = min(size, n_check - drawn)
+                pool.append(fresh(sampler, oracle, size))
+                drawn += size
                 cexs = disagreements(hyp, pool[-1:])
+                size *= CHECK_BATCH_GROWTH
             if not cexs:
                 break
             counterexamples += len(cexs)
