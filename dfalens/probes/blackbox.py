@@ -340,9 +340,8 @@ def learn(
     Each round closes the observation table (one batched call per closing pass), builds the hypothesis
     and checks it: first on every check word labelled so far (free), then on ``n_check`` fresh random
     words, drawn in batches of 256, 1024, 4096, ... (one batched call each) and only until one holds a
-    disagreement. Up to :data:`COUNTEREXAMPLES_PER_ROUND` of the shortest disagreeing words
-    are analysed together (Rivest-Schapire, batched k-ary search), each adding one distinguishing suffix;
-    learning stops when a round finds no disagreement or a budget is reached.
+    disagreement. Up to four of the shortest disagreeing words are analysed together (Rivest-Schapire,
+    batched k-ary search), each adding one distinguishing suffix; learning stops when a round finds no disagreement or a budget is reached.
 
     Parameters
     ----------
@@ -418,11 +417,10 @@ def learn(
             delta, output = hypothesis(table)
             rounds += 1
             hyp = Machine(delta, output, 0, classifier.alphabet)
-            cexs = disagreements(hyp, pool)
+            cexs = disagreements(hyp, pool)  # the words checked so far, free
+            # then fresh words, in growing batches, until a disagreement or n_check words
             drawn, size = 0, FIRST_CHECK_BATCH
-            while (
-                not cexs and drawn < n_check
-            ):  # fresh words in growing batches; stop at a disagreement
+            while not cexs and drawn < n_check:
                 size = min(size, n_check - drawn)
                 pool.append(fresh(sampler, oracle, size))
                 drawn += size
