@@ -83,7 +83,8 @@ class Classifier:
     def __post_init__(self) -> None:
         if not callable(self.classify):
             raise ConfigError(
-                f"classify must be a function from a list of words to labels, got {type(self.classify).__name__}"
+                "classify must be a function from a list of words to labels, got "
+                f"{type(self.classify).__name__}"
             )
         object.__setattr__(self, "alphabet", as_alphabet(self.alphabet))
         size = self.batch_size
@@ -192,12 +193,14 @@ def _check_labels(out: Any, words: list[Word]) -> np.ndarray:
         if bad.any():
             i = int(np.argmax(bad))
             raise ClassifierError(
-                f"classify returned the non-integer label {arr[i].item()!r} for word {words[i]!r}; return class "
+                f"classify returned the non-integer label {arr[i].item()!r} for word {words[i]!r}; "
+                "return class "
                 "indices (e.g. scores.argmax(-1)), not scores or probabilities"
             )
     elif not np.issubdtype(arr.dtype, np.integer):
         raise ClassifierError(
-            f"classify returned labels of type {arr.dtype} (first {arr[0].item()!r}); return integer class indices"
+            f"classify returned labels of type {arr.dtype} (first {arr[0].item()!r}); "
+            "return integer class indices"
         )
     arr = arr.astype(np.int64)
     if arr.min() < 0:
@@ -341,7 +344,8 @@ def learn(
     and checks it: first on every check word labelled so far (free), then on ``n_check`` fresh random
     words, drawn in batches of 256, 1024, 4096, ... (one batched call each) and only until one holds a
     disagreement. Up to four of the shortest disagreeing words are analysed together (Rivest-Schapire,
-    batched k-ary search), each adding one distinguishing suffix; learning stops when a round finds no disagreement or a budget is reached.
+    batched k-ary search), each adding one distinguishing suffix; learning stops when a round finds no
+    disagreement or a budget is reached.
 
     Parameters
     ----------
@@ -386,7 +390,8 @@ def learn(
     """
     if not isinstance(classifier, Classifier):
         raise ConfigError(
-            f"learn takes a Classifier from from_classifier(classify, alphabet), got {type(classifier).__name__}"
+            "learn takes a Classifier from from_classifier(classify, alphabet), got "
+            f"{type(classifier).__name__}"
         )
     max_states = _check_int("max_states", max_states, 1)
     max_queries = _check_int("max_queries", max_queries, classifier.n_symbols + 1)
