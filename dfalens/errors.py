@@ -14,6 +14,7 @@ __all__ = [
     "ConfigError",
     "BudgetError",
     "DataError",
+    "ClassifierError",
 ]
 
 
@@ -43,3 +44,7 @@ class BudgetError(DfalensError):
 
 class DataError(DfalensError, ValueError):
     """Input arrays (hidden states, words) have the wrong shape or contain NaN/inf."""
+
+
+class ClassifierError(DfalensError, ValueError):
+    """A user's classify function raised or returned something other than one label per word."""

@@ -2,6 +2,7 @@
 extraction."""
 
 from dfalens.probes.assumptions import Assumptions, AssumptionWarning, Choice
+from dfalens.probes.blackbox import Classifier, Learned, from_classifier, learn
 from dfalens.probes.clustering import cluster
 from dfalens.probes.collection import (
     Exploration,
@@ -29,6 +30,10 @@ __all__ = [
     "Assumptions",
     "Choice",
     "Evidence",
+    "Classifier",
+    "Learned",
+    "from_classifier",
+    "learn",
     "Exploration",
     "Extraction",
     "PrefixProbe",
