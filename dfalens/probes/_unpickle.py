@@ -22,7 +22,8 @@ import pickle
 import pickletools
 import zipfile
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -661,7 +662,11 @@ def _swap_bytes(data: Tensor, dtype: torch.dtype) -> Tensor:
     return data.view(-1, unit).flip(1).reshape(-1).contiguous()
 
 
-def _read_zip(path: Path, budget: _Budget) -> Any:
+@contextmanager
+def _open_zip(
+    path: Path, budget: _Budget
+) -> Iterator[tuple[zipfile.ZipFile, bool, Callable[[str, int], bytes]]]:
+    """The archive, whether it is big-endian, and a bounded reader of its records."""
     lim = budget.limits
     try:
         zf = zipfile.ZipFile(path)
@@ -671,12 +676,8 @@ def _read_zip(path: Path, budget: _Budget) -> Any:
         infos = zf.infolist()
         if len(infos) > lim.max_objects:
             raise budget.exceeded("archive entries", lim.max_objects)
-        pkls = [
-            i.filename
-            for i in infos
-            if i.filename.endswith("data.pkl") and i.filename.count("/") == 1
-        ]
-        if len(pkls) != 1:
+        pkls = [i.filename for i in infos if i.filename.endswith("/data.pkl")]
+        if len(pkls) != 1 or pkls[0].count("/") != 1:
             raise CheckpointError(
                 f"{path.name} is a zip archive but not a torch.save file (no single */data.pkl); "
                 "pass a file written by torch.save"
@@ -687,13 +688,18 @@ def _read_zip(path: Path, budget: _Budget) -> Any:
             info = zf.getinfo(prefix + name)
             if info.file_size > limit:
                 raise budget.exceeded("bytes of storage data", lim.max_bytes)
-            return zf.read(info)
+            try:
+                return zf.read(info)
+            except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+                raise _corrupt(path.name, str(exc)[:100]) from None
 
-        try:
-            big = prefix + "byteorder" in zf.namelist() and record("byteorder", 16) == b"big"
-            data = record("data.pkl", lim.max_bytes)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-            raise _corrupt(path.name, str(exc)[:100]) from None
+        big = prefix + "byteorder" in zf.NameToInfo and record("byteorder", 16) == b"big"
+        yield zf, big, record
+
+
+def _read_zip(path: Path, budget: _Budget) -> Any:
+    lim = budget.limits
+    with _open_zip(path, budget) as (_zf, big, record):
         loaded: dict[tuple[str, torch.dtype], _Storage] = {}
 
         def storage(pid: tuple[Any, ...]) -> _Storage:
@@ -717,10 +723,7 @@ def _read_zip(path: Path, budget: _Budget) -> Any:
                 loaded[key, dtype] = _Storage(_swap_bytes(flat, dtype) if big else flat, dtype)
             return loaded[key, dtype]
 
-        try:
-            return _load_one(data, 0, budget, path.name, storage)[0]
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise _corrupt(path.name, str(exc)[:100]) from None
+        return _load_one(record("data.pkl", lim.max_bytes), 0, budget, path.name, storage)[0]
 
 
 def _read_stream(path: Path, budget: _Budget) -> Any:
@@ -782,8 +785,7 @@ def _read_stream(path: Path, budget: _Budget) -> Any:
     return obj
 
 
-def _read(path: Path, limits: PickleLimits) -> tuple[Any, _Budget]:
-    budget = _Budget(limits)
+def _head(path: Path, budget: _Budget) -> bytes:
     try:
         size = path.stat().st_size
         with path.open("rb") as f:
@@ -792,16 +794,21 @@ def _read(path: Path, limits: PickleLimits) -> tuple[Any, _Budget]:
         raise CheckpointError(
             f"cannot read {path}: {exc.strerror or exc}; check the path"
         ) from None
-    if size > limits.max_bytes:
-        raise budget.exceeded("bytes of file", limits.max_bytes)
-    if head.startswith(_ZIP_MAGIC):
-        return _read_zip(path, budget), budget
-    if not head or head[0] != 0x80:
+    if size > budget.limits.max_bytes:
+        raise budget.exceeded("bytes of file", budget.limits.max_bytes)
+    if not head.startswith(_ZIP_MAGIC) and (not head or head[0] != 0x80):
         raise CheckpointError(
             f"{path.name} is not a pickle (neither a torch.save file nor a binary pickle); pass a "
             ".pt/.pth/.ckpt file written by torch.save"
         )
-    return _read_stream(path, budget), budget
+    return head
+
+
+def _read(path: Path, limits: PickleLimits) -> Any:
+    budget = _Budget(limits)
+    if _head(path, budget).startswith(_ZIP_MAGIC):
+        return _read_zip(path, budget)
+    return _read_stream(path, budget)
 
 
 def read_pickle(path: str | Path, *, limits: PickleLimits | None = None) -> Any:
@@ -809,8 +816,8 @@ def read_pickle(path: str | Path, *, limits: PickleLimits | None = None) -> Any:
 
     Nothing named by the file is imported or called: tensors come back as CPU tensors (views of the
     file's bytes; ``nn.Parameter`` as plain tensors), ``OrderedDict``/``set``/``torch.Size``/dtypes as
-    themselves, and every other object as an :class:`Inert` record (see :func:`module_record` for
-    ``nn.Module`` records).
+    themselves, and every other object as an :class:`Inert` record (see
+    :func:`~dfalens.probes.module_record` for ``nn.Module`` records).
 
     Parameters
     ----------
@@ -828,15 +835,32 @@ def read_pickle(path: str | Path, *, limits: PickleLimits | None = None) -> Any:
     CheckpointError
         A bound exceeded, a truncated or corrupt file, or not a pickle.
     """
-    return _read(Path(path), limits or PickleLimits())[0]
+    return _read(Path(path), limits or PickleLimits())
 
 
 def pickle_globals(path: str | Path, *, limits: PickleLimits | None = None) -> tuple[str, ...]:
-    """Every global (``module.name``) the pickles in a file name, sorted; read statically, never run.
+    """Every global (``module.name``) the pickles in a torch file name, sorted.
+
+    Read statically: the pickles are walked opcode by opcode (bounded as in :func:`read_pickle`);
+    nothing is built except the object of a plain (non-torch) pickle, and nothing is run.
 
     Raises
     ------
     CheckpointError
-        As :func:`read_pickle`.
+        A bound exceeded, a truncated or corrupt pickle, or not a pickle.
     """
-    return tuple(sorted(_read(Path(path), limits or PickleLimits())[1].names))
+    p = Path(path)
+    budget = _Budget(limits or PickleLimits())
+    head = _head(p, budget)
+    if head.startswith(_ZIP_MAGIC):
+        with _open_zip(p, budget) as (_zf, _big, record):
+            _scan(io.BytesIO(record("data.pkl", budget.limits.max_bytes)), budget, p.name)
+        return tuple(sorted(budget.names))
+    data = p.read_bytes()
+    first, pos = _load_one(data, 0, budget, p.name, _no_storage)
+    if type(first) is int and first == _MAGIC_NUMBER:
+        for _ in range(4):  # protocol, sys_info, the object, the storage keys
+            stream = io.BytesIO(data)
+            stream.seek(pos)
+            pos = _scan(stream, budget, p.name)
+    return tuple(sorted(budget.names))
