@@ -190,6 +190,12 @@ def _summary(ex: Any, description: str, verdict: Any, task: str | None) -> list[
 )
 @click.option("--module", help="Key prefix of the recurrent module when there are several.")
 @click.option(
+    "--trust-pickle",
+    is_flag=True,
+    help="Run a pickled checkpoint's own code (only for files you trust); by default a pickled "
+    "model is read as data, nothing run.",
+)
+@click.option(
     "--seed", type=int, default=0, show_default=True, help="Seed of k-means and random words."
 )
 @click.option(
@@ -221,14 +227,16 @@ def extract(
     readout: str | None,
     nonlinearity: str | None,
     module: str | None,
+    trust_pickle: bool,
     seed: int,
     threads: int,
     device: str,
 ) -> int:
     """Extract the minimal automaton of the recurrent network in CHECKPOINT.
 
-    CHECKPOINT is a dfalens .safetensors checkpoint or a foreign PyTorch state_dict (.pt/.pth/.ckpt,
-    opened with weights_only=True; pickles that need code are refused). Exit codes: 0 done (and
+    CHECKPOINT is a dfalens .safetensors checkpoint, a foreign PyTorch state_dict or whole pickled
+    model (.pt/.pth/.ckpt; a pickled model is read as data by a restricted unpickler, nothing run,
+    unless --trust-pickle), a .safetensors file or an MLflow model folder. Exit codes: 0 done (and
     equivalent to --task), 3 not equivalent to --task, 2 bad input.
     """
     from dfalens.automata import equivalent, get_task_machine, to_dict
@@ -251,6 +259,7 @@ def extract(
         nonlinearity=nonlinearity,
         module=module,
         device=_device(device),
+        trust_pickle=trust_pickle,
     )
     if truth is not None:
         _check_alphabets(probe.alphabet, truth.alphabet, str(task))

@@ -1,5 +1,6 @@
 """Probing recurrent models: any network as a step function, its states, and their automata."""
 
+from dfalens.probes._unpickle import Inert, PickleLimits, pickle_globals, read_pickle
 from dfalens.probes.clustering import cluster
 from dfalens.probes.collection import (
     Exploration,
@@ -12,7 +13,15 @@ from dfalens.probes.collection import (
 )
 from dfalens.probes.extraction import Extraction, extract
 from dfalens.probes.history import History, load_history
-from dfalens.probes.loading import RecurrentSpec, from_checkpoint, infer_recurrent, read_weights
+from dfalens.probes.loading import (
+    Checkpoint,
+    RecurrentSpec,
+    from_checkpoint,
+    infer_recurrent,
+    read_checkpoint,
+    read_weights,
+)
+from dfalens.probes.module_records import ModuleRecord, module_record
 from dfalens.probes.probe import Probe, as_alphabet, from_model, from_module, from_step
 from dfalens.probes.quotients import QuotientStats, quotient
 from dfalens.probes.scaling import scale
@@ -23,11 +32,15 @@ from dfalens.probes.theory_run import TheoryRun, theory_run
 from dfalens.probes.timelines import Row, Timeline, timeline
 
 __all__ = [
+    "Checkpoint",
     "Exploration",
     "Extraction",
     "History",
+    "Inert",
     "MergerPrediction",
+    "ModuleRecord",
     "PairObservables",
+    "PickleLimits",
     "Probe",
     "QuotientStats",
     "RateFit",
@@ -52,9 +65,13 @@ __all__ = [
     "from_step",
     "infer_recurrent",
     "load_history",
+    "module_record",
+    "pickle_globals",
     "predict",
     "predict_mergers",
     "quotient",
+    "read_checkpoint",
+    "read_pickle",
     "read_weights",
     "scale",
     "theory_run",

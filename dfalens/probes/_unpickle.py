@@ -248,6 +248,7 @@ class _Budget:
     objects: int = 0
     elements: int = 0
     storage_bytes: int = 0
+    embedded: bool = False  # reading a storage embedded in a plain pickle (not nested further)
     names: set[str] = field(default_factory=set)
 
     def exceeded(self, what: str, limit: int) -> CheckpointError:
@@ -509,6 +510,7 @@ class _Reader(pickle.Unpickler):
             ("torch._utils", "_rebuild_parameter"): self._rebuild_parameter,
             ("torch._utils", "_rebuild_parameter_with_state"): self._rebuild_parameter,
             ("torch._tensor", "_rebuild_from_type_v2"): self._rebuild_from_type,
+            ("torch.storage", "_load_from_bytes"): self._load_from_bytes,
         }
 
     def find_class(self, module: str, name: str) -> Any:
@@ -534,6 +536,16 @@ class _Reader(pickle.Unpickler):
         if not isinstance(pid, tuple) or not pid:
             raise _Malformed("a persistent id that is not a tuple")
         return self._storage(pid)
+
+    def _load_from_bytes(self, blob: Any) -> Any:
+        """A storage that a plain pickle embeds as a legacy torch file (one level, never nested)."""
+        if not isinstance(blob, bytes) or self._budget.embedded:
+            return inert_class("torch.storage", "_load_from_bytes")(blob)
+        self._budget.embedded = True
+        try:
+            return _parse_stream(blob, "an embedded storage", self._budget)
+        finally:
+            self._budget.embedded = False
 
     # -- tensors ------------------------------------------------------------------------------------
 
@@ -727,9 +739,11 @@ def _read_zip(path: Path, budget: _Budget) -> Any:
 
 
 def _read_stream(path: Path, budget: _Budget) -> Any:
+    return _parse_stream(path.read_bytes(), path.name, budget)
+
+
+def _parse_stream(data: bytes, name: str, budget: _Budget) -> Any:
     """A legacy torch file (magic number first) or else a plain pickle."""
-    data = path.read_bytes()
-    name = path.name
     first, pos = _load_one(data, 0, budget, name, _no_storage)
     if type(first) is not int or first != _MAGIC_NUMBER:
         return first  # a plain pickle (trailing bytes ignored, as pickle.load does)

@@ -68,6 +68,12 @@ class ModuleRecord:
     buffers: Mapping[str, Tensor]
     children: Mapping[str, ModuleRecord]
 
+    def __repr__(self) -> str:  # shallow: a tree can be deep
+        return (
+            f"<ModuleRecord {self.type_name}: {len(self.parameters)} parameters, "
+            f"{len(self.buffers)} buffers, children {list(self.children)[:8]}>"
+        )
+
     @property
     def kind(self) -> str:
         """The class name without its module, e.g. ``"RNN"``."""
