@@ -1,0 +1,304 @@
+"""The restricted unpickler: nothing in a file ever runs, every read is bounded, modules read as data."""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import os
+import pickle
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from dfalens.errors import CheckpointError
+from dfalens.probes import (
+    Inert,
+    PickleLimits,
+    module_record,
+    pickle_globals,
+    read_checkpoint,
+    read_pickle,
+)
+
+torch.set_num_threads(1)
+
+
+class _Call:
+    """Pickles as ``fn(*args)``: unpickled normally, it runs the call."""
+
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def __call__(self, *args):  # pickle wants the callee of a reduce to be callable
+        raise AssertionError("never called while pickling")
+
+    def __reduce__(self):
+        return (self.fn, self.args)
+
+
+def _payloads(marker: Path) -> dict[str, _Call]:
+    touch = f"open({str(marker)!r}, 'w').close()"
+    imported_os = _Call(builtins.__import__, "os")
+    return {
+        "os.system": _Call(os.system, f"touch {marker}"),
+        "exec": _Call(builtins.exec, touch),
+        "eval": _Call(builtins.eval, touch),
+        "Popen": _Call(subprocess.Popen, ["touch", str(marker)]),
+        "check_call": _Call(subprocess.check_call, ["touch", str(marker)]),
+        "__import__+getattr": _Call(_Call(getattr, imported_os, "system"), f"touch {marker}"),
+    }
+
+
+def _save(obj, path: Path, fmt: str) -> Path:
+    if fmt == "raw":
+        path.write_bytes(pickle.dumps(obj, protocol=2))
+    else:
+        torch.save(obj, path, _use_new_zipfile_serialization=fmt == "zip")
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["zip", "legacy", "raw"])
+@pytest.mark.parametrize(
+    "kind", ["os.system", "exec", "eval", "Popen", "check_call", "__import__+getattr"]
+)
+def test_payloads_never_run_and_come_back_inert(tmp_path, kind, fmt):
+    marker = tmp_path / "pwned"
+    weight = torch.arange(6.0).reshape(2, 3)
+    path = _save({"w": weight, "x": _payloads(marker)[kind]}, tmp_path / "evil.pt", fmt)
+    names = pickle_globals(path)
+    obj = read_pickle(path)
+    ckpt = read_checkpoint(path)
+    time.sleep(0.05)  # a spawned process would have touched the marker by now
+    assert not marker.exists()
+    torch.testing.assert_close(obj["w"], weight)
+    assert list(ckpt.weights) == ["w"] and ckpt.modules is None
+    record = obj["x"]
+    assert isinstance(record, Inert) and "inert" in repr(record)
+    assert type(record).name() in names or kind == "__import__+getattr"
+    if kind == "__import__+getattr":  # a call of a record: the callee is the getattr record
+        callee = record.args[0]
+        assert type(callee).name() == "builtins.getattr"
+        assert type(callee.args[0]).name() == "builtins.__import__"
+        assert callee.args[0].args == ("os",) and callee.args[1] == "system"
+    else:
+        assert record.args and str(marker) in str(record.args[0])
+    # control: the same bytes, unpickled normally, do run (the payloads are real)
+    if fmt == "raw":
+        result = pickle.loads(path.read_bytes())  # noqa: S301 (the point of the control)
+        if isinstance(result["x"], subprocess.Popen):
+            result["x"].wait()
+        assert marker.exists()
+
+
+def _temp_module(tmp_path: Path, name: str, source: str):
+    (tmp_path / f"{name}.py").write_text(source)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(tmp_path))
+
+
+_MODEL_SOURCE = """
+import torch
+from torch import nn
+
+class Tagger(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(1)
+        self.emb = nn.Embedding(5, 3, padding_idx=0)
+        self.rnn = nn.RNN(3, 4, nonlinearity="relu", batch_first=True)
+        self.head = nn.Linear(4, 1)
+        self.act = nn.Sigmoid()
+        self.register_buffer("h0", torch.full((1, 4), 0.25))
+        self.vocab = ["<pad>", "a", "b", "c", "d"]
+        self.threshold = 0.5
+"""
+
+
+@pytest.mark.parametrize("fmt", ["zip", "legacy"])
+def test_custom_module_of_an_unavailable_class_is_recovered(tmp_path, fmt):
+    mod = _temp_module(tmp_path, "dfalens_tmp_tagger", _MODEL_SOURCE)
+    model = mod.Tagger()
+    path = _save(model, tmp_path / "tagger.pt", fmt)
+    expected = {k: v.clone() for k, v in model.state_dict().items()}
+    del sys.modules["dfalens_tmp_tagger"], mod
+    (tmp_path / "dfalens_tmp_tagger.py").unlink()
+    with pytest.raises(ModuleNotFoundError):  # the class is really gone
+        torch.load(path, weights_only=False)  # trusted load only to prove it; nothing hostile here
+
+    assert "dfalens_tmp_tagger.Tagger" in pickle_globals(path)
+    root = module_record(read_pickle(path))
+    assert root.type_name == "dfalens_tmp_tagger.Tagger" and root.kind == "Tagger"
+    assert list(root.children) == ["emb", "rnn", "head", "act"]
+    assert root.attributes["vocab"] == ["<pad>", "a", "b", "c", "d"]
+    assert root.attributes["threshold"] == 0.5
+    torch.testing.assert_close(root.buffers["h0"], torch.full((1, 4), 0.25))
+    rnn = root.get("rnn")
+    assert rnn.kind == "RNN" and rnn.attributes["nonlinearity"] == "relu"
+    assert rnn.attributes["batch_first"] is True and rnn.attributes["bidirectional"] is False
+    assert (rnn.attributes["num_layers"], rnn.attributes["input_size"]) == (1, 3)
+    assert rnn.attributes["hidden_size"] == 4
+    assert root.get("emb").attributes["padding_idx"] == 0
+    head = root.get("head").attributes
+    assert (head["in_features"], head["out_features"]) == (4, 1)
+    assert root.get("act").kind == "Sigmoid" and not root.get("act").parameters
+    state = root.state_dict()
+    assert list(state) == list(expected)
+    for key, value in expected.items():
+        torch.testing.assert_close(state[key], value)
+    ckpt = read_checkpoint(path)
+    assert ckpt.modules.get("rnn").attributes["nonlinearity"] == "relu"
+    assert list(ckpt.weights) == list(expected)
+    assert "dfalens_tmp_tagger.Tagger" in ckpt.pickle_globals
+
+
+@pytest.mark.parametrize("fmt", ["zip", "legacy"])
+def test_tensors_dtypes_views_and_sharing_survive(tmp_path, fmt):
+    base = torch.arange(24, dtype=torch.float64).reshape(4, 6)
+    obj = {
+        "base": base,
+        "view": base[1:, ::2],
+        "t": base.T,
+        "long": torch.arange(5),
+        "bool": torch.tensor([True, False, True]),
+        "half": torch.linspace(-1, 1, 7, dtype=torch.float16),
+        "bf16": torch.linspace(-1, 1, 7, dtype=torch.bfloat16),
+        "cplx": torch.tensor([1 + 2j, -3j], dtype=torch.complex64),
+        "param": nn.Parameter(torch.ones(2, 2)),
+        "empty": torch.zeros(0, 3),
+        "scalar": torch.tensor(3.5),
+        "size": torch.Size([2, 3]),
+        "dtype": torch.float32,
+    }
+    out = read_pickle(_save(obj, tmp_path / "t.pt", fmt))
+    for key, value in obj.items():
+        if isinstance(value, torch.Tensor):
+            assert out[key].dtype == value.dtype and out[key].shape == value.shape, key
+            assert torch.equal(out[key], value.detach()), key
+        else:
+            assert out[key] == value
+    assert out["view"].data_ptr() != out["base"].data_ptr()
+    assert out["view"].untyped_storage().data_ptr() == out["base"].untyped_storage().data_ptr()
+
+
+def test_truncated_files_fail_in_one_line(tmp_path):
+    for fmt in ("zip", "legacy"):
+        path = _save(nn.GRU(2, 3), tmp_path / f"whole-{fmt}.pt", fmt)
+        data = path.read_bytes()
+        for cut in (4, 40, len(data) // 3, len(data) // 2, len(data) - 9):
+            path.write_bytes(data[:cut])
+            with pytest.raises(
+                CheckpointError, match="truncated or corrupt|not a torch.save"
+            ) as err:
+                read_checkpoint(path)
+            assert "\n" not in str(err.value)
+
+
+def _billion_laughs(levels: int, kind: str):
+    node = [torch.ones(1)] if kind == "list" else {"t": torch.ones(1)}
+    for _ in range(levels):
+        node = [node, node] if kind == "list" else {"a": node, "b": node}
+    return node
+
+
+@pytest.mark.parametrize("fmt", ["zip", "legacy", "raw"])
+@pytest.mark.parametrize("kind", ["list", "dict"])
+def test_billion_laughs_reads_fast(tmp_path, kind, fmt):
+    path = _save({"w": torch.ones(2), "x": _billion_laughs(30, kind)}, tmp_path / "bl.pt", fmt)
+    start = time.perf_counter()
+    obj = read_pickle(path)
+    ckpt = read_checkpoint(path)
+    assert time.perf_counter() - start < 5.0
+    assert obj["x"][0] is obj["x"][1] if kind == "list" else obj["x"]["a"] is obj["x"]["b"]
+    if kind == "list":
+        assert list(ckpt.weights) == ["w"]
+    else:  # the shared dict is flattened once, under its first path
+        assert list(ckpt.weights) == ["w", "x" + ".a" * 30 + ".t"]
+
+
+@pytest.mark.parametrize("fmt", ["zip", "legacy", "raw"])
+def test_self_referential_containers_read_fast(tmp_path, fmt):
+    loop: list = []
+    loop.append(loop)
+    table: dict = {"w": torch.ones(3)}
+    table["self"] = table
+    table["loop"] = loop
+    path = _save({"state_dict": table}, tmp_path / "self.pt", fmt)
+    start = time.perf_counter()
+    obj = read_pickle(path)
+    weights = read_checkpoint(path).weights
+    assert time.perf_counter() - start < 5.0
+    inner = obj["state_dict"]
+    assert inner["self"] is inner and inner["loop"][0] is inner["loop"]
+    assert list(weights) == ["w"]
+
+
+def test_self_referential_records_and_module_cycles(tmp_path):
+    model = nn.Sequential(nn.Linear(2, 2))
+    model.add_module("again", model)
+    path = tmp_path / "cycle.pt"
+    torch.save(model, path)
+    with pytest.raises(CheckpointError, match="refers to itself") as err:
+        read_checkpoint(path)
+    assert "\n" not in str(err.value)
+    record = read_pickle(path)
+    assert record.attrs["_modules"]["again"] is record and "Sequential" in repr(record)
+
+
+@pytest.mark.parametrize(
+    ("stream", "limits", "match"),
+    [
+        pytest.param(
+            b"\x80\x02" + b"]" * 5000 + b"a" * 4999 + b".", None, "levels of nesting", id="deep"
+        ),
+        pytest.param(
+            b"\x80\x02" + b"(" * 3000 + b"K\x01" + b"t" * 3000 + b".",
+            None,
+            "levels of nesting",
+            id="deep-tuples",
+        ),
+        pytest.param(b"\x80\x02]r\xff\xff\xff\x7f.", None, "memo entries", id="memo-index"),
+        pytest.param(
+            b"\x80\x02]" + b"K\x01a" * 50 + b".",
+            PickleLimits(max_opcodes=40),
+            "pickle opcodes",
+            id="opcodes",
+        ),
+        pytest.param(
+            b"\x80\x02]" + b"]a" * 50 + b".", PickleLimits(max_objects=20), "objects", id="objects"
+        ),
+        pytest.param(b"\x80\x02]h\x05.", None, "missing memo entry", id="bad-get"),
+        pytest.param(b"\x80\x02K\x01K\x02", None, "ends inside a pickle", id="no-stop"),
+    ],
+)
+def test_bounds_and_malformed_streams_fail_fast_in_one_line(tmp_path, stream, limits, match):
+    path = tmp_path / "bad.pkl"
+    path.write_bytes(stream)
+    start = time.perf_counter()
+    with pytest.raises(CheckpointError, match=match) as err:
+        read_pickle(path, limits=limits)
+    assert time.perf_counter() - start < 5.0
+    assert "\n" not in str(err.value)
+
+
+def test_limits_on_file_and_tensor_sizes(tmp_path):
+    path = _save({"w": torch.ones(100)}, tmp_path / "w.pt", "zip")
+    with pytest.raises(CheckpointError, match="bytes of file"):
+        read_pickle(path, limits=PickleLimits(max_bytes=100))
+    with pytest.raises(CheckpointError, match="tensor elements"):
+        read_pickle(path, limits=PickleLimits(max_elements=99))
+    assert read_pickle(path, limits=PickleLimits(max_elements=100))["w"].numel() == 100
+
+
+def test_not_a_pickle(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("hello")
+    with pytest.raises(CheckpointError, match="not a pickle"):
+        read_pickle(path)
