@@ -19,13 +19,11 @@ from __future__ import annotations
 import io
 import math
 import pickle
-import pickletools
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +31,14 @@ import torch
 from torch import Tensor
 
 from dfalens.errors import CheckpointError
+from dfalens.probes._inert import Inert, inert_class
+from dfalens.probes._pickle_scan import COMPAT, Budget, PickleLimits, check_depth, corrupt, scan
 
-__all__ = ["Inert", "PickleLimits", "inert_class", "pickle_globals", "read_pickle"]
+__all__ = ["Inert", "PickleLimits", "inert_class", "pickle_globals", "read_pickle"]  # re-exported
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 _PROTOCOL_VERSION = 1001
-_COMPAT = {"__builtin__": "builtins", "copy_reg": "copyreg"}
 _STORAGES: dict[str, torch.dtype] = {
     "DoubleStorage": torch.float64,
     "FloatStorage": torch.float32,
@@ -87,299 +86,6 @@ _DTYPES = frozenset(
         "float8_e5m2fnuz",
     ]
 )
-_MARK_OPS = frozenset(
-    [
-        "TUPLE",
-        "LIST",
-        "DICT",
-        "FROZENSET",
-        "APPENDS",
-        "SETITEMS",
-        "ADDITEMS",
-        "INST",
-        "OBJ",
-        "POP_MARK",
-    ]
-)
-
-
-@dataclass(frozen=True)
-class PickleLimits:
-    """Bounds on reading one pickled file; exceeding one raises :class:`CheckpointError`.
-
-    Attributes
-    ----------
-    max_bytes : int
-        File size, and separately the bytes of all storages together.
-    max_opcodes : int
-        Pickle opcodes over all pickles in the file.
-    max_memo : int
-        Memo entries (and the largest memo index) of one pickle.
-    max_objects : int
-        Objects the pickles create; also containers visited when walking the result.
-    max_depth : int
-        Nesting depth of containers and records.
-    max_elements : int
-        Tensor elements over all tensors (a strided view counts its full size).
-    """
-
-    max_bytes: int = 2**31
-    max_opcodes: int = 2_000_000
-    max_memo: int = 1_000_000
-    max_objects: int = 1_000_000
-    max_depth: int = 1_000
-    max_elements: int = 2**31
-
-
-# ---------------------------------------------------------------------------------------------------
-# inert records
-
-
-class Inert:
-    """An object of a class the file named: a record of how it was built, nothing run.
-
-    The class of a record is a subclass of :class:`Inert`, one per qualified name (see
-    :func:`inert_class`); ``type(record).module`` and ``type(record).qualname`` give the name.
-
-    Attributes
-    ----------
-    args : tuple
-        Positional constructor arguments (REDUCE, NEWOBJ, NEWOBJ_EX, INST, OBJ); for a call record
-        (``qualname == "<call>"``) the callee first.
-    kwargs : dict
-        Keyword arguments (NEWOBJ_EX).
-    state : Any
-        The pickled state (BUILD / ``__setstate__``), usually the object's ``__dict__``; ``None`` when
-        none was given.
-    items : list
-        Items appended (APPEND/APPENDS, ``extend``, ``add``).
-    entries : list of (key, value)
-        Items set (SETITEM/SETITEMS), in order.
-    """
-
-    __slots__ = ("args", "kwargs", "state", "items", "entries")
-    module: str = ""
-    qualname: str = ""
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> Inert:
-        self = object.__new__(cls)
-        self.args, self.kwargs, self.state = args, dict(kwargs), None
-        self.items, self.entries = [], []
-        return self
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def __setstate__(self, state: Any) -> None:
-        self.state = state
-
-    def append(self, item: Any) -> None:
-        self.items.append(item)
-
-    def extend(self, items: Any) -> None:
-        self.items.extend(items)
-
-    def add(self, item: Any) -> None:
-        self.items.append(item)
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        self.entries.append((key, value))
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Inert:
-        return _InertCall(self, *args, **kwargs)
-
-    @classmethod
-    def name(cls) -> str:
-        """The qualified name the file gave, ``module.qualname``."""
-        return f"{cls.module}.{cls.qualname}" if cls.module else cls.qualname
-
-    @property
-    def attrs(self) -> dict[str, Any]:
-        """The state as attributes: the ``__dict__`` (and slot values) the file stored, str keys only."""
-        state = self.state
-        parts = state if isinstance(state, tuple) and len(state) == 2 else (state,)
-        out: dict[str, Any] = {}
-        for part in parts:
-            if isinstance(part, dict):
-                out.update((k, v) for k, v in part.items() if isinstance(k, str))
-        return out
-
-    def __repr__(self) -> str:
-        state = self.state
-        shown = f"{len(state)} attrs" if isinstance(state, dict) else type(state).__name__
-        return (
-            f"<inert {type(self).name()}: {len(self.args)} args, state {shown}, "
-            f"{len(self.items)} items, {len(self.entries)} entries>"
-        )
-
-
-class _InertCall(Inert):
-    __slots__ = ()
-    qualname = "<call>"
-
-
-def _identifier(text: str) -> str:
-    tail = text.rsplit(".", 1)[-1]
-    return "".join(c if c.isalnum() or c == "_" else "_" for c in tail)[:80] or "_"
-
-
-@lru_cache(maxsize=4096)
-def inert_class(module: str, qualname: str) -> type[Inert]:
-    """The inert class standing for ``module.qualname`` (one class per name, cached)."""
-    ns = {"__slots__": (), "module": module, "qualname": qualname, "__module__": __name__}
-    return type(_identifier(qualname), (Inert,), ns)
-
-
-# ---------------------------------------------------------------------------------------------------
-# bounded pre-scan
-
-
-class _Node:
-    __slots__ = ("depth", "value")
-
-    def __init__(self, depth: int = 0, value: Any = None) -> None:
-        self.depth, self.value = depth, value
-
-
-@dataclass
-class _Budget:
-    limits: PickleLimits
-    opcodes: int = 0
-    objects: int = 0
-    elements: int = 0
-    storage_bytes: int = 0
-    embedded: bool = False  # reading a storage embedded in a plain pickle (not nested further)
-    names: set[str] = field(default_factory=set)
-
-    def exceeded(self, what: str, limit: int) -> CheckpointError:
-        return CheckpointError(
-            f"the pickle exceeds the reader's limit of {limit:,} {what}; it is malformed or hostile, "
-            "or pass larger PickleLimits if you trust its size"
-        )
-
-
-def _qualified(module: str, name: str) -> str:
-    return f"{_COMPAT.get(module, module)}.{name}"
-
-
-def _corrupt(name: str, reason: str) -> CheckpointError:
-    return CheckpointError(
-        f"{name} is truncated or corrupt ({reason}); re-save it or use another checkpoint"
-    )
-
-
-def _scan(stream: io.BytesIO, budget: _Budget, name: str) -> int:
-    """Walk one pickle from the stream's position without building it; returns its end offset."""
-    lim = budget.limits
-    stack: list[_Node] = []
-    marks: list[list[_Node]] = []
-    memo: dict[int, _Node] = {}
-
-    def pop_mark() -> list[_Node]:
-        nonlocal stack
-        if not marks:
-            raise _corrupt(name, "a pickle opcode without its mark")
-        items, stack = stack, marks.pop()
-        return items
-
-    def made(children: list[_Node], value: Any = None, leaf: bool = False) -> _Node:
-        budget.objects += 1
-        if budget.objects > lim.max_objects:
-            raise budget.exceeded("objects", lim.max_objects)
-        node = _Node(0 if leaf else 1 + max((c.depth for c in children), default=0), value)
-        if node.depth > lim.max_depth:
-            raise budget.exceeded("levels of nesting", lim.max_depth)
-        return node
-
-    def grow(target: _Node, children: list[_Node]) -> None:
-        depth = 1 + max((c.depth for c in children), default=-1)
-        if depth > target.depth:
-            target.depth = depth
-            if depth > lim.max_depth:
-                raise budget.exceeded("levels of nesting", lim.max_depth)
-
-    def pop(n: int) -> list[_Node]:
-        if len(stack) < n:
-            raise _corrupt(name, "a pickle stack underflow")
-        out = stack[len(stack) - n :]
-        del stack[len(stack) - n :]
-        return out
-
-    try:
-        for op, arg, _pos in pickletools.genops(stream):
-            budget.opcodes += 1
-            if budget.opcodes > lim.max_opcodes:
-                raise budget.exceeded("pickle opcodes", lim.max_opcodes)
-            code = op.name
-            if code == "STOP":
-                return stream.tell()
-            if code in ("PROTO", "FRAME", "READONLY_BUFFER"):
-                continue
-            if code == "MARK":
-                marks.append(stack)
-                stack = []
-            elif code in _MARK_OPS:
-                items = pop_mark()
-                if code in ("APPENDS", "SETITEMS", "ADDITEMS"):
-                    if not stack:
-                        raise _corrupt(name, "a pickle stack underflow")
-                    grow(stack[-1], items)
-                elif code != "POP_MARK":
-                    if code == "INST":
-                        budget.names.add(_qualified(*f"{arg} ".split(" ")[:2]))
-                    stack.append(made(items))
-            elif code in ("APPEND", "SETITEM", "BUILD"):
-                n = 2 if code == "SETITEM" else 1
-                children = pop(n)
-                if not stack:
-                    raise _corrupt(name, "a pickle stack underflow")
-                grow(stack[-1], children)
-            elif code in ("TUPLE1", "TUPLE2", "TUPLE3"):
-                stack.append(made(pop(int(code[-1]))))
-            elif code in ("REDUCE", "NEWOBJ"):
-                stack.append(made(pop(2)))
-            elif code == "NEWOBJ_EX":
-                stack.append(made(pop(3)))
-            elif code == "STACK_GLOBAL":
-                mod, qual = pop(2)
-                budget.names.add(_qualified(str(mod.value), str(qual.value)))
-                stack.append(made([], leaf=True))
-            elif code == "GLOBAL":
-                budget.names.add(_qualified(*f"{arg} ".split(" ")[:2]))
-                stack.append(made([], leaf=True))
-            elif code == "BINPERSID":
-                stack.append(made(pop(1)))
-            elif code == "POP":
-                if stack:
-                    stack.pop()
-                else:
-                    pop_mark()
-            elif code == "DUP":
-                stack.append(pop(1)[0])
-                stack.append(stack[-1])
-            elif code in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
-                index = len(memo) if code == "MEMOIZE" else int(arg)
-                if index > lim.max_memo or len(memo) >= lim.max_memo:
-                    raise budget.exceeded("memo entries", lim.max_memo)
-                if not stack:
-                    raise _corrupt(name, "a pickle stack underflow")
-                memo[index] = stack[-1]
-            elif code in ("GET", "BINGET", "LONG_BINGET"):
-                if int(arg) not in memo:
-                    raise _corrupt(name, "a pickle refers to a missing memo entry")
-                stack.append(memo[int(arg)])
-            elif code == "NEXT_BUFFER":
-                raise _corrupt(name, "a pickle with out-of-band buffers")
-            elif code in ("EMPTY_LIST", "EMPTY_DICT", "EMPTY_SET", "EMPTY_TUPLE"):
-                stack.append(made([]))
-            else:  # a leaf: numbers, strings, bytes, None, booleans, PERSID
-                stack.append(made([], arg if isinstance(arg, str) else None, leaf=True))
-    except CheckpointError:
-        raise
-    except Exception as exc:  # genops: truncated or not a pickle
-        reason = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
-        raise _corrupt(name, f"it ends inside a pickle: {reason}") from None
-    raise _corrupt(name, "it ends inside a pickle")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -412,7 +118,8 @@ def _ints(value: Any, what: str) -> tuple[int, ...]:
 def _copy_reconstructor(cls: Any, base: Any = None, state: Any = None) -> Any:
     if isinstance(cls, type) and issubclass(cls, Inert):
         obj = cls.__new__(cls)
-        obj.kwargs["base_state"] = state
+        if state is not None:
+            obj.kwargs["base_state"] = state
         return obj
     return inert_class("copyreg", "_reconstructor")(cls, base, state)
 
@@ -498,7 +205,7 @@ class _Reader(pickle.Unpickler):
     """The C unpickler with every global and persistent id resolved by :meth:`find_class`."""
 
     def __init__(
-        self, stream: io.BytesIO, budget: _Budget, storage: Callable[[tuple[Any, ...]], Any]
+        self, stream: io.BytesIO, budget: Budget, storage: Callable[[tuple[Any, ...]], Any]
     ) -> None:
         super().__init__(stream)
         self._budget = budget
@@ -516,7 +223,7 @@ class _Reader(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if len(module) > 1000 or len(name) > 1000:
             raise _Malformed("a global name longer than 1000 characters")
-        module = _COMPAT.get(module, module)
+        module = COMPAT.get(module, module)
         key = (module, name)
         if key in self._rebuilders:
             return self._rebuilders[key]
@@ -631,21 +338,23 @@ class _Reader(pickle.Unpickler):
 
 
 def _load_one(
-    data: bytes, pos: int, budget: _Budget, name: str, storage: Callable[[tuple[Any, ...]], Any]
+    data: bytes, pos: int, budget: Budget, name: str, storage: Callable[[tuple[Any, ...]], Any]
 ) -> tuple[Any, int]:
     """Scan, then build, the pickle that starts at ``pos``; returns it and its end offset."""
     stream = io.BytesIO(data)
     stream.seek(pos)
-    end = _scan(stream, budget, name)
+    end = scan(stream, budget, name)
     try:
-        return _Reader(io.BytesIO(data[pos:end]), budget, storage).load(), end
+        obj = _Reader(io.BytesIO(data[pos:end]), budget, storage).load()
     except CheckpointError:
         raise
     except _Malformed as exc:
-        raise _corrupt(name, str(exc)) from None
+        raise corrupt(name, str(exc)) from None
     except Exception as exc:  # the C unpickler on a malformed stream
         reason = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
-        raise _corrupt(name, reason) from None
+        raise corrupt(name, reason) from None
+    check_depth(obj, budget)
+    return obj, end
 
 
 def _no_storage(pid: tuple[Any, ...]) -> Any:
@@ -676,14 +385,14 @@ def _swap_bytes(data: Tensor, dtype: torch.dtype) -> Tensor:
 
 @contextmanager
 def _open_zip(
-    path: Path, budget: _Budget
+    path: Path, budget: Budget
 ) -> Iterator[tuple[zipfile.ZipFile, bool, Callable[[str, int], bytes]]]:
     """The archive, whether it is big-endian, and a bounded reader of its records."""
     lim = budget.limits
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise _corrupt(path.name, f"not a readable zip archive: {exc}") from None
+        raise corrupt(path.name, f"not a readable zip archive: {exc}") from None
     with zf:
         infos = zf.infolist()
         if len(infos) > lim.max_objects:
@@ -703,13 +412,13 @@ def _open_zip(
             try:
                 return zf.read(info)
             except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-                raise _corrupt(path.name, str(exc)[:100]) from None
+                raise corrupt(path.name, str(exc)[:100]) from None
 
         big = prefix + "byteorder" in zf.NameToInfo and record("byteorder", 16) == b"big"
         yield zf, big, record
 
 
-def _read_zip(path: Path, budget: _Budget) -> Any:
+def _read_zip(path: Path, budget: Budget) -> Any:
     lim = budget.limits
     with _open_zip(path, budget) as (_zf, big, record):
         loaded: dict[tuple[str, torch.dtype], _Storage] = {}
@@ -738,18 +447,18 @@ def _read_zip(path: Path, budget: _Budget) -> Any:
         return _load_one(record("data.pkl", lim.max_bytes), 0, budget, path.name, storage)[0]
 
 
-def _read_stream(path: Path, budget: _Budget) -> Any:
+def _read_stream(path: Path, budget: Budget) -> Any:
     return _parse_stream(path.read_bytes(), path.name, budget)
 
 
-def _parse_stream(data: bytes, name: str, budget: _Budget) -> Any:
+def _parse_stream(data: bytes, name: str, budget: Budget) -> Any:
     """A legacy torch file (magic number first) or else a plain pickle."""
     first, pos = _load_one(data, 0, budget, name, _no_storage)
     if type(first) is not int or first != _MAGIC_NUMBER:
         return first  # a plain pickle (trailing bytes ignored, as pickle.load does)
     version, pos = _load_one(data, pos, budget, name, _no_storage)
     if version != _PROTOCOL_VERSION:
-        raise _corrupt(name, f"unknown legacy torch protocol {version!r}")
+        raise corrupt(name, f"unknown legacy torch protocol {version!r}")
     _sys_info, pos = _load_one(data, pos, budget, name, _no_storage)
     roots: dict[str, _Storage] = {}
     views: dict[str, _Storage] = {}
@@ -781,16 +490,16 @@ def _parse_stream(data: bytes, name: str, budget: _Budget) -> Any:
     obj, pos = _load_one(data, pos, budget, name, storage)
     keys, pos = _load_one(data, pos, budget, name, _no_storage)
     if not isinstance(keys, list) or set(keys) != set(roots):
-        raise _corrupt(name, "its storage list does not match the tensors")
+        raise corrupt(name, "its storage list does not match the tensors")
     for key in keys:
         root = roots[key]
         size = _itemsize(root.dtype)
         if pos + 8 > len(data):
-            raise _corrupt(name, "it ends inside the tensor data")
+            raise corrupt(name, "it ends inside the tensor data")
         numel = int.from_bytes(data[pos : pos + 8], "little")
         nbytes = root.data.numel()
         if numel * size != nbytes or pos + 8 + nbytes > len(data):
-            raise _corrupt(name, f"storage {key!r} does not match its recorded size")
+            raise corrupt(name, f"storage {key!r} does not match its recorded size")
         if nbytes:
             root.data.copy_(
                 torch.frombuffer(bytearray(data[pos + 8 : pos + 8 + nbytes]), dtype=torch.uint8)
@@ -799,7 +508,7 @@ def _parse_stream(data: bytes, name: str, budget: _Budget) -> Any:
     return obj
 
 
-def _head(path: Path, budget: _Budget) -> bytes:
+def _head(path: Path, budget: Budget) -> bytes:
     try:
         size = path.stat().st_size
         with path.open("rb") as f:
@@ -819,7 +528,7 @@ def _head(path: Path, budget: _Budget) -> bytes:
 
 
 def _read(path: Path, limits: PickleLimits) -> Any:
-    budget = _Budget(limits)
+    budget = Budget(limits)
     if _head(path, budget).startswith(_ZIP_MAGIC):
         return _read_zip(path, budget)
     return _read_stream(path, budget)
@@ -864,11 +573,11 @@ def pickle_globals(path: str | Path, *, limits: PickleLimits | None = None) -> t
         A bound exceeded, a truncated or corrupt pickle, or not a pickle.
     """
     p = Path(path)
-    budget = _Budget(limits or PickleLimits())
+    budget = Budget(limits or PickleLimits())
     head = _head(p, budget)
     if head.startswith(_ZIP_MAGIC):
         with _open_zip(p, budget) as (_zf, _big, record):
-            _scan(io.BytesIO(record("data.pkl", budget.limits.max_bytes)), budget, p.name)
+            scan(io.BytesIO(record("data.pkl", budget.limits.max_bytes)), budget, p.name)
         return tuple(sorted(budget.names))
     data = p.read_bytes()
     first, pos = _load_one(data, 0, budget, p.name, _no_storage)
@@ -876,5 +585,5 @@ def pickle_globals(path: str | Path, *, limits: PickleLimits | None = None) -> t
         for _ in range(4):  # protocol, sys_info, the object, the storage keys
             stream = io.BytesIO(data)
             stream.seek(pos)
-            pos = _scan(stream, budget, p.name)
+            pos = scan(stream, budget, p.name)
     return tuple(sorted(budget.names))

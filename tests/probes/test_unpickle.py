@@ -6,6 +6,7 @@ import builtins
 import importlib
 import os
 import pickle
+import struct
 import subprocess
 import sys
 import time
@@ -252,6 +253,17 @@ def test_self_referential_records_and_module_cycles(tmp_path):
     assert record.attrs["_modules"]["again"] is record and "Sequential" in repr(record)
 
 
+def _top_down_nesting(n: int) -> bytes:
+    """n lists, memoised empty, then each appended into the next from the top down: the depth is
+    only visible once built (the opcode walk sees depth 2)."""
+    make = b"".join(b"]r" + struct.pack("<I", i) + b"0" for i in range(n))
+    link = b"".join(
+        b"j" + struct.pack("<I", i + 1) + b"j" + struct.pack("<I", i) + b"a0"
+        for i in reversed(range(n - 1))
+    )
+    return b"\x80\x02" + make + link + b"j" + struct.pack("<I", n - 1) + b"."
+
+
 @pytest.mark.parametrize(
     ("stream", "limits", "match"),
     [
@@ -264,6 +276,7 @@ def test_self_referential_records_and_module_cycles(tmp_path):
             "levels of nesting",
             id="deep-tuples",
         ),
+        pytest.param(_top_down_nesting(3000), None, "levels of nesting", id="deep-top-down"),
         pytest.param(b"\x80\x02]r\xff\xff\xff\x7f.", None, "memo entries", id="memo-index"),
         pytest.param(
             b"\x80\x02]" + b"K\x01a" * 50 + b".",
