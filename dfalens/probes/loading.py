@@ -726,9 +726,9 @@ def from_checkpoint(
     ]
     if ckpt.pickle_globals:
         parts.append(
-            "pickled model loaded running its code (trust_pickle)"
+            "pickle loaded running its code (trust_pickle)"
             if trust_pickle
-            else "pickled model read as data (nothing in it run)"
+            else f"{'pickled model' if ckpt.modules else 'pickle'} read as data (nothing in it run)"
         )
     if spec.cell == "RNN" and nonlinearity is None:
         parts.append(
