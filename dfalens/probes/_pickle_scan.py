@@ -2,23 +2,41 @@
 
 :func:`scan` simulates the pickle machine's stack with :func:`pickletools.genops`, counting opcodes,
 objects and memo entries and tracking the nesting depth of every container (shared through the memo,
-so growth after memoisation is seen); :func:`check_depth` measures the built object iteratively, which
-also catches nesting built top-down. Exceeding a bound raises a one-line :class:`CheckpointError`.
+so growth after memoisation is seen); :func:`check_built` measures the built object iteratively, which
+also catches nesting built top-down. Tensors, storages and globals are sealed: a pickle that sets state
+or items on one (which would reach ``Tensor.__setstate__``/``__setitem__``) is refused. Exceeding a bound raises a one-line :class:`CheckpointError`.
 """
 
 from __future__ import annotations
 
 import io
 import pickletools
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
+
+from torch import Tensor
 
 from dfalens.errors import CheckpointError
 from dfalens.probes._inert import Inert
 
-__all__ = ["Budget", "PickleLimits", "check_depth", "corrupt", "scan"]
+__all__ = ["SEALED_CALLS", "Budget", "PickleLimits", "check_built", "corrupt", "scan"]
 
 COMPAT = {"__builtin__": "builtins", "copy_reg": "copyreg"}
+#: Globals whose calls build tensors, storages or other real objects that must not be mutated.
+SEALED_CALLS = frozenset(
+    [
+        "torch._utils._rebuild_tensor",
+        "torch._utils._rebuild_tensor_v2",
+        "torch._utils._rebuild_tensor_v3",
+        "torch._utils._rebuild_parameter",
+        "torch._utils._rebuild_parameter_with_state",
+        "torch._tensor._rebuild_from_type_v2",
+        "torch.storage._load_from_bytes",
+        "torch.Size",
+        "torch.device",
+    ]
+)
 _MARK_OPS = frozenset(
     [
         "TUPLE",
@@ -64,10 +82,15 @@ class PickleLimits:
 
 
 class _Node:
-    __slots__ = ("depth", "value")
+    """A simulated stack entry: nesting depth, a string literal's value, the global it names, and
+    whether it is sealed (a global, a persistent id or a tensor: no state or items may be set on it)."""
 
-    def __init__(self, depth: int = 0, value: Any = None) -> None:
-        self.depth, self.value = depth, value
+    __slots__ = ("depth", "value", "glob", "sealed")
+
+    def __init__(
+        self, depth: int = 0, value: Any = None, glob: str | None = None, sealed: bool = False
+    ) -> None:
+        self.depth, self.value, self.glob, self.sealed = depth, value, glob, sealed
 
 
 @dataclass
@@ -111,16 +134,27 @@ def scan(stream: io.BytesIO, budget: Budget, name: str) -> int:
         items, stack = stack, marks.pop()
         return items
 
-    def made(children: list[_Node], value: Any = None, leaf: bool = False) -> _Node:
+    def made(
+        children: list[_Node],
+        value: Any = None,
+        leaf: bool = False,
+        glob: str | None = None,
+        sealed: bool = False,
+    ) -> _Node:
         budget.objects += 1
         if budget.objects > lim.max_objects:
             raise budget.exceeded("objects", lim.max_objects)
-        node = _Node(0 if leaf else 1 + max((c.depth for c in children), default=0), value)
-        if node.depth > lim.max_depth:
+        depth = 0 if leaf else 1 + max((c.depth for c in children), default=0)
+        if depth > lim.max_depth:
             raise budget.exceeded("levels of nesting", lim.max_depth)
-        return node
+        return _Node(depth, value, glob, sealed)
+
+    def call(callee: _Node, children: list[_Node]) -> _Node:
+        return made(children, sealed=callee.glob in SEALED_CALLS)
 
     def grow(target: _Node, children: list[_Node]) -> None:
+        if target.sealed:
+            raise corrupt(name, "state or items set on a tensor, storage or global")
         depth = 1 + max((c.depth for c in children), default=-1)
         if depth > target.depth:
             target.depth = depth
@@ -153,9 +187,15 @@ def scan(stream: io.BytesIO, budget: Budget, name: str) -> int:
                     if not stack:
                         raise corrupt(name, "a pickle stack underflow")
                     grow(stack[-1], items)
+                elif code == "INST":
+                    glob = _qualified(*f"{arg} ".split(" ")[:2])
+                    budget.names.add(glob)
+                    stack.append(call(_Node(glob=glob), items))
+                elif code == "OBJ":
+                    if not items:
+                        raise corrupt(name, "a pickle stack underflow")
+                    stack.append(call(items[0], items))
                 elif code != "POP_MARK":
-                    if code == "INST":
-                        budget.names.add(_qualified(*f"{arg} ".split(" ")[:2]))
                     stack.append(made(items))
             elif code in ("APPEND", "SETITEM", "BUILD"):
                 n = 2 if code == "SETITEM" else 1
@@ -165,19 +205,19 @@ def scan(stream: io.BytesIO, budget: Budget, name: str) -> int:
                 grow(stack[-1], children)
             elif code in ("TUPLE1", "TUPLE2", "TUPLE3"):
                 stack.append(made(pop(int(code[-1]))))
-            elif code in ("REDUCE", "NEWOBJ"):
-                stack.append(made(pop(2)))
-            elif code == "NEWOBJ_EX":
-                stack.append(made(pop(3)))
-            elif code == "STACK_GLOBAL":
-                mod, qual = pop(2)
-                budget.names.add(_qualified(str(mod.value), str(qual.value)))
-                stack.append(made([], leaf=True))
-            elif code == "GLOBAL":
-                budget.names.add(_qualified(*f"{arg} ".split(" ")[:2]))
-                stack.append(made([], leaf=True))
-            elif code == "BINPERSID":
-                stack.append(made(pop(1)))
+            elif code in ("REDUCE", "NEWOBJ", "NEWOBJ_EX"):
+                children = pop(3 if code == "NEWOBJ_EX" else 2)
+                stack.append(call(children[0], children))
+            elif code in ("GLOBAL", "STACK_GLOBAL"):
+                if code == "GLOBAL":
+                    glob = _qualified(*f"{arg} ".split(" ")[:2])
+                else:
+                    mod, qual = pop(2)
+                    glob = _qualified(str(mod.value), str(qual.value))
+                budget.names.add(glob)
+                stack.append(made([], leaf=True, glob=glob, sealed=True))
+            elif code in ("PERSID", "BINPERSID"):
+                stack.append(made(pop(1) if code == "BINPERSID" else [], sealed=True))
             elif code == "POP":
                 if stack:
                     stack.pop()
@@ -201,7 +241,7 @@ def scan(stream: io.BytesIO, budget: Budget, name: str) -> int:
                 raise corrupt(name, "a pickle with out-of-band buffers")
             elif code in ("EMPTY_LIST", "EMPTY_DICT", "EMPTY_SET", "EMPTY_TUPLE"):
                 stack.append(made([]))
-            else:  # a leaf: numbers, strings, bytes, None, booleans, PERSID
+            else:  # a leaf: numbers, strings, bytes, None, booleans
                 stack.append(made([], arg if isinstance(arg, str) else None, leaf=True))
     except CheckpointError:
         raise
@@ -211,25 +251,39 @@ def scan(stream: io.BytesIO, budget: Budget, name: str) -> int:
     raise corrupt(name, "it ends inside a pickle")
 
 
-def check_depth(obj: Any, budget: Budget) -> None:
-    """Raise when the built object nests deeper than the limit (iterative; shared parts once)."""
-    limit = budget.limits.max_depth
+def check_built(obj: Any, budget: Budget) -> None:
+    """Check a built object, iteratively and visiting shared parts once: its nesting depth and its
+    tensors' total size against the limits; drops instance attributes of an ``OrderedDict`` that would
+    shadow its methods (``items``, ``get``, ...), which BUILD could have set."""
+    lim = budget.limits
     seen: set[int] = set()
+    elements = 0
     stack: list[tuple[Any, int]] = [(obj, 0)]
     while stack:
         node, depth = stack.pop()
         if id(node) in seen:
             continue
+        seen.add(id(node))
+        if isinstance(node, Tensor):
+            elements += node.numel()
+            if elements > lim.max_elements:
+                raise budget.exceeded("tensor elements", lim.max_elements)
+            continue
         if isinstance(node, (list, tuple, set, frozenset)):
             children: list[Any] = list(node)
         elif isinstance(node, dict):
-            children = [*node.keys(), *node.values()]
+            if isinstance(node, OrderedDict):
+                extra = vars(node)
+                for key in [k for k in extra if not isinstance(k, str) or hasattr(OrderedDict, k)]:
+                    del extra[key]
+                children = [*node.keys(), *node.values(), *extra.values()]
+            else:
+                children = [*node.keys(), *node.values()]
         elif isinstance(node, Inert):
             children = [*node.args, *node.kwargs.values(), node.state, *node.items]
             children.extend(x for pair in node.entries for x in pair)
         else:
             continue
-        if depth >= limit and children:
-            raise budget.exceeded("levels of nesting", limit)
-        seen.add(id(node))
+        if depth >= lim.max_depth and children:
+            raise budget.exceeded("levels of nesting", lim.max_depth)
         stack.extend((child, depth + 1) for child in children)

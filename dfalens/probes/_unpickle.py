@@ -32,7 +32,7 @@ from torch import Tensor
 
 from dfalens.errors import CheckpointError
 from dfalens.probes._inert import Inert, inert_class
-from dfalens.probes._pickle_scan import COMPAT, Budget, PickleLimits, check_depth, corrupt, scan
+from dfalens.probes._pickle_scan import COMPAT, Budget, PickleLimits, check_built, corrupt, scan
 
 __all__ = ["Inert", "PickleLimits", "inert_class", "pickle_globals", "read_pickle"]  # re-exported
 
@@ -353,7 +353,7 @@ def _load_one(
     except Exception as exc:  # the C unpickler on a malformed stream
         reason = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
         raise corrupt(name, reason) from None
-    check_depth(obj, budget)
+    check_built(obj, budget)
     return obj, end
 
 
@@ -414,7 +414,9 @@ def _open_zip(
             except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
                 raise corrupt(path.name, str(exc)[:100]) from None
 
-        big = prefix + "byteorder" in zf.NameToInfo and record("byteorder", 16) == b"big"
+        big = any(i.filename == f"{prefix}byteorder" for i in infos) and (
+            record("byteorder", 16) == b"big"
+        )
         yield zf, big, record
 
 
@@ -462,15 +464,18 @@ def _parse_stream(data: bytes, name: str, budget: Budget) -> Any:
     _sys_info, pos = _load_one(data, pos, budget, name, _no_storage)
     roots: dict[str, _Storage] = {}
     views: dict[str, _Storage] = {}
+    allocated = 0
 
     def storage(pid: tuple[Any, ...]) -> Any:
         if len(pid) == 4 and pid[0] in ("module", b"module"):
             return pid[1]  # the class of a pickled nn.Module (its source text is ignored)
         dtype, key, numel = _storage_of(pid, 6)
+        nonlocal allocated
         if key not in roots:
             nbytes = numel * _itemsize(dtype)
+            allocated += nbytes
             budget.storage_bytes += nbytes
-            if budget.storage_bytes > len(data):
+            if allocated > len(data) or budget.storage_bytes > budget.limits.max_bytes:
                 raise _Malformed("storages larger than the file")
             roots[key] = _Storage(torch.zeros(nbytes, dtype=torch.uint8), dtype)
         root, view = roots[key], pid[5]

@@ -32,6 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from dfalens.errors import CheckpointError, ConfigError
+from dfalens.probes._pickle_scan import Budget, check_built
 from dfalens.probes._unpickle import Inert, PickleLimits, pickle_globals, read_pickle
 from dfalens.probes.module_records import ModuleRecord, module_record, module_state
 from dfalens.probes.probe import Probe, as_alphabet, from_model, from_module
@@ -121,12 +122,14 @@ def _torch_load(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return torch.load(path, map_location="cpu", weights_only=True), ()
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         reason = str(exc).splitlines()[0].split(". ")[0][:120] if str(exc) else type(exc).__name__
         raise CheckpointError(
             f"{path.name} is truncated or corrupt ({reason}); re-save it or use another checkpoint"
         ) from None
+    check_built(obj, Budget(limits))  # depth, sizes, and OrderedDict attributes shadowing methods
+    return obj, ()
 
 
 def _resolve(path: Path) -> Path:

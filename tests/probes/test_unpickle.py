@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import builtins
 import importlib
+import io
 import os
 import pickle
 import struct
 import subprocess
 import sys
 import time
+import zipfile
+from collections import OrderedDict
 from pathlib import Path
 
 import pytest
@@ -20,11 +23,13 @@ from dfalens.errors import CheckpointError
 from dfalens.probes import (
     Inert,
     PickleLimits,
+    _unpickle,
     module_record,
     pickle_globals,
     read_checkpoint,
     read_pickle,
 )
+from dfalens.probes._pickle_scan import SEALED_CALLS, Budget
 
 torch.set_num_threads(1)
 
@@ -315,3 +320,78 @@ def test_not_a_pickle(tmp_path):
     path.write_text("hello")
     with pytest.raises(CheckpointError, match="not a pickle"):
         read_pickle(path)
+
+
+class _WithState:
+    """Pickles as ``fn(*args)`` followed by BUILD with ``state`` (and SETITEMS with ``entries``)."""
+
+    def __init__(self, fn, args, state, entries=None):
+        self.fn, self.args, self.state, self.entries = fn, args, state, entries
+
+    def __reduce__(self):
+        return (self.fn, self.args, self.state, None, iter(self.entries or []))
+
+
+@pytest.mark.parametrize("fmt", ["zip", "legacy"])
+def test_state_set_on_a_tensor_is_refused(tmp_path, fmt):
+    # run normally, BUILD would call Tensor.__setstate__ -> set_(...) with a 10^12-element zero-stride view
+    base = torch.ones(2)
+    evil = _WithState(
+        torch._utils._rebuild_parameter,
+        (base, False, OrderedDict()),
+        (base, 0, (10**6, 10**6), (0, 0)),
+    )
+    path = _save({"w": evil}, tmp_path / "evil.pt", fmt)
+    start = time.perf_counter()
+    with pytest.raises(CheckpointError, match="state or items set on a tensor") as err:
+        read_checkpoint(path)
+    assert time.perf_counter() - start < 5.0 and "\n" not in str(err.value)
+
+
+def test_ordered_dict_attributes_cannot_shadow_its_methods(tmp_path):
+    table = _WithState(
+        OrderedDict,
+        (),
+        {"items": "shadow", "get": "shadow", "_metadata": {"": 1}},
+        [("w", torch.ones(2))],
+    )
+    path = _save({"state_dict": table}, tmp_path / "od.pt", "zip")
+    inner = read_pickle(path)["state_dict"]
+    assert type(inner) is OrderedDict and list(inner.items()) == [("w", inner["w"])]
+    assert vars(inner) == {"_metadata": {"": 1}}
+    assert list(read_checkpoint(path).weights) == ["w"]
+
+
+def test_plain_pickle_with_embedded_storages(tmp_path):
+    tensors = {f"t{i}": torch.randn(300, dtype=torch.float64) for i in range(4)}
+    path = tmp_path / "plain.pkl"
+    path.write_bytes(pickle.dumps(tensors, protocol=4))
+    out = read_pickle(path)
+    for key, value in tensors.items():
+        assert torch.equal(out[key], value)
+
+
+def test_big_endian_zip_archive(tmp_path):
+    obj = {"f": torch.linspace(-2, 2, 9), "c": torch.tensor([1 - 2j], dtype=torch.complex64)}
+    little = _save(obj, tmp_path / "little.pt", "zip")
+    big = tmp_path / "big.pt"
+    with zipfile.ZipFile(little) as src, zipfile.ZipFile(big, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith("byteorder"):
+                data = b"big"
+            elif "/data/" in info.filename:
+                data = bytes(
+                    torch.frombuffer(bytearray(data), dtype=torch.uint8)
+                    .view(-1, 4)
+                    .flip(1)
+                    .flatten()
+                )
+            dst.writestr(info, data)
+    out = read_pickle(big)
+    assert torch.equal(out["f"], obj["f"]) and torch.equal(out["c"], obj["c"])
+
+
+def test_tensor_makers_are_sealed():
+    reader = _unpickle._Reader(io.BytesIO(b"."), Budget(PickleLimits()), lambda pid: None)
+    assert {f"{m}.{n}" for m, n in reader._rebuilders} <= SEALED_CALLS
