@@ -51,7 +51,6 @@ _HH = re.compile(r"^(?P<prefix>.*?)weight_hh_l(?P<layer>\d+)(?P<rev>_reverse)?$"
 _PARAM = re.compile(r"^(weight|bias)_(ih|hh|hr)_l\d+(_reverse)?$")
 _ZIP_MAGIC = b"PK\x03\x04"
 _PICKLE_PROTO = 0x80
-_WRAPPERS = ("module", "_orig_mod")
 _CELLS = {1: "RNN", 3: "GRU", 4: "LSTM"}
 
 
@@ -109,27 +108,27 @@ def _torch_load(
             stacklevel=4,
         )
         try:
-            # Unrestricted load, reached ONLY through the explicit opt-in trust_pickle=True.
-            return torch.load(path, map_location="cpu", weights_only=False), needed
+            # The one unrestricted load: reached only through the explicit opt-in trust_pickle=True.
+            return torch.load(path, map_location="cpu", weights_only=False), needed  # opt-in only
         except Exception as exc:
             reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
             raise CheckpointError(
                 f"{path.name} failed to load even running its code ({reason}); make its classes "
                 "importable or read it without trust_pickle"
             ) from None
-    if needed:
-        return read_pickle(path, limits=limits), needed
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        reason = str(exc).splitlines()[0].split(". ")[0][:120] if str(exc) else type(exc).__name__
-        raise CheckpointError(
-            f"{path.name} is truncated or corrupt ({reason}); re-save it or use another checkpoint"
-        ) from None
-    check_built(obj, Budget(limits))  # depth, sizes, and OrderedDict attributes shadowing methods
-    return obj, ()
+    if not needed:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                obj = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # torch's reader failed: ours says precisely why (or reads it)
+            pass
+        else:
+            check_built(
+                obj, Budget(limits)
+            )  # depth, sizes, OrderedDict attributes shadowing methods
+            return obj, ()
+    return read_pickle(path, limits=limits), needed
 
 
 def _resolve(path: Path) -> Path:
@@ -231,16 +230,6 @@ def _strip(key: str) -> str:
     return key
 
 
-def _unwrapped(record: ModuleRecord) -> ModuleRecord:
-    """Past DataParallel/DDP (``module``) and torch.compile (``_orig_mod``) wrappers."""
-    while not record.parameters and not record.buffers and len(record.children) == 1:
-        ((name, child),) = record.children.items()
-        if name not in _WRAPPERS:
-            break
-        record = child
-    return record
-
-
 def _describe(obj: Any) -> str:
     return type(obj).name() if isinstance(obj, Inert) else type(obj).__name__
 
@@ -262,7 +251,7 @@ def _unwrap(
                 break
     modules: ModuleRecord | None = None
     if module_state(obj) is not None:
-        modules = _unwrapped(module_record(obj, limits=limits))
+        modules = module_record(obj, limits=limits).unwrapped()
         flat = modules.state_dict()
     elif isinstance(obj, Mapping):
         flat, found = _flatten(obj, limits)

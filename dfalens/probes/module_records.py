@@ -23,6 +23,7 @@ from dfalens.probes._unpickle import Inert, PickleLimits
 __all__ = ["ModuleRecord", "module_record", "module_state"]
 
 _TABLES = ("_parameters", "_buffers", "_modules")
+_WRAPPERS = ("module", "_orig_mod")
 
 
 def module_state(obj: Any) -> Mapping[str, Any] | None:
@@ -80,11 +81,29 @@ class ModuleRecord:
         return self.type_name.rsplit(".", 1)[-1]
 
     def get(self, path: str) -> ModuleRecord | None:
-        """The submodule at a dotted ``path`` (``""`` is this module), or ``None``."""
+        """The submodule at a dotted ``path`` (``""`` is this module, a trailing dot is ignored), or
+        ``None``. Paths as in the stripped weight keys: a lone ``module`` (DataParallel) or
+        ``_orig_mod`` (torch.compile) wrapper on the way is passed through."""
         node: ModuleRecord | None = self
         for part in [p for p in path.split(".") if p]:
+            while node is not None and part not in node.children and len(node.children) == 1:
+                wrapper = next(iter(node.children))
+                if wrapper not in _WRAPPERS:
+                    break
+                node = node.children[wrapper]
             node = node.children.get(part) if node is not None else None
         return node
+
+    def unwrapped(self) -> ModuleRecord:
+        """The module inside DataParallel/DDP (``module``) and torch.compile (``_orig_mod``) wrappers
+        (this one when it is no wrapper)."""
+        record = self
+        while not record.parameters and not record.buffers and len(record.children) == 1:
+            name, child = next(iter(record.children.items()))
+            if name not in _WRAPPERS:
+                break
+            record = child
+        return record
 
     def named_modules(self) -> Iterator[tuple[str, ModuleRecord]]:
         """``(dotted path, record)`` for this module and every submodule, depth first, each once."""

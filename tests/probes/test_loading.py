@@ -229,6 +229,14 @@ def test_whole_pickled_model_gives_the_modules_predictions(tmp_path, fmt):
     torch.save({"model": nn.DataParallel(net), "epoch": 4}, wrapped)
     assert list(read_weights(wrapped)[0]) == list(net.state_dict())
     assert read_checkpoint(wrapped).modules.get("fc").attributes["out_features"] == 2
+    outer = nn.Module()
+    outer.enc = nn.Module()
+    outer.enc._orig_mod = net  # as torch.compile wraps a submodule
+    nested = tmp_path / "nested.pt"
+    torch.save(outer, nested)
+    ckpt = read_checkpoint(nested)
+    assert list(ckpt.weights) == [f"enc.{k}" for k in net.state_dict()]
+    assert ckpt.modules.get("enc.rnn.").kind == "GRU" and ckpt.modules.get("enc.nope") is None
 
 
 def test_trust_pickle_runs_the_files_code_with_a_warning(tmp_path):
