@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -438,11 +439,9 @@ def _read_zip(path: Path, budget: Budget) -> Any:
                     raise _Malformed(f"storage {key!r} is missing from the archive") from None
                 if len(raw) < nbytes:
                     raise _Malformed(f"storage {key!r} is shorter than its tensor")
-                flat = (
-                    torch.frombuffer(bytearray(raw[:nbytes]), dtype=torch.uint8)
-                    if nbytes
-                    else torch.empty(0, dtype=torch.uint8)
-                )
+                flat = torch.zeros(0, dtype=torch.uint8)
+                if nbytes:
+                    flat = torch.from_numpy(np.frombuffer(raw, np.uint8, count=nbytes).copy())
                 loaded[key, dtype] = _Storage(_swap_bytes(flat, dtype) if big else flat, dtype)
             return loaded[key, dtype]
 
@@ -505,10 +504,7 @@ def _parse_stream(data: bytes, name: str, budget: Budget) -> Any:
         nbytes = root.data.numel()
         if numel * size != nbytes or pos + 8 + nbytes > len(data):
             raise corrupt(name, f"storage {key!r} does not match its recorded size")
-        if nbytes:
-            root.data.copy_(
-                torch.frombuffer(bytearray(data[pos + 8 : pos + 8 + nbytes]), dtype=torch.uint8)
-            )
+        root.data.numpy()[:] = np.frombuffer(data, np.uint8, count=nbytes, offset=pos + 8)
         pos += 8 + nbytes
     return obj
 
