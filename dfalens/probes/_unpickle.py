@@ -421,9 +421,25 @@ def _open_zip(
         yield zf, big, record
 
 
+def _stored(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray | None:
+    """An uncompressed entry's bytes read straight from the archive (one copy, no CRC pass, as
+    torch's reader does); ``None`` for a compressed entry or an unexpected local header."""
+    if info.compress_type != zipfile.ZIP_STORED or zf.fp is None:
+        return None
+    zf.fp.seek(info.header_offset)
+    header = zf.fp.read(30)
+    if len(header) < 30 or not header.startswith(_ZIP_MAGIC):
+        return None
+    skip = int.from_bytes(header[26:28], "little") + int.from_bytes(header[28:30], "little")
+    zf.fp.seek(info.header_offset + 30 + skip)
+    out = np.empty(info.file_size, dtype=np.uint8)
+    return out if zf.fp.readinto(memoryview(out)) == info.file_size else None
+
+
 def _read_zip(path: Path, budget: Budget) -> Any:
     lim = budget.limits
-    with _open_zip(path, budget) as (_zf, big, record):
+    with _open_zip(path, budget) as (zf, big, record):
+        prefix = next(i.filename for i in zf.infolist() if i.filename.endswith("/data.pkl"))[:-8]
         loaded: dict[tuple[str, torch.dtype], _Storage] = {}
 
         def storage(pid: tuple[Any, ...]) -> _Storage:
@@ -433,15 +449,18 @@ def _read_zip(path: Path, budget: Budget) -> Any:
                 budget.storage_bytes += nbytes
                 if budget.storage_bytes > lim.max_bytes:
                     raise budget.exceeded("bytes of storage data", lim.max_bytes)
-                try:
-                    raw = record(f"data/{key}", lim.max_bytes) if nbytes else b""
-                except KeyError:
-                    raise _Malformed(f"storage {key!r} is missing from the archive") from None
-                if len(raw) < nbytes:
-                    raise _Malformed(f"storage {key!r} is shorter than its tensor")
                 flat = torch.zeros(0, dtype=torch.uint8)
                 if nbytes:
-                    flat = torch.from_numpy(np.frombuffer(raw, np.uint8, count=nbytes).copy())
+                    try:
+                        info = zf.getinfo(f"{prefix}data/{key}")
+                    except KeyError:
+                        raise _Malformed(f"storage {key!r} is missing from the archive") from None
+                    if info.file_size < nbytes:
+                        raise _Malformed(f"storage {key!r} is shorter than its tensor")
+                    raw = _stored(zf, info)
+                    if raw is None:
+                        raw = np.frombuffer(record(f"data/{key}", lim.max_bytes), np.uint8).copy()
+                    flat = torch.from_numpy(raw[:nbytes])
                 loaded[key, dtype] = _Storage(_swap_bytes(flat, dtype) if big else flat, dtype)
             return loaded[key, dtype]
 
