@@ -621,8 +621,9 @@ def from_checkpoint(
     """Open a checkpoint as a :class:`~dfalens.probes.Probe`, never executing anything from it.
 
     dfalens ``.safetensors`` checkpoints are rebuilt exactly from their metadata. Foreign files (a
-    ``state_dict`` saved by ``torch.save`` or as safetensors) are inferred from parameter shapes, see
-    the module docstring; :attr:`Probe.description` says what was inferred.
+    ``state_dict`` saved by ``torch.save`` or as safetensors, a whole pickled model read as data, an
+    MLflow model folder) are inferred from parameter shapes, see the module docstring;
+    :attr:`Probe.description` says what was inferred.
 
     Parameters
     ----------
