@@ -392,7 +392,7 @@ def _open_zip(
     lim = budget.limits
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+    except Exception as exc:  # zipfile raises BadZipFile, NotImplementedError, struct.error, ...
         raise corrupt(path.name, f"not a readable zip archive: {exc}") from None
     with zf:
         infos = zf.infolist()
@@ -412,7 +412,7 @@ def _open_zip(
                 raise budget.exceeded("bytes of storage data", lim.max_bytes)
             try:
                 return zf.read(info)
-            except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+            except Exception as exc:  # BadZipFile, NotImplementedError, zlib.error, RuntimeError, ...
                 raise corrupt(path.name, str(exc)[:100]) from None
 
         big = any(i.filename == f"{prefix}byteorder" for i in infos) and (

@@ -14,9 +14,12 @@ import time
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from dfalens.errors import CheckpointError
@@ -395,3 +398,49 @@ def test_big_endian_zip_archive(tmp_path):
 def test_tensor_makers_are_sealed():
     reader = _unpickle._Reader(io.BytesIO(b"."), Budget(PickleLimits()), lambda pid: None)
     assert {f"{m}.{n}" for m, n in reader._rebuilders} <= SEALED_CALLS
+
+
+@pytest.fixture(scope="module")
+def whole_model_files(tmp_path_factory) -> dict[str, Any]:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(4, 3, padding_idx=0), nn.GRU(3, 4), nn.Linear(4, 2))
+    folder = tmp_path_factory.mktemp("whole")
+    out: dict[str, Any] = {}
+    for fmt in ("zip", "legacy"):
+        out[fmt] = _save(model, folder / f"{fmt}.pt", fmt).read_bytes()
+    with zipfile.ZipFile(folder / "zip.pt") as archive:
+        out["entries"] = [(info, archive.read(info)) for info in archive.infolist()]
+    return out
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    fmt=st.sampled_from(["data.pkl", "legacy"]),
+    edits=st.lists(
+        st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), min_size=1, max_size=4
+    ),
+)
+def test_any_corruption_reads_or_fails_in_one_line(tmp_path, whole_model_files, fmt, edits):
+    def corrupt(blob: bytes) -> bytes:
+        data = bytearray(blob)
+        for where, byte in edits:
+            data[int(where * len(data))] = byte
+        return bytes(data)
+
+    path = tmp_path / "fuzzed.pt"
+    if fmt == "legacy":
+        path.write_bytes(corrupt(whole_model_files["legacy"]))
+    else:
+        with zipfile.ZipFile(path, "w") as archive:
+            for info, data in whole_model_files["entries"]:
+                archive.writestr(
+                    info, corrupt(data) if info.filename.endswith("data.pkl") else data
+                )
+    start = time.perf_counter()
+    try:
+        read_checkpoint(path)
+    except CheckpointError as err:
+        assert "\n" not in str(err)
+    assert time.perf_counter() - start < 5.0
