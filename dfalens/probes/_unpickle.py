@@ -145,7 +145,7 @@ def _guarded(module: str, name: str, build: Callable[..., Any]) -> Callable[...,
     def call(*args: Any) -> Any:
         try:
             return build(*args)
-        except (TypeError, ValueError, _Malformed):
+        except (TypeError, ValueError, RuntimeError, _Malformed):
             return inert_class(module, name)(*args)
 
     return call
@@ -327,7 +327,8 @@ class _Reader(pickle.Unpickler):
         return data
 
     def _rebuild_from_type(self, func: Any, new_type: Any, args: Any, state: Any = None) -> Any:
-        if not any(func is f for f in self._rebuilders.values()) or not isinstance(args, tuple):
+        makers = [f for f in self._rebuilders.values() if f != self._rebuild_from_type]
+        if not any(func is f for f in makers) or not isinstance(args, tuple):  # never itself
             return inert_class("torch._tensor", "_rebuild_from_type_v2")(
                 func, new_type, args, state
             )

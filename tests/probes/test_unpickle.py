@@ -444,3 +444,17 @@ def test_any_corruption_reads_or_fails_in_one_line(tmp_path, whole_model_files, 
     except CheckpointError as err:
         assert "\n" not in str(err)
     assert time.perf_counter() - start < 5.0
+
+
+def test_rebuild_from_type_cannot_recurse(tmp_path):
+    # _rebuild_from_type_v2(F, None, (F, None, (... (F, None, ()) ...))) with F itself, 950 deep: run
+    # normally each level calls the next (recursion as deep as the file says); here it is inert at once
+    n = 950
+    rebuild = b"ctorch._tensor\n_rebuild_from_type_v2\nq\x00"
+    stream = b"\x80\x02" + rebuild + b"h\x00N" * n + b")" + b"\x87" * n + b"R."
+    path = tmp_path / "nested.pkl"
+    path.write_bytes(stream)
+    start = time.perf_counter()
+    out = read_pickle(path)
+    assert time.perf_counter() - start < 5.0
+    assert isinstance(out, Inert) and type(out).name() == "torch._tensor._rebuild_from_type_v2"
