@@ -214,15 +214,16 @@ def test_malicious_pickle_is_read_as_data_and_never_runs(tmp_path, how, fmt):
 
 
 @pytest.mark.parametrize("fmt", ["zip", "legacy"])
-def test_whole_pickled_model_gives_the_modules_predictions(tmp_path, fmt):
-    net = Net()
+@pytest.mark.parametrize("cell", [nn.RNN, nn.GRU])
+def test_whole_pickled_model_gives_the_modules_predictions(tmp_path, fmt, cell):
+    net = Net(cell)
     path = tmp_path / "whole.pt"
     torch.save(net, path, _use_new_zipfile_serialization=fmt == "zip")
     probe = from_checkpoint(path)
     assert "read as data (nothing in it run)" in probe.description
     _assert_same_network(probe, net)
     ckpt = read_checkpoint(path)
-    assert ckpt.modules is not None and ckpt.modules.get("rnn").kind == "GRU"
+    assert ckpt.modules is not None and ckpt.modules.get("rnn").kind == cell.__name__
     assert ckpt.modules.get("rnn").attributes["batch_first"] is True
     assert list(ckpt.weights) == list(net.state_dict())
     wrapped = tmp_path / "wrapped.pt"
