@@ -237,7 +237,9 @@ def test_whole_pickled_model_gives_the_modules_predictions(tmp_path, fmt, cell):
     torch.save(outer, nested)
     ckpt = read_checkpoint(nested)
     assert list(ckpt.weights) == [f"enc.{k}" for k in net.state_dict()]
-    assert ckpt.modules.get("enc.rnn.").kind == "GRU" and ckpt.modules.get("enc.nope") is None
+    assert (
+        ckpt.modules.get("enc.rnn.").kind == cell.__name__ and ckpt.modules.get("enc.nope") is None
+    )
 
 
 def test_trust_pickle_runs_the_files_code_with_a_warning(tmp_path):
