@@ -413,7 +413,7 @@ def _open_zip(
                 raise budget.exceeded("bytes of storage data", lim.max_bytes)
             try:
                 return zf.read(info)
-            except Exception as exc:  # BadZipFile, NotImplementedError, zlib.error, RuntimeError, ...
+            except Exception as exc:  # BadZipFile, NotImplementedError, zlib.error, ...
                 raise corrupt(path.name, str(exc)[:100]) from None
 
         big = any(i.filename == f"{prefix}byteorder" for i in infos) and (
