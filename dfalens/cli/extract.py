@@ -333,6 +333,12 @@ def _summary(ex: Any, description: str, tv: Any, task: str | None) -> list[str]:
     "a sigmoid).",
 )
 @click.option(
+    "--trust-pickle",
+    is_flag=True,
+    help="Run a pickled checkpoint's own code (only for files you trust); by default a pickled "
+    "model is read as data, nothing run.",
+)
+@click.option(
     "--seed", type=int, default=0, show_default=True, help="Seed of k-means and random words."
 )
 @click.option(
@@ -369,14 +375,16 @@ def extract(
     bos: str | None,
     eos: str | None,
     threshold: float | None,
+    trust_pickle: bool,
     seed: int,
     threads: int,
     device: str,
 ) -> int:
     """Extract the minimal automaton of the recurrent network in CHECKPOINT.
 
-    CHECKPOINT is a dfalens .safetensors checkpoint or a foreign PyTorch state_dict (.pt/.pth/.ckpt,
-    opened with weights_only=True; pickles that need code are refused).
+    CHECKPOINT is a dfalens .safetensors checkpoint, a foreign PyTorch state_dict or whole pickled
+    model (.pt/.pth/.ckpt; a pickled model is read as data by a restricted unpickler, nothing run,
+    unless --trust-pickle), a .safetensors file or an MLflow model folder.
 
     Exit codes: 0 extracted and the machine reproduces the network on every word checked (with
     --task: and the network is equivalent to the task on all of them); 2 bad input, nothing
@@ -403,6 +411,7 @@ def extract(
         bos=bos,
         eos=eos,
         threshold=threshold,
+        trust_pickle=trust_pickle,
     )
     if truth is not None:
         probe = _fit_task(probe, truth, str(task), alphabet is not None)

@@ -1,6 +1,7 @@
 """Any network -> its states -> its automaton: probes and loading, collection, clustering, quotients,
 extraction."""
 
+from dfalens.probes._unpickle import Inert, PickleLimits, pickle_globals, read_pickle
 from dfalens.probes.assumptions import Assumptions, AssumptionWarning, Choice
 from dfalens.probes.blackbox import Classifier, Learned, from_classifier, learn
 from dfalens.probes.clustering import cluster
@@ -17,7 +18,15 @@ from dfalens.probes.evidence import Evidence, WordSample
 from dfalens.probes.extraction import Extraction, extract
 from dfalens.probes.hooks import PrefixProbe, from_nnsight, from_transformer_lens
 from dfalens.probes.inference import from_state_dict, infer_stack
-from dfalens.probes.loading import RecurrentSpec, from_checkpoint, infer_recurrent, read_weights
+from dfalens.probes.loading import (
+    Checkpoint,
+    RecurrentSpec,
+    from_checkpoint,
+    infer_recurrent,
+    read_checkpoint,
+    read_weights,
+)
+from dfalens.probes.module_records import ModuleRecord, module_record
 from dfalens.probes.probe import Probe, as_alphabet, from_model, from_module, from_step
 from dfalens.probes.quotients import QuotientStats, quotient
 from dfalens.probes.scaling import scale
@@ -37,6 +46,10 @@ __all__ = [
     "Exploration",
     "Extraction",
     "PrefixProbe",
+    "Checkpoint",
+    "Inert",
+    "ModuleRecord",
+    "PickleLimits",
     "Probe",
     "QuotientStats",
     "RecurrentSpec",
@@ -61,8 +74,12 @@ __all__ = [
     "infer_recurrent",
     "infer_stack",
     "parse_words",
+    "module_record",
+    "pickle_globals",
     "predict",
     "quotient",
+    "read_checkpoint",
+    "read_pickle",
     "read_weights",
     "read_words",
     "scale",

@@ -1,10 +1,12 @@
 """Open checkpoints safely and turn them into probes.
 
 dfalens checkpoints (``.safetensors`` with dfalens metadata) load exactly through the trainers' loader.
-Foreign files are read as weights only: ``.pt/.pth/.ckpt`` with ``torch.load(..., weights_only=True)``
-passed explicitly, ``.safetensors`` with safetensors. Nothing in a file is ever executed: a pickle that
-needs any global beyond torch's weights-only allow-list is refused, and its globals are listed by a static
-scan of the pickle opcodes.
+Foreign files are read as data: ``.safetensors`` with safetensors; ``.pt/.pth/.ckpt`` whose pickle names
+only torch's weights-only globals with ``torch.load(..., weights_only=True)`` passed explicitly; any other
+pickle (a whole ``torch.save(model)``, custom classes) with dfalens's restricted unpickler
+(:func:`~dfalens.probes.read_pickle`), which runs nothing from the file and recovers the module tree
+(:class:`~dfalens.probes.ModuleRecord`) and its weights. Only ``trust_pickle=True`` runs a file's own code.
+An MLflow model folder (``MLmodel`` + ``data/model.pth``) is read as its ``data/model.pth``.
 
 A foreign ``state_dict`` becomes a probe through :func:`dfalens.probes.inference.from_state_dict`
 (recurrent modules, stacks and cells from parameter shapes; head, embedding, learned h0 and a saved
@@ -14,13 +16,12 @@ vocabulary alongside); ``from_checkpoint`` passes its options on.
 from __future__ import annotations
 
 import json
-import pickle
-import pickletools
 import re
 import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -29,11 +30,21 @@ from torch import Tensor
 from dfalens.errors import CheckpointError, ConfigError
 from dfalens.probes._conventions import find_vocab
 from dfalens.probes._inputs import H0
+from dfalens.probes._pickle_scan import Budget, check_built
+from dfalens.probes._unpickle import Inert, PickleLimits, pickle_globals, read_pickle
 from dfalens.probes.inference import RecurrentSpec, from_state_dict, infer_recurrent
+from dfalens.probes.module_records import ModuleRecord, module_record, module_state
 from dfalens.probes.probe import Probe, from_model
 from dfalens.trainers.checkpoints import load_checkpoint
 
-__all__ = ["RecurrentSpec", "from_checkpoint", "infer_recurrent", "read_weights"]
+__all__ = [
+    "Checkpoint",
+    "RecurrentSpec",
+    "from_checkpoint",
+    "infer_recurrent",
+    "read_checkpoint",
+    "read_weights",
+]
 
 CONTAINERS = ("state_dict", "model_state_dict", "model", "net")
 _HH = re.compile(r"^(?P<prefix>.*?)weight_hh_l(?P<layer>\d+)(?P<rev>_reverse)?$")
@@ -79,98 +90,68 @@ def _allowed_globals() -> set[str]:
         return set()
 
 
-def _scan_pickle(path: Path) -> tuple[list[str], bool]:
-    """Globals a pickle file refers to, and whether it ends mid-pickle (read statically, never run)."""
-    with path.open("rb") as f:
-        is_zip = f.read(4) == _ZIP_MAGIC
-    if is_zip:
-        try:
-            return sorted(
-                set(torch.serialization.get_unsafe_globals_in_checkpoint(str(path)))
-            ), False
-        except Exception:
-            return [], False
-    found: list[str] = []
-    strings: list[str] = []
-    truncated = False
-    size = path.stat().st_size
-    with path.open("rb") as f:
-        for _ in range(
-            8
-        ):  # a legacy torch file is several pickles in a row, then raw storage bytes
-            if f.tell() >= size:
-                break
-            try:
-                for op, arg, _pos in pickletools.genops(f):
-                    if op.name in ("GLOBAL", "INST"):
-                        found.append(".".join(str(arg).split(" ", 1)))
-                    elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
-                        found.append(f"{strings[-2]}.{strings[-1]}")
-                    elif isinstance(arg, str):
-                        strings.append(arg)
-            except Exception:
-                truncated = f.tell() >= size
-                break
-    allowed = _allowed_globals()
-    return sorted({g for g in found if g not in allowed}), truncated
-
-
-def _torch_load(path: Path, head: bytes) -> Any:
-    is_zip = head.startswith(_ZIP_MAGIC)
-    is_pickle = bool(head) and head[0] == _PICKLE_PROTO
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        names, truncated = _scan_pickle(path)
-        if truncated:
-            raise CheckpointError(
-                f"{path.name} is truncated or corrupt (it ends inside a pickle); re-save it or use "
-                "another checkpoint"
-            ) from None
-        if names:
-            raise CheckpointError(
-                f"refused {path.name}: it is a pickle that needs code to load ({', '.join(names)}) and "
-                "nothing in it was run; save model.state_dict() instead (torch.save(model.state_dict(), "
-                "path)) or a safetensors file"
-            ) from None
-        reason = _weights_only_reason(str(exc))
-        raise CheckpointError(
-            f"{path.name} is not a weights-only torch checkpoint ({reason}); save it with "
-            "torch.save(model.state_dict(), path)"
-        ) from None
-    except Exception as exc:
-        if is_zip or is_pickle:
-            reason = (
-                str(exc).splitlines()[0].split(". ")[0][:120] if str(exc) else type(exc).__name__
-            )
-            raise CheckpointError(
-                f"{path.name} is truncated or corrupt ({reason}); re-save it or use another checkpoint"
-            ) from None
+def _torch_load(
+    path: Path, head: bytes, trust: bool, limits: PickleLimits
+) -> tuple[Any, tuple[str, ...]]:
+    """The object in a torch file and the globals it names beyond torch's weights-only allow-list."""
+    if not (head.startswith(_ZIP_MAGIC) or (head and head[0] == _PICKLE_PROTO)):
         raise CheckpointError(
             f"{path.name} is not a checkpoint (neither a torch.save file nor safetensors); pass a "
             ".pt/.pth/.ckpt state_dict or a .safetensors file"
-        ) from None
+        )
+    allowed = _allowed_globals()
+    needed = tuple(g for g in pickle_globals(path, limits=limits) if g not in allowed)
+    if needed and trust:
+        warnings.warn(
+            f"{path.name}: running the pickle's own code because trust_pickle=True; it needs "
+            f"{', '.join(needed)}",
+            stacklevel=4,
+        )
+        try:
+            # The one unrestricted load: reached only through the explicit opt-in trust_pickle=True.
+            return torch.load(path, map_location="cpu", weights_only=False), needed  # opt-in only
+        except Exception as exc:
+            reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            raise CheckpointError(
+                f"{path.name} failed to load even running its code ({reason}); make its classes "
+                "importable or read it without trust_pickle"
+            ) from None
+    if not needed:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                obj = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # torch's reader failed: ours says precisely why (or reads it)
+            pass
+        else:
+            check_built(
+                obj, Budget(limits)
+            )  # depth, sizes, OrderedDict attributes shadowing methods
+            return obj, ()
+    return read_pickle(path, limits=limits), needed
 
 
-def _weights_only_reason(message: str) -> str:
-    for line in message.splitlines():
-        line = line.strip()
-        if (
-            line.startswith(("Unsupported", "Trying to load", "WeightsUnpickler error:"))
-            and len(line) > 24
-        ):
-            return line[:120]
-    return "the weights-only unpickler rejected it"
-
-
-def _raw(path: Path) -> tuple[Any, dict[str, str]]:
-    """The object stored in a checkpoint file and its safetensors metadata (empty for torch files)."""
+def _resolve(path: Path) -> Path:
+    """The checkpoint file a path names: itself, or an MLflow model folder's ``data/model.pth``."""
     if not path.exists():
         raise CheckpointError(f"{path}: no such file; check the path")
-    if path.is_dir():
-        raise CheckpointError(f"{path} is a directory; pass a checkpoint file inside it")
+    if not path.is_dir():
+        return path
+    inner = path / "data" / "model.pth"
+    if inner.is_file():
+        return inner
+    if (path / "MLmodel").is_file():
+        raise CheckpointError(
+            f"{path} is an MLflow model folder without data/model.pth; pass the model file inside it"
+        )
+    raise CheckpointError(f"{path} is a directory; pass a checkpoint file inside it")
+
+
+def _raw(
+    path: Path, trust: bool = False, limits: PickleLimits | None = None
+) -> tuple[Any, dict[str, str], tuple[str, ...]]:
+    """The object stored in a checkpoint file, its safetensors metadata (empty for torch files) and
+    the globals its pickle names beyond torch's weights-only allow-list."""
     size = path.stat().st_size
     if size == 0:
         raise CheckpointError(
@@ -179,23 +160,67 @@ def _raw(path: Path) -> tuple[Any, dict[str, str]]:
     with path.open("rb") as f:
         head = f.read(16)
     if path.suffix == ".safetensors" or _looks_safetensors(head, size):
-        return _read_safetensors(path)
-    return _torch_load(path, head), {}
+        tensors, meta = _read_safetensors(path)
+        return tensors, meta, ()
+    obj, needed = _torch_load(path, head, trust, limits or PickleLimits())
+    return obj, {}, needed
 
 
-def _has_tensor(obj: Mapping[Any, Any]) -> bool:
-    return any(
-        isinstance(v, Tensor) or (isinstance(v, Mapping) and _has_tensor(v)) for v in obj.values()
-    )
+def _has_tensor(obj: Mapping[Any, Any], limit: int) -> bool:
+    """Whether a mapping holds a tensor or a module, at any depth (each mapping visited once)."""
+    seen: set[int] = set()
+    stack: list[Mapping[Any, Any]] = [obj]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if len(seen) > limit:
+            return False
+        for value in current.values():
+            if isinstance(value, Tensor) or module_state(value) is not None:
+                return True
+            if isinstance(value, Mapping):
+                stack.append(value)
+    return False
 
 
-def _flatten(obj: Mapping[Any, Any], prefix: str, out: dict[str, Tensor]) -> None:
-    for key, value in obj.items():
-        name = f"{prefix}{key}"
+def _flatten(
+    obj: Mapping[Any, Any], limits: PickleLimits
+) -> tuple[dict[str, Tensor], dict[str, ModuleRecord]]:
+    """Tensors at any depth with dotted keys (a module contributes its state_dict), in order, and the
+    modules met on the way. Iterative; a mapping or module reached along several paths (or a cycle)
+    is read once, under its first path."""
+    out: dict[str, Tensor] = {}
+    modules: dict[str, ModuleRecord] = {}
+    seen = {id(obj)}
+    stack: list[tuple[str, Iterator[tuple[Any, Any]]]] = [("", iter(obj.items()))]
+    while stack:
+        prefix, items = stack[-1]
+        entry = next(items, None)
+        if entry is None:
+            stack.pop()
+            continue
+        name = f"{prefix}{entry[0]}"
+        value = entry[1]
         if isinstance(value, Tensor):
             out[name] = value
+        elif id(value) in seen:
+            continue
+        elif module_state(value) is not None:
+            seen.add(id(value))
+            record = module_record(value, limits=limits)
+            modules[name] = record
+            out.update((f"{name}.{k}", v) for k, v in record.state_dict().items())
         elif isinstance(value, Mapping):
-            _flatten(value, f"{name}.", out)
+            seen.add(id(value))
+            if len(seen) > limits.max_objects:
+                raise CheckpointError(
+                    f"the checkpoint nests more than {limits.max_objects:,} mappings; it is malformed "
+                    "or hostile, or pass larger PickleLimits"
+                )
+            stack.append((f"{name}.", iter(value.items())))
+    return out, modules
 
 
 def _strip(key: str) -> str:
@@ -205,39 +230,127 @@ def _strip(key: str) -> str:
     return key
 
 
-def _unwrap(obj: Any, name: str) -> dict[str, Tensor]:
-    if not isinstance(obj, Mapping):
-        raise CheckpointError(
-            f"{name} holds a {type(obj).__name__}, not a state_dict; save model.state_dict() instead"
-        )
+def _describe(obj: Any) -> str:
+    return type(obj).name() if isinstance(obj, Inert) else type(obj).__name__
+
+
+def _unwrap(
+    obj: Any, name: str, limits: PickleLimits | None = None
+) -> tuple[dict[str, Tensor], ModuleRecord | None]:
+    """The flat ``state_dict`` a checkpoint object holds and, for a pickled model, its module tree."""
+    limits = limits or PickleLimits()
     descended = True
-    while descended:
+    while descended and isinstance(obj, Mapping):
         descended = False
         for key in CONTAINERS:
             inner = obj.get(key)
-            if isinstance(inner, Mapping) and _has_tensor(inner):
+            if module_state(inner) is not None or (
+                isinstance(inner, Mapping) and _has_tensor(inner, limits.max_objects)
+            ):
                 obj, descended = inner, True
                 break
-    flat: dict[str, Tensor] = {}
-    _flatten(obj, "", flat)
+    modules: ModuleRecord | None = None
+    if module_state(obj) is not None:
+        modules = module_record(obj, limits=limits).unwrapped()
+        flat = modules.state_dict()
+    elif isinstance(obj, Mapping):
+        flat, found = _flatten(obj, limits)
+        if found:
+            modules = ModuleRecord(
+                type_name="builtins.dict",
+                attributes=MappingProxyType({}),
+                parameters=MappingProxyType({}),
+                buffers=MappingProxyType({}),
+                children=MappingProxyType({_strip(f"{k}.")[:-1]: v for k, v in found.items()}),
+            )
+    else:
+        raise CheckpointError(
+            f"{name} holds a {_describe(obj)}, not a state_dict or a model; save model.state_dict() "
+            "instead"
+        )
     if not flat:
         raise CheckpointError(
             f"{name} holds no tensors; pass a checkpoint with the model's state_dict"
         )
-    return {_strip(k): v for k, v in flat.items()}
+    return {_strip(k): v for k, v in flat.items()}, modules
 
 
-def read_weights(path: str | Path) -> tuple[dict[str, Tensor], dict[str, str]]:
-    """Read a checkpoint's tensors safely, as a flat ``state_dict``.
+@dataclass(frozen=True, eq=False)
+class Checkpoint:
+    """What a checkpoint file holds, read as data (see :func:`read_checkpoint`).
 
-    Containers ``state_dict``, ``model_state_dict``, ``model`` and ``net`` are unwrapped (nested mappings
-    are flattened with dotted keys); the prefixes ``module.`` (DataParallel/DDP) and ``_orig_mod.``
-    (torch.compile) are removed.
+    Attributes
+    ----------
+    weights : dict of str to Tensor
+        The flat ``state_dict`` (containers unwrapped, ``module.``/``_orig_mod.`` prefixes removed).
+    metadata : dict of str to str
+        The safetensors header metadata (empty for torch files).
+    modules : ModuleRecord or None
+        For a pickled model (``torch.save(model)``, or models inside a checkpoint dict): the module tree
+        whose paths are the prefixes of ``weights`` (``modules.get("rnn").attributes["nonlinearity"]``
+        for the weights ``rnn.*``); ``None`` for a plain ``state_dict``. Several models in one dict hang
+        under a ``builtins.dict`` root, one child per key.
+    pickle_globals : tuple of str
+        Globals the file's pickle names beyond torch's weights-only allow-list (its classes, and any
+        code it would call): read as inert records, never run, unless ``trust_pickle=True``.
+    """
+
+    weights: dict[str, Tensor]
+    metadata: dict[str, str]
+    modules: ModuleRecord | None
+    pickle_globals: tuple[str, ...]
+
+
+def read_checkpoint(
+    path: str | Path, *, trust_pickle: bool = False, limits: PickleLimits | None = None
+) -> Checkpoint:
+    """Read a checkpoint's weights, metadata and (for a pickled model) its module tree, safely.
+
+    Containers ``state_dict``, ``model_state_dict``, ``model`` and ``net`` are unwrapped (nested
+    mappings are flattened with dotted keys); the prefixes ``module.`` (DataParallel/DDP) and
+    ``_orig_mod.`` (torch.compile) are removed. A pickle that needs globals beyond torch's weights-only
+    allow-list is read by the restricted unpickler (:func:`~dfalens.probes.read_pickle`): its classes
+    become inert records, nothing is imported or run, and a pickled ``nn.Module`` yields its
+    :class:`~dfalens.probes.ModuleRecord` tree and weights.
 
     Parameters
     ----------
     path : str or Path
-        A ``.pt/.pth/.ckpt`` file written by ``torch.save`` or a ``.safetensors`` file.
+        A ``.pt/.pth/.ckpt`` file written by ``torch.save``, a ``.safetensors`` file, or an MLflow model
+        folder (read as its ``data/model.pth``).
+    trust_pickle : bool, default False
+        Run the file's own code with the normal unpickler (only for files you trust); warns with the
+        globals it needed.
+    limits : PickleLimits, optional
+        Bounds on reading a pickle (defaults: :class:`~dfalens.probes.PickleLimits`).
+
+    Raises
+    ------
+    CheckpointError
+        Missing, empty, truncated or corrupt file; not a checkpoint; a reading bound exceeded; no
+        tensors; a module tree that refers to itself.
+    """
+    p = _resolve(Path(path))
+    obj, meta, needed = _raw(p, trust_pickle, limits)
+    weights, modules = _unwrap(obj, p.name, limits)
+    return Checkpoint(weights=weights, metadata=meta, modules=modules, pickle_globals=needed)
+
+
+def read_weights(
+    path: str | Path, *, trust_pickle: bool = False
+) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """Read a checkpoint's tensors safely, as a flat ``state_dict``.
+
+    The weights and metadata of :func:`read_checkpoint` (which also gives a pickled model's module
+    tree).
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.pt/.pth/.ckpt`` file written by ``torch.save``, a ``.safetensors`` file or an MLflow model
+        folder.
+    trust_pickle : bool, default False
+        Run the file's own code (see :func:`read_checkpoint`).
 
     Returns
     -------
@@ -248,11 +361,10 @@ def read_weights(path: str | Path) -> tuple[dict[str, Tensor], dict[str, str]]:
     Raises
     ------
     CheckpointError
-        Missing, empty, truncated or corrupt file; not a checkpoint; a pickle that needs code to load.
+        As :func:`read_checkpoint`.
     """
-    p = Path(path)
-    obj, meta = _raw(p)
-    return _unwrap(obj, p.name), meta
+    ckpt = read_checkpoint(path, trust_pickle=trust_pickle)
+    return ckpt.weights, ckpt.metadata
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -308,12 +420,13 @@ def from_checkpoint(
     bos: str | None = None,
     eos: str | None = None,
     threshold: float | None = None,
+    trust_pickle: bool = False,
 ) -> Probe:
     """Open a checkpoint as a :class:`~dfalens.probes.Probe`, never executing anything from it.
 
     dfalens ``.safetensors`` checkpoints are rebuilt exactly from their metadata. Foreign files (a
     ``state_dict`` saved by ``torch.save``, in a container with optimizer state, a Lightning checkpoint,
-    or safetensors) are inferred from parameter shapes (:mod:`dfalens.probes.inference`); what was
+    or safetensors, a whole pickled model read as data, an MLflow model folder) are inferred from parameter shapes (:mod:`dfalens.probes.inference`); what was
     inferred, given or defaulted is in :attr:`Probe.assumptions` and :attr:`Probe.description`.
 
     Parameters
@@ -340,12 +453,15 @@ def from_checkpoint(
         and the readout reads the state after ``eos``; both are left out of the alphabet.
     threshold : float, optional
         Decision threshold of a one-output head (default: logit > 0; probability > 0.5 after a sigmoid).
+    trust_pickle : bool, default False
+        Run a pickled file's own code with the normal unpickler (only for files you trust; it warns with
+        the globals it needed). By default a pickled model is read as data, nothing run, and its module
+        attributes (nonlinearity, padding_idx, the head's activations) decide instead of guesses.
 
     Raises
     ------
     CheckpointError
-        Missing, empty, truncated or corrupt file; not a checkpoint; a pickle that needs code (with the
-        globals it names); no recurrent weights; several unrelated recurrent modules and no ``module``;
+        Missing, empty, truncated or corrupt file; not a checkpoint; a reading bound exceeded; no recurrent weights; several unrelated recurrent modules and no ``module``;
         bidirectional; no readout; NaN or inf weights; a saved vocabulary that does not fit the input.
     ConfigError
         ``nonlinearity`` for a gated cell or not tanh/relu; ``bos == eos``; ``bos``/``eos`` not in the
@@ -353,9 +469,9 @@ def from_checkpoint(
     DataError
         An alphabet whose size does not fit the input width.
     """
-    p = Path(path)
     if nonlinearity is not None and nonlinearity not in ("tanh", "relu"):
         raise ConfigError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    p = _resolve(Path(path))
     if _is_dfalens(_safetensors_header(p)):
         extra = [
             n
@@ -368,14 +484,15 @@ def from_checkpoint(
                 f"{', '.join(extra)}"
             )
         return _from_dfalens(p, alphabet, device)
-    obj, meta = _raw(p)
-    weights = _unwrap(obj, p.name)
+    obj, meta, needed = _raw(p, trust_pickle, None)
+    weights, modules = _unwrap(obj, p.name, None)
     found = find_vocab(obj, meta)
-    return from_state_dict(
+    probe = from_state_dict(
         weights,
         name=p.name,
         vocab=None if found is None else found[1],
         vocab_key="vocab" if found is None else found[0],
+        attributes=_module_attributes(modules),
         alphabet=alphabet,
         readout=readout,
         nonlinearity=nonlinearity,
@@ -386,3 +503,22 @@ def from_checkpoint(
         eos=eos,
         threshold=threshold,
     )
+    if not needed:
+        return probe
+    how = (
+        "pickle loaded running its code (trust_pickle)"
+        if trust_pickle
+        else f"{'pickled model' if modules else 'pickle'} read as data (nothing in it run)"
+    )
+    return replace(probe, description=f"{probe.description}; {how}")
+
+
+def _module_attributes(modules: ModuleRecord | None) -> dict[str, dict[str, Any]]:
+    """Module paths to their class name and plain attributes, as the inference reads them."""
+    if modules is None:
+        return {}
+    return {
+        path: {"class": record.kind, **record.attributes}
+        for path, record in modules.unwrapped().named_modules()
+        if path
+    }

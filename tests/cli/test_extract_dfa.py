@@ -4,6 +4,7 @@ input."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -230,3 +231,29 @@ def test_max_states_budget_option(untrained_pt: Path, capsys) -> None:
     code, _, err = run_cli([untrained_pt, "--max-len", "8", "--max-states", "100"], capsys)
     assert_one_line_error(code, err)
     assert "max_len <= 5" in err
+
+
+def test_pickled_model_read_as_data_or_trusted(tmp_path: Path, capsys) -> None:
+    torch.manual_seed(0)
+    whole = tmp_path / "whole.pt"
+    torch.save(Tagger(4), whole)
+    code, out, _ = run_cli([whole, "--max-len", "3", "--json"], capsys)
+    assert code == 0 and "read as data (nothing in it run)" in json.loads(out)["network"]
+    with pytest.warns(UserWarning, match=r"trust_pickle=True.*Tagger"):
+        code, out, _ = run_cli([whole, "--max-len", "3", "--json", "--trust-pickle"], capsys)
+    assert code == 0 and "trust_pickle" in json.loads(out)["network"]
+
+
+def test_hostile_pickles_end_fast_in_one_line(tmp_path: Path, capsys) -> None:
+    node: dict = {"t": torch.ones(1)}
+    for _ in range(30):
+        node = {"a": node, "b": node}
+    loop: list = []
+    loop.append(loop)
+    path = tmp_path / "laughs.pt"
+    torch.save({"model": node, "loop": loop}, path)
+    start = time.perf_counter()
+    code, _, err = run_cli([path], capsys)
+    assert time.perf_counter() - start < 5.0
+    assert_one_line_error(code, err)
+    assert "no recurrent weights" in err

@@ -147,7 +147,8 @@ def test_bad_word_files_exit_2_and_write_nothing(
     words = tmp_path / "w.txt"
     words.write_text(text)
     out = tmp_path / "m.svg"
-    code, stdout, err = run_cli([nets["parity"], "--words", words, "-o", out], capsys)
+    args = [nets["parity"], "--nonlinearity", "tanh", "--words", words, "-o", out]
+    code, stdout, err = run_cli(args, capsys)
     assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
     assert stdout == "" and not out.exists()
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import builtins
 import os
 import pickle
+import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +16,9 @@ from safetensors.torch import save_file
 from torch import nn
 
 from dfalens.errors import CheckpointError, ConfigError, DataError
-from dfalens.probes import from_checkpoint, from_module
+from dfalens.probes import from_checkpoint, from_module, predict
 from dfalens.probes.assumptions import AssumptionWarning, Choice
-from dfalens.probes.loading import infer_recurrent, read_weights
+from dfalens.probes.loading import infer_recurrent, read_checkpoint, read_weights
 
 torch.set_num_threads(1)
 
@@ -197,30 +199,75 @@ class _WritesFile:
 
 @pytest.mark.parametrize("how", ["system", "open"])
 @pytest.mark.parametrize("fmt", ["zip", "legacy", "raw-pickle"])
-def test_malicious_pickle_is_refused_and_never_runs(tmp_path, how, fmt):
+def test_malicious_pickle_is_read_as_data_and_never_runs(tmp_path, how, fmt):
     target = tmp_path / "pwned"
-    payload = {"rnn.weight_hh_l0": torch.zeros(3, 1), "x": _WritesFile(target, how)}
+    payload = {"rnn.weight_hh_l0": torch.ones(3, 1), "x": _WritesFile(target, how)}
     path = tmp_path / "evil.pt"
     if fmt == "raw-pickle":
         path.write_bytes(pickle.dumps(payload, protocol=2))
     else:
         torch.save(payload, path, _use_new_zipfile_serialization=fmt == "zip")
     assert not target.exists()
-    with pytest.raises(CheckpointError) as err:
+    ckpt = read_checkpoint(path)
+    assert not target.exists()
+    assert list(ckpt.weights) == ["rnn.weight_hh_l0"] and ckpt.modules is None
+    torch.testing.assert_close(ckpt.weights["rnn.weight_hh_l0"], torch.ones(3, 1))
+    assert any(how in g for g in ckpt.pickle_globals)
+    with pytest.raises(CheckpointError, match="lacks a 2-D weight_ih_l0") as err:
         from_checkpoint(path)
-    msg = str(err.value)
-    assert "\n" not in msg and "nothing in it was run" in msg and "state_dict()" in msg
-    assert ("system" in msg) if how == "system" else ("open" in msg)
+    assert "\n" not in str(err.value)
     assert not target.exists()
 
 
-def test_pickled_module_is_refused_with_state_dict_hint(tmp_path):
+@pytest.mark.parametrize("fmt", ["zip", "legacy"])
+@pytest.mark.parametrize("cell", [nn.RNN, nn.GRU])
+def test_whole_pickled_model_gives_the_modules_predictions(tmp_path, fmt, cell):
+    net = Net(cell)
     path = tmp_path / "whole.pt"
-    torch.save(Net(), path)
-    with pytest.raises(
-        CheckpointError, match=r"torch\.nn\.modules\.rnn\.GRU.*save model\.state_dict\(\)"
-    ):
-        from_checkpoint(path)
+    torch.save(net, path, _use_new_zipfile_serialization=fmt == "zip")
+    probe = from_checkpoint(path)
+    assert "read as data (nothing in it run)" in probe.description
+    _assert_same_network(probe, net)
+    ckpt = read_checkpoint(path)
+    assert ckpt.modules is not None and ckpt.modules.get("rnn").kind == cell.__name__
+    assert ckpt.modules.get("rnn").attributes["batch_first"] is True
+    assert list(ckpt.weights) == list(net.state_dict())
+    wrapped = tmp_path / "wrapped.pt"
+    torch.save({"model": nn.DataParallel(net), "epoch": 4}, wrapped)
+    assert list(read_weights(wrapped)[0]) == list(net.state_dict())
+    assert read_checkpoint(wrapped).modules.get("fc").attributes["out_features"] == 2
+    outer = nn.Module()
+    outer.enc = nn.Module()
+    outer.enc._orig_mod = net  # as torch.compile wraps a submodule
+    nested = tmp_path / "nested.pt"
+    torch.save(outer, nested)
+    ckpt = read_checkpoint(nested)
+    assert list(ckpt.weights) == [f"enc.{k}" for k in net.state_dict()]
+    assert (
+        ckpt.modules.get("enc.rnn.").kind == cell.__name__ and ckpt.modules.get("enc.nope") is None
+    )
+
+
+def test_trust_pickle_runs_the_files_code_with_a_warning(tmp_path):
+    net = Net()
+    path = tmp_path / "whole.pt"
+    torch.save(net, path)
+    with pytest.warns(UserWarning, match=r"trust_pickle=True.*torch\.nn\.modules\.rnn\.GRU"):
+        probe = from_checkpoint(path, trust_pickle=True)
+    assert "trust_pickle" in probe.description
+    _assert_same_network(probe, net)
+
+
+def test_mlflow_folder_is_read_as_its_model_file(tmp_path):
+    net = Net()
+    folder = tmp_path / "mlflow_model"
+    (folder / "data").mkdir(parents=True)
+    (folder / "MLmodel").write_text("flavors:\n  pytorch:\n    model_data: data\n")
+    torch.save(net, folder / "data" / "model.pth")
+    _assert_same_network(from_checkpoint(folder), net)
+    (folder / "data" / "model.pth").unlink()
+    with pytest.raises(CheckpointError, match="MLflow model folder without data/model.pth"):
+        from_checkpoint(folder)
 
 
 def test_file_level_refusals(tmp_path):
@@ -315,3 +362,37 @@ def test_dfalens_checkpoint_is_exact(tmp_path, cell):
     p = from_checkpoint(foreign, nonlinearity="relu" if cell == "rnn" else None, h0=1.0)
     assert "inferred" in p.description
     torch.testing.assert_close(_run(p, words), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_pickled_module_attributes_decide_instead_of_guesses(tmp_path: Path) -> None:
+    """A whole pickled model (its class gone) is read as data, and its attributes drive inference."""
+    package = types.ModuleType("vanished_pkg")
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = nn.Embedding(3, 4, padding_idx=0)
+            self.rnn = nn.RNN(4, 8, nonlinearity="relu", batch_first=True)
+            self.head = nn.Sequential(nn.Linear(8, 1), nn.Sigmoid())
+
+    Net.__module__ = package.__name__
+    Net.__qualname__ = "Net"
+    package.Net = Net
+    sys.modules[package.__name__] = package
+    try:
+        torch.manual_seed(0)
+        net = Net()
+        torch.save(net, tmp_path / "model.pt")
+    finally:
+        del sys.modules[package.__name__]
+    probe = from_checkpoint(tmp_path / "model.pt")
+    a = probe.assumptions
+    assert (a.nonlinearity.value, a.nonlinearity.source) == ("relu", "inferred")
+    assert a.decision.value == "probability > 0.5" and a.decision.source == "inferred"
+    assert probe.n_symbols == 2 and "padding_idx" in a.excluded[0]
+    # the probe computes what the module computes
+    words = torch.tensor([[1, 2, 2, 1], [2, 2, 1, 1]])
+    with torch.no_grad():
+        out, _ = net.rnn(net.emb(words))
+        expected = (net.head(out[:, -1]) > 0.5).long()[:, 0].numpy()
+    assert np.array_equal(predict(probe, [[0, 1, 1, 0], [1, 1, 0, 0]]), expected)
