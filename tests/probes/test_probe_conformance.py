@@ -16,9 +16,10 @@ import pytest
 import torch
 from torch import nn
 
+from dfalens.automata import Machine, to_json
 from dfalens.errors import DataError, DfalensError
 from dfalens.probes import Probe, from_checkpoint, from_model, from_module, from_step
-from dfalens.trainers import ModelConfig, build_model
+from dfalens.trainers import ModelConfig, build_model, make_config, train
 from dfalens.trainers.checkpoints import save_checkpoint
 
 torch.set_num_threads(1)
@@ -92,6 +93,10 @@ def _make_state_dict(tmp: Path) -> Probe:
     return from_checkpoint(path, alphabet="abc")
 
 
+def _make_trained_run(run_dir: Path) -> Probe:
+    return from_checkpoint(run_dir / "checkpoints" / "last.safetensors")
+
+
 ADAPTERS: dict[str, Callable[[Path], Probe]] = {
     "from_model-gru": _make_model,
     "from_model-rnn": _make_model_tanh_rnn,
@@ -101,11 +106,29 @@ ADAPTERS: dict[str, Callable[[Path], Probe]] = {
     "from_step": _make_step,
     "from_checkpoint-dfalens": _make_dfalens_checkpoint,
     "from_checkpoint-state_dict": _make_state_dict,
+    "from_checkpoint-trained_run": _make_trained_run,
 }
+"""Every adapter, each giving a probe over three symbols."""
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run trained by dfalens (two epochs) on a three-symbol task: words with a multiple of 3 a's."""
+    root = tmp_path_factory.mktemp("conformance")
+    delta = [[1, 0, 0], [2, 1, 1], [0, 2, 2]]
+    task = root / "mod3a.json"
+    task.write_text(to_json(Machine(delta, [1, 0, 0], alphabet=("a", "b", "c"))))
+    config = make_config(
+        "fast", task=str(task), hidden=6, max_len=3, epochs=2, test_lengths=(25,), seed=0
+    )
+    train(config, root / "run")
+    return root / "run"
 
 
 @pytest.fixture(params=list(ADAPTERS), ids=list(ADAPTERS))
 def probe(request: pytest.FixtureRequest, tmp_path: Path) -> Probe:
+    if request.param == "from_checkpoint-trained_run":
+        return _make_trained_run(request.getfixturevalue("trained_run"))
     return ADAPTERS[request.param](tmp_path)
 
 
