@@ -41,7 +41,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dfalens.trainers.batched import StackedOptimizer, stacked_forward, stacked_loss  # noqa: E402
+from dfalens.trainers import StackedOptimizer, stacked_forward, stacked_loss  # noqa: E402
 
 SETTINGS = {
     "appendix": {

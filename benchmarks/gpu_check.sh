@@ -70,7 +70,7 @@ fi
 PD="${PD_DIR:-$(mktemp -d)/phase_diagram}"
 log "# phase diagram: resolution $RES, max epochs $EPOCHS, $MEMBERS cells per task, device $DEVICE, dir $PD"
 START=$(date +%s.%N)
-"$PYTHON" -c 'import sys; from dfalens.cli.app import main; main(sys.argv[1:])' \
+"$PYTHON" -c 'import sys; from dfalens.cli import main; main(sys.argv[1:])' \
   sweep phase-diagram --resolution "$RES" --max-epochs "$EPOCHS" --members "$MEMBERS" \
   --device "$DEVICE" "${EXTRA[@]}" -o "$PD" | tee -a "$FIGURES"
 END=$(date +%s.%N)

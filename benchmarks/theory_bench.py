@@ -20,8 +20,8 @@ import numpy as np
 from scipy.integrate import solve_ivp
 from scipy.optimize import least_squares
 
-from dfalens.theory import equations as th
-from dfalens.theory.fit import PairObservables, fit_rates
+from dfalens import theory as th
+from dfalens.theory import PairObservables, fit_rates
 
 
 def world(n: int, seed: int = 0):

@@ -26,13 +26,9 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from dfalens.automata import equivalent, minimize, run
-from dfalens.probes import collect, from_model
-from dfalens.probes.clustering import cluster
-from dfalens.probes.quotients import quotient
-from dfalens.timeline.events import compare_partitions
-from dfalens.timeline.history import resolve_run, resolve_task
-from dfalens.timeline.timelines import timeline
-from dfalens.trainers.checkpoints import load_checkpoint
+from dfalens.probes import cluster, collect, from_model, quotient
+from dfalens.timeline import compare_partitions, resolve_run, resolve_task, timeline
+from dfalens.trainers import load_checkpoint
 
 
 def sequential(paths: list[Path], task_name: str | None, max_len: int) -> tuple[np.ndarray, float]:

@@ -13,11 +13,14 @@ Usage::
     python benchmarks/train_bench.py landmarks [--seeds 0 1 2 3 4] [--epochs 1000]
 
 ``speed`` prints milliseconds per training epoch (no evaluation) of the reference loop (torch's default
-threads, and one thread) and of dfalens (fused Elman recurrence, and plain ``nn.RNN``), interleaved, with
-ratios; then the cost of one checkpoint of the paper preset (training-set loss, the six test lengths,
-files). ``landmarks``
-trains the paper preset per seed and prints the first epochs with training loss < 1e-3 and with accuracy 1.0
-at length 1000.
+threads, and one thread), of :func:`dfalens.trainers.train` (timed between its per-epoch callbacks, epochs
+without a checkpoint only), and of a dfalens model dropped into the reference loop with the fused Elman
+recurrence and with plain ``nn.RNN`` (the recurrence alone, same loop), interleaved, with ratios; then the
+cost of one checkpoint of the paper preset: the evaluation (training-set loss and accuracy, the six test
+lengths) and the files (checkpoint, ``last``, training state, metrics row), each the median extra time of a
+checkpoint epoch of ``train`` over a plain one. Everything goes through the public API. ``landmarks`` trains
+the paper preset per seed and prints the first epochs with training loss < 1e-3 and with accuracy 1.0 at
+length 1000.
 """
 
 from __future__ import annotations
@@ -38,11 +41,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dfalens._files import atomic_write
-from dfalens.trainers import checkpoints as ck  # noqa: E402
-from dfalens.trainers import make_config, train  # noqa: E402
-from dfalens.trainers.evaluate import evaluate_long  # noqa: E402
-from dfalens.trainers.loop import _Trainer  # noqa: E402
+from dfalens.trainers import ModelConfig, RecurrentModel, build_model, make_config, train  # noqa: E402
 
 
 class ReferenceModel(nn.Module):
@@ -89,6 +88,43 @@ def reference_epoch(model: ReferenceModel, optimizer: torch.optim.Optimizer, loa
             optimizer.step()
 
 
+def model_setup(fused: bool) -> tuple[RecurrentModel, torch.optim.Optimizer]:
+    """The paper's network as dfalens builds it, with the fused Elman recurrence or ``nn.RNN``."""
+    model = build_model(ModelConfig(), seed=0)
+    model.fused = fused
+    return model, torch.optim.SGD(model.parameters(), lr=0.02)
+
+
+def model_epoch(model: RecurrentModel, optimizer: torch.optim.Optimizer, loaders: list) -> None:
+    """The reference loop with the dfalens model in place of the reference one (words as indices)."""
+    criterion = nn.MSELoss()
+    for loader in loaders:
+        for x, y in loader:
+            optimizer.zero_grad()
+            loss = criterion(model(x.argmax(-1)), y)
+            loss.backward()
+            optimizer.step()
+
+
+def train_epochs(
+    epochs: int, checkpoints: str, out_dir: Path | None = None
+) -> dict[bool, tuple[list[float], list[float]]]:
+    """Wall and CPU milliseconds of each epoch of :func:`train` (paper preset), split into epochs without
+    (False) and with (True) a checkpoint, from the times between its per-epoch callbacks."""
+    stamps: list[tuple[float, float, bool]] = []
+
+    def tick(epoch: int, row: dict | None) -> None:
+        stamps.append((time.perf_counter(), time.process_time(), row is not None))
+
+    config = make_config("paper", device="cpu", epochs=epochs, checkpoints=checkpoints)
+    train(config, out_dir, callback=tick)
+    out: dict[bool, tuple[list[float], list[float]]] = {False: ([], []), True: ([], [])}
+    for (w0, c0, _), (w1, c1, saved) in itertools.pairwise(stamps):
+        out[saved][0].append((w1 - w0) * 1e3)
+        out[saved][1].append((c1 - c0) * 1e3)
+    return out
+
+
 def time_epochs(fn, epochs: int) -> tuple[float, float]:
     """Wall and CPU (all threads of the process) milliseconds per epoch."""
     start, cpu = time.perf_counter(), time.process_time()
@@ -103,75 +139,71 @@ def time_epochs(fn, epochs: int) -> tuple[float, float]:
 def speed(epochs: int, repeats: int) -> None:
     default_threads = torch.get_num_threads()
     ref_model, ref_opt, loaders = reference_setup()
-    trainer = _Trainer(make_config("paper", device="cpu"), torch.device("cpu"))
+    fused_model, fused_opt = model_setup(True)
+    plain_model, plain_opt = model_setup(False)
 
     def ref_epoch() -> None:
         reference_epoch(ref_model, ref_opt, loaders)
 
-    def ours(fused: bool):
-        def run_epoch() -> None:
-            trainer.model.fused = fused
-            trainer.train_epoch()
+    def train_round() -> tuple[
+        float, float
+    ]:  # train() itself: mean of its epochs without a checkpoint
+        wall, cpu = train_epochs(epochs + 2, f"every:{epochs + 2}")[False]
+        return statistics.fmean(wall), statistics.fmean(cpu)
 
-        return run_epoch
-
+    ours_name = "dfalens train(), 1 thread (fused Elman)"
     contenders = {
         f"reference loop, {default_threads} threads (torch default)": (ref_epoch, default_threads),
         "reference loop, 1 thread": (ref_epoch, 1),
-        "dfalens, 1 thread (fused Elman, the default)": (ours(True), 1),
-        "dfalens, 1 thread, nn.RNN on the CPU": (ours(False), 1),
+        ours_name: (None, 1),
+        "dfalens model in the reference loop, fused Elman": (
+            lambda: model_epoch(fused_model, fused_opt, loaders),
+            1,
+        ),
+        "dfalens model in the reference loop, nn.RNN": (
+            lambda: model_epoch(plain_model, plain_opt, loaders),
+            1,
+        ),
     }
     times: dict[str, list[float]] = {name: [] for name in contenders}
     cpu: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(repeats):  # interleaved, so that load changes hit every contender alike
         for name, (fn, threads) in contenders.items():
             torch.set_num_threads(threads)
-            wall, used = time_epochs(fn, epochs)
+            wall, used = train_round() if fn is None else time_epochs(fn, epochs)
             times[name].append(wall)
             cpu[name].append(used)
     torch.set_num_threads(1)
-    ours_name = "dfalens, 1 thread (fused Elman, the default)"
     print(f"ms per training epoch (21 SGD steps), {epochs} epochs x {repeats} interleaved rounds:")
     for name, values in times.items():
         ratio = [r / o for r, o in zip(values, times[ours_name], strict=True)]
         print(
-            f"  {name:<48} wall {fmt(values)}  ratio to dfalens: "
+            f"  {name:<50} wall {fmt(values)}  ratio to dfalens: "
             f"{', '.join(f'{x:.2f}' for x in ratio)}"
         )
     print("CPU ms per epoch (process time, all threads):")
     for name, values in cpu.items():
         ratio = statistics.median(values) / statistics.median(cpu[ours_name])
-        print(f"  {name:<48} {fmt(values)}  ratio of medians: {ratio:.2f}")
+        print(f"  {name:<50} {fmt(values)}  ratio of medians: {ratio:.2f}")
 
-    trainer.model.fused = True
-    train_eval = median_ms(trainer.train_loss, 5)
-    long_eval = median_ms(lambda: evaluate_long(trainer.model, trainer.test_set, "mse"), 3)
+    # a checkpoint every other epoch: the extra time of a checkpoint epoch over a plain one, in memory
+    # (evaluation only) and into a run directory (evaluation and files)
+    in_memory = train_epochs(12, "every:2")
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp)
+        on_disk = train_epochs(12, "every:2", Path(tmp) / "run")
 
-        def write() -> None:
-            data = ck.checkpoint_bytes(trainer.model, {"epoch": 1})
-            atomic_write(path / "a.safetensors", data)
-            atomic_write(path / "last.safetensors", data)
-            ck.save_train_state(
-                path / "s.safetensors", trainer.model, trainer.optimizer, {"s": trainer.shuffle}, {}
-            )
+    def extra(parts: dict[bool, tuple[list[float], list[float]]]) -> float:
+        return statistics.median(parts[True][0]) - statistics.median(parts[False][0])
 
-        files = median_ms(write, 5)
-    print("cost of one checkpoint of the paper preset (ms, median):")
-    print(f"  training-set loss and accuracy (2,046 words): {train_eval:.1f}")
-    print(f"  six test lengths 25..10000, 10 words each, one pass: {long_eval:.1f}")
-    print(f"  checkpoint + last + training state files (fsync'd): {files:.1f}")
+    evaluation = extra(in_memory)
+    print("cost of one checkpoint of the paper preset (ms, median wall, over a plain epoch):")
+    print(
+        f"  evaluation: training-set loss and accuracy, six test lengths 25..10000: {evaluation:.1f}"
+    )
+    print(
+        f"  files: checkpoint + last + training state + metrics row (fsync'd): {extra(on_disk) - evaluation:.1f}"
+    )
     torch.set_num_threads(default_threads)
-
-
-def median_ms(fn, repeats: int) -> float:
-    values = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        values.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(values)
 
 
 def fmt(values: list[float]) -> str:

@@ -118,7 +118,7 @@ def save(fig: Any, out_dir: Path, name: str, dpi: int = 90) -> Path:
 def get_timeline(run_dir: Path, machines: bool = False, **options: Any) -> Any:
     """The run's timeline: read from ``run_dir/timeline.json`` when it is up to date and neither machines
     nor other ``options`` of :func:`dfalens.timeline` are asked for, else computed (and written there)."""
-    from dfalens.timeline.timelines import Timeline, timeline
+    from dfalens.timeline import Timeline, timeline
 
     cached = run_dir / "timeline.json"
     newest = max(p.stat().st_mtime for p in (run_dir / "checkpoints").glob("epoch_*.safetensors"))

@@ -13,8 +13,7 @@ from _common import get_timeline, parse, save
 from matplotlib.figure import Figure
 
 from dfalens import plots
-from dfalens.timeline.history import load_history
-from dfalens.timeline.pairs import merged_fraction
+from dfalens.timeline import load_history, merged_fraction
 
 
 def main() -> None:

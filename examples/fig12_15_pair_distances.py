@@ -15,7 +15,7 @@ from _common import parse, save
 from matplotlib.figure import Figure
 
 from dfalens import plots
-from dfalens.timeline.pairs import pair_trajectories
+from dfalens.timeline import pair_trajectories
 
 
 def main() -> None:

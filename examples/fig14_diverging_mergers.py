@@ -12,8 +12,7 @@ from _common import get_timeline, parse, save
 from matplotlib.figure import Figure
 
 from dfalens import plots
-from dfalens.timeline.history import load_history
-from dfalens.timeline.pairs import diverged_fraction
+from dfalens.timeline import diverged_fraction, load_history
 
 
 def main() -> None:

@@ -26,11 +26,12 @@ def survey_one(task: str, seed: int, epochs: int, out_dir: Path) -> dict[str, An
     import dfalens
     from dfalens.automata import equivalent, get_task_machine, minimize
     from dfalens.probes import from_checkpoint
-    from dfalens.trainers import checkpoints as ck
-    from dfalens.trainers import make_config, train
+    from dfalens.trainers import load_run, make_config, train
 
     run_dir = out_dir / f"{task.replace(':', '')}_seed{seed}"
-    if not (run_dir / "run.json").is_file():
+    if (run_dir / "run.json").is_file():
+        run = load_run(run_dir)
+    else:
         config = make_config(
             "random",
             task=task,
@@ -39,10 +40,10 @@ def survey_one(task: str, seed: int, epochs: int, out_dir: Path) -> dict[str, An
             checkpoints="every:100",
             test_lengths=(100, 1000),
         )
-        train(config, run_dir)
+        run = train(config, run_dir)
     machine = get_task_machine(task)
-    ex = dfalens.extract(from_checkpoint(run_dir / "checkpoints" / ck.LAST))
-    last = ck.read_metrics(run_dir / ck.METRICS)[-1]
+    ex = dfalens.extract(from_checkpoint(run.last_checkpoint()))
+    last = run.metrics[-1]
     return {
         "task": task,
         "seed": seed,

@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import ensure_run  # noqa: E402
 
-from dfalens.theory.run import theory_run, write_theory  # noqa: E402
+from dfalens import plots  # noqa: E402
+from dfalens.theory import theory_run, write_theory  # noqa: E402
 
 
 def main() -> None:
@@ -41,6 +42,13 @@ def main() -> None:
         )
         out = args.out_dir / f"{args.rates}_{fraction:g}"
         write_theory(result, out)
+        if result.fitted:
+            for name, draw in (
+                ("theory_fig10.png", plots.plot_fig10),
+                ("theory_prediction.png", plots.plot_prediction),
+                ("theory_fits.png", plots.plot_pair_fits),
+            ):
+                plots.save_figure(draw(result), out / name, dpi=110)
         seconds = time.perf_counter() - t0
         print(result.report(), end="")
         print(f"({seconds:.0f} s) -> {out}\n")

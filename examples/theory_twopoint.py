@@ -21,14 +21,16 @@ matplotlib.use("Agg")
 
 import torch  # noqa: E402
 
-from dfalens import plots  # noqa: E402
-from dfalens.theory import twopoint as tw  # noqa: E402
+from dfalens import (
+    plots,  # noqa: E402
+    theory,  # noqa: E402
+)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--variant", choices=sorted(tw.SPECS), default="small")
+    parser.add_argument("--variant", choices=sorted(theory.SPECS), default="small")
     parser.add_argument(
         "--seeds", type=int, default=1, help="two-point runs averaged for the rates"
     )
@@ -53,14 +55,14 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    spec = tw.SPECS[args.variant]
+    spec = theory.SPECS[args.variant]
     summary: dict = {"variant": args.variant, "spec": spec.__dict__}
 
     t0 = time.perf_counter()
     if args.eta:
         eta_h, eta_y, runs = args.eta[0], args.eta[1], []
     else:
-        eta_h, eta_y, runs = tw.fit_two_point_rates(spec, seeds=range(args.seeds))
+        eta_h, eta_y, runs = theory.fit_two_point_rates(spec, seeds=range(args.seeds))
     summary["fit"] = {
         "eta_h": eta_h,
         "eta_y": eta_y,
@@ -91,7 +93,7 @@ def main() -> None:
         if args.grid_values:
             keep = [int(v) for v in args.grid_values.split(",")]
             dxs, dys = dxs[keep], dys[keep]
-        grid = tw.two_point_grid(
+        grid = theory.two_point_grid(
             spec,
             eta_h,
             eta_y,
@@ -111,7 +113,7 @@ def main() -> None:
 
     if not args.no_xor:
         t0 = time.perf_counter()
-        xor = tw.xor_experiment(args.variant)
+        xor = theory.xor_experiment(args.variant)
         summary["xor"] = xor.to_dict() | {"seconds": time.perf_counter() - t0}
         for name in xor.settings_names:
             print(f"xor {name}: correlation theory/experiment {xor.correlation[name]}")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 
 import matplotlib
+import torch
 from hypothesis import HealthCheck, settings
 
 matplotlib.use("Agg")
+torch.set_num_threads(1)  # the machines are shared, and tiny networks run fastest on one thread
 
 settings.register_profile(
     "ci",

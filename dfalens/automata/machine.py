@@ -135,15 +135,32 @@ class Machine:
     def encode(self, word: str | Sequence[str]) -> tuple[int, ...]:
         """Turn a word written in symbol names into a tuple of symbol indices.
 
-        A plain string is split into characters when every symbol name is one character long.
+        A plain string is split into characters when every symbol name is one character long
+        (``"0110"``), else at whitespace (``"ab cd cd"``), as :meth:`decode` writes it; a sequence
+        gives one symbol name per element (``["ab", "cd"]``).
+
+        Raises
+        ------
+        MachineError
+            When a symbol is not in the alphabet.
         """
+        if isinstance(word, str) and not self._single_characters:
+            return tuple(self.symbol_index(s) for s in word.split())
         return tuple(self.symbol_index(s) for s in word)
 
     def decode(self, word: Sequence[int]) -> str:
-        """Write a word of symbol indices with the symbol names (joined without separator when all are
-        single characters, else with spaces)."""
-        sep = "" if all(len(a) == 1 for a in self.alphabet) else " "
+        """Write a word of symbol indices with the symbol names: joined without separator when every name
+        is one character long, else separated by single spaces.
+
+        ``encode(decode(w)) == w`` whenever the names are single characters, or contain no whitespace
+        and are not empty.
+        """
+        sep = "" if self._single_characters else " "
         return sep.join(self.alphabet[int(i)] for i in word)
+
+    @property
+    def _single_characters(self) -> bool:
+        return all(len(a) == 1 for a in self.alphabet)
 
     # -- equality and display ---------------------------------------------------------------------
     def __eq__(self, other: object) -> bool:

@@ -89,7 +89,13 @@ def theory(
         seed=seed,
     )
     write_theory(result, out_dir)
-    plots.theory_figures(result, out_dir)
+    if result.fitted and result.prediction is not None:
+        for name, draw in (
+            ("theory_fig10.png", plots.plot_fig10),
+            ("theory_prediction.png", plots.plot_prediction),
+            ("theory_fits.png", plots.plot_pair_fits),
+        ):
+            plots.save_figure(draw(result), out_dir / name, dpi=110)
     click.echo(result.report(), nl=False)
     click.echo(f"wrote {out_dir / 'theory.json'}")
     if not result.fitted:

@@ -1,17 +1,26 @@
 """Every figure of dfalens (matplotlib; nothing here picks a backend or opens a window).
 
-Plot functions draw on the Axes they are given (``ax=``) or on a new figure, and return what they drew on;
-:func:`save_figure` is the one place a figure becomes a file::
+One convention for every plot function:
+
+- a one-panel function takes ``ax=`` (an Axes; a new figure when None) and returns that Axes;
+- a many-panel function (:func:`overview`, :func:`snapshots`, :func:`plot_fig10`, :func:`plot_xor`,
+  :func:`plot_phase_diagram`) takes ``fig=`` (a Figure or a SubFigure, to compose it into a larger
+  figure; a new figure when None) and returns that figure.
+
+No plot function writes a file or closes a figure: :func:`save_figure` is the one place a figure becomes a
+file (it takes an Axes or a figure, and releases the figure)::
 
     import dfalens as dl
     ax = dl.plots.timeline_plot(tl)
     dl.plots.save_figure(ax, "timeline.png")
+    dl.plots.save_figure(dl.plots.overview(tl), "overview.png")
 """
 
 from dfalens.plots._save import save_figure
 from dfalens.plots.phase import plot_phase_diagram
 from dfalens.plots.theory import (
     fig10_theory_curves,
+    plot_fig10,
     plot_fig10_run,
     plot_fig10_theory,
     plot_pair_fits,
@@ -19,7 +28,6 @@ from dfalens.plots.theory import (
     plot_twopoint_fit,
     plot_twopoint_grid,
     plot_xor,
-    theory_figures,
 )
 from dfalens.plots.timeline import (
     automaton,
@@ -30,6 +38,7 @@ from dfalens.plots.timeline import (
     mean_distance_plot,
     overview,
     pair_distance_plot,
+    snapshot_epochs,
     snapshots,
     timeline_plot,
     training_curves,
@@ -45,6 +54,7 @@ __all__ = [
     "mean_distance_plot",
     "overview",
     "pair_distance_plot",
+    "plot_fig10",
     "plot_fig10_run",
     "plot_fig10_theory",
     "plot_pair_fits",
@@ -54,8 +64,8 @@ __all__ = [
     "plot_twopoint_grid",
     "plot_xor",
     "save_figure",
+    "snapshot_epochs",
     "snapshots",
-    "theory_figures",
     "timeline_plot",
     "training_curves",
 ]

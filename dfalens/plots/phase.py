@@ -11,7 +11,7 @@ from dfalens.errors import DataError
 from dfalens.sweeps.phase_diagram import typed_row
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure, SubFigure
 
 __all__ = ["plot_phase_diagram"]
 
@@ -24,7 +24,9 @@ def _edges(values: Sequence[float]) -> np.ndarray:
     return np.concatenate([[a[0] - (mid[0] - a[0])], mid, [a[-1] + (a[-1] - mid[-1])]])
 
 
-def plot_phase_diagram(rows: Sequence[Mapping[str, Any]]) -> Figure:
+def plot_phase_diagram(
+    rows: Sequence[Mapping[str, Any]], fig: Figure | SubFigure | None = None
+) -> Figure | SubFigure:
     """Draw the phase diagram (Fig. 9) as heatmaps over data fraction x initial gain.
 
     Panels: states of the extracted automaton at convergence (log colour scale), validation accuracy on
@@ -35,10 +37,13 @@ def plot_phase_diagram(rows: Sequence[Mapping[str, Any]]) -> Figure:
     ----------
     rows : sequence of mapping
         Rows of ``results.csv`` (text or typed values).
+    fig : Figure or SubFigure, optional
+        Where the three panels go; default a new figure.
 
     Returns
     -------
-    matplotlib.figure.Figure
+    Figure or SubFigure
+        ``fig``.
     """
     import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
@@ -65,7 +70,9 @@ def plot_phase_diagram(rows: Sequence[Mapping[str, Any]]) -> Figure:
     states = mean["states"]
     finite = states[np.isfinite(states)]
     xe, ye = _edges(fractions), _edges(gains)
-    fig, axes = plt.subplots(1, 3, figsize=(13.5, 4.0), layout="constrained")
+    if fig is None:
+        fig = plt.figure(figsize=(13.5, 4.0), layout="constrained")
+    axes = fig.subplots(1, 3)
     panels = [
         (
             "states at convergence",

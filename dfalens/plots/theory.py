@@ -1,7 +1,10 @@
-"""Figures of the effective theory (matplotlib, imported lazily; every function returns its figure).
+"""Figures of the effective theory (matplotlib, imported lazily).
 
-* :func:`plot_fig10_theory` / :func:`plot_fig10_run`: ICML 2025 Fig. 10, the 9-variable model's agreeing
-  and disagreeing pairs next to the same kind of pairs measured in a run.
+One-panel functions take ``ax=`` and return the Axes they drew on; many-panel functions take ``fig=`` (a
+Figure or SubFigure) and return it (see :mod:`dfalens.plots`). Nothing here writes a file.
+
+* :func:`plot_fig10`: ICML 2025 Fig. 10, the 9-variable model's agreeing and disagreeing pairs
+  (:func:`plot_fig10_theory`) next to the same kind of pairs measured in a run (:func:`plot_fig10_run`).
 * :func:`plot_prediction`: predicted against measured final distance of every pair.
 * :func:`plot_pair_fits`: measured pair distances with the fitted 3-variable trajectories.
 * :func:`plot_twopoint_fit`, :func:`plot_twopoint_grid`, :func:`plot_xor`: the ICML 2024 two-point
@@ -10,25 +13,22 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dfalens.plots._save import save_figure
 from dfalens.theory import equations as th
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure, SubFigure
 
     from dfalens.theory.run import TheoryRun
     from dfalens.theory.twopoint import GridResult, TwoPointRun, XorResult
 
 __all__ = [
-    "theory_figures",
     "fig10_theory_curves",
+    "plot_fig10",
     "plot_fig10_theory",
     "plot_fig10_run",
     "plot_prediction",
@@ -48,12 +48,17 @@ def _plt() -> Any:
     return plt
 
 
-def _axes(ax: Axes | None, ncols: int = 1, size: tuple[float, float] = (5.0, 3.6)) -> tuple:
-    plt = _plt()
+def _axes(ax: Axes | None, size: tuple[float, float] = (5.0, 3.6)) -> Axes:
+    """``ax``, or the Axes of a new figure of ``size`` inches."""
     if ax is not None:
-        return ax.figure, [ax]
-    fig, axes = plt.subplots(1, ncols, figsize=(size[0] * ncols, size[1]), squeeze=False)
-    return fig, list(axes[0])
+        return ax
+    _, new = _plt().subplots(figsize=size, layout="constrained")
+    return new
+
+
+def _figure(fig: Figure | SubFigure | None, size: tuple[float, float]) -> Figure | SubFigure:
+    """``fig``, or a new figure of ``size`` inches."""
+    return fig if fig is not None else _plt().figure(figsize=size, layout="constrained")
 
 
 def fig10_theory_curves(
@@ -87,9 +92,12 @@ def fig10_theory_curves(
     return out
 
 
-def plot_fig10_theory(ax: Axes | None = None, **kwargs: Any) -> Figure:
-    """Left panel of Fig. 10: the 9-variable model (normalised distances and loss over epochs)."""
-    fig, (a,) = _axes(ax)
+def plot_fig10_theory(ax: Axes | None = None, **kwargs: Any) -> Axes:
+    """Left panel of Fig. 10: the 9-variable model (normalised distances and loss over epochs).
+
+    ``kwargs`` go to :func:`fig10_theory_curves`.
+    """
+    a = _axes(ax)
     c = fig10_theory_curves(**kwargs)
     a.plot(c["t"], c["agree"] / c["agree"].max(), color=AGREE_COLOR, label="agreeing pair")
     a.plot(
@@ -101,7 +109,7 @@ def plot_fig10_theory(ax: Axes | None = None, **kwargs: Any) -> Figure:
     a.set_xlabel("epoch")
     a.set_ylabel("‖Δh‖² / max")
     a.legend(fontsize=7)
-    return fig
+    return a
 
 
 def _pick(mask: np.ndarray, rng: np.random.Generator) -> int | None:
@@ -109,15 +117,35 @@ def _pick(mask: np.ndarray, rng: np.random.Generator) -> int | None:
     return int(rng.choice(idx)) if idx.size else None
 
 
-def plot_fig10_run(result: TheoryRun, ax: Axes | None = None, seed: int = 0) -> Figure:
-    """Fig. 10: the 9-variable model (left) and a merged agreeing and a disagreeing pair of the run."""
-    plt = _plt()
-    if ax is None:
-        fig, (left, right) = plt.subplots(1, 2, figsize=(10.0, 3.6))
-    else:
-        fig, right, left = ax.figure, ax, None
-    if left is not None:  # the paper's setting: lr 0.02, 1000 epochs, lengths 1 and 10
-        plot_fig10_theory(left)
+def plot_fig10(
+    result: TheoryRun, fig: Figure | SubFigure | None = None, seed: int = 0
+) -> Figure | SubFigure:
+    """Fig. 10: the 9-variable model (left, the paper's setting: lr 0.02, 1000 epochs, lengths 1 and 10)
+    and a merged agreeing and a disagreeing pair of the run (right).
+
+    Parameters
+    ----------
+    result : TheoryRun
+    fig : Figure or SubFigure, optional
+        Where the two panels go; default a new figure.
+    seed : int, default 0
+        Picks the pairs drawn.
+
+    Returns
+    -------
+    Figure or SubFigure
+        ``fig``.
+    """
+    fig = _figure(fig, (10.0, 3.6))
+    left, right = fig.subplots(1, 2)
+    plot_fig10_theory(left)
+    plot_fig10_run(result, ax=right, seed=seed)
+    return fig
+
+
+def plot_fig10_run(result: TheoryRun, ax: Axes | None = None, seed: int = 0) -> Axes:
+    """Right panel of Fig. 10: a merged agreeing and a disagreeing pair of the run, with the loss."""
+    right = _axes(ax)
     obs = result.obs
     rng = np.random.default_rng(seed)
     if obs is not None:
@@ -139,17 +167,16 @@ def plot_fig10_run(result: TheoryRun, ax: Axes | None = None, seed: int = 0) -> 
     right.set_xlabel("epoch")
     right.set_ylabel("‖Δh‖² / max")
     right.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+    return right
 
 
-def plot_prediction(result: TheoryRun, ax: Axes | None = None) -> Figure:
+def plot_prediction(result: TheoryRun, ax: Axes | None = None) -> Axes:
     """Predicted against measured distance at the last checkpoint, per pair (log-log)."""
-    fig, (a,) = _axes(ax, size=(4.6, 4.2))
+    a = _axes(ax, size=(4.6, 4.2))
     pr = result.prediction
     if pr is None:
         a.text(0.5, 0.5, "not fitted", ha="center", transform=a.transAxes)
-        return fig
+        return a
     ok = pr.fitted
     floor = pr.eps * 1e-3
     pred = np.sqrt(np.maximum(pr.predicted_h[ok], floor**2))
@@ -172,8 +199,7 @@ def plot_prediction(result: TheoryRun, ax: Axes | None = None) -> Figure:
         fontsize=8,
     )
     a.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+    return a
 
 
 def _n(v: float | None) -> str:
@@ -182,13 +208,13 @@ def _n(v: float | None) -> str:
 
 def plot_pair_fits(
     result: TheoryRun, ax: Axes | None = None, n_each: int = 2, seed: int = 0
-) -> Figure:
+) -> Axes:
     """Measured ``H`` of a few pairs (solid) with the theory: fitted up to the cut-off, then predicted."""
-    fig, (a,) = _axes(ax, size=(6.0, 4.0))
+    a = _axes(ax, size=(6.0, 4.0))
     pr, obs = result.prediction, result.obs
     if pr is None or obs is None:
         a.text(0.5, 0.5, "not fitted", ha="center", transform=a.transAxes)
-        return fig
+        return a
     rng = np.random.default_rng(seed)
     cut = int(np.searchsorted(obs.t, pr.t_cut))
     chosen: list[tuple[int, str]] = []
@@ -229,13 +255,12 @@ def plot_pair_fits(
         "blue: merged agreeing, green: unmerged agreeing, red: disagreeing pairs",
         fontsize=8,
     )
-    fig.tight_layout()
-    return fig
+    return a
 
 
-def plot_twopoint_fit(run: TwoPointRun, ax: Axes | None = None) -> Figure:
+def plot_twopoint_fit(run: TwoPointRun, ax: Axes | None = None) -> Axes:
     """Measured H, Y, W of a two-point run (solid) with the fitted ODE (dashed)."""
-    fig, (a,) = _axes(ax, size=(5.5, 3.8))
+    a = _axes(ax, size=(5.5, 3.8))
     obs = run.observables
     fit = run.fit
     a.plot(obs.t, obs.H[0], color="tab:blue", label="H = ‖Δh‖²")
@@ -253,13 +278,12 @@ def plot_twopoint_fit(run: TwoPointRun, ax: Axes | None = None) -> Figure:
         fontsize=8,
     )
     a.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+    return a
 
 
-def plot_twopoint_grid(grid: GridResult, ax: Axes | None = None) -> Figure:
+def plot_twopoint_grid(grid: GridResult, ax: Axes | None = None) -> Axes:
     """Predicted against measured final ``‖Δh‖²`` on the grid of input and target distances."""
-    fig, (a,) = _axes(ax, size=(4.4, 4.2))
+    a = _axes(ax, size=(4.4, 4.2))
     ok = grid.kept
     sc = a.scatter(grid.measured[ok], grid.predicted[ok], c=grid.dy[ok], cmap="viridis", s=25)
     hi = float(max(grid.measured[ok].max(initial=1.0), grid.predicted[ok].max(initial=1.0)))
@@ -271,16 +295,27 @@ def plot_twopoint_grid(grid: GridResult, ax: Axes | None = None) -> Figure:
         f"r {_n(grid.pearson)}",
         fontsize=8,
     )
-    fig.colorbar(sc, ax=a, label="target distance |Δy*|")
-    fig.tight_layout()
-    return fig
+    a.figure.colorbar(sc, ax=a, label="target distance |Δy*|")
+    return a
 
 
-def plot_xor(result: XorResult, ax: Axes | None = None) -> Figure:
-    """Measured and predicted final distance matrices of the XOR inputs, one row per setting."""
-    plt = _plt()
+def plot_xor(result: XorResult, fig: Figure | SubFigure | None = None) -> Figure | SubFigure:
+    """Measured and predicted final distance matrices of the XOR inputs, one row per setting.
+
+    Parameters
+    ----------
+    result : XorResult
+    fig : Figure or SubFigure, optional
+        Where the panels go (two per setting); default a new figure.
+
+    Returns
+    -------
+    Figure or SubFigure
+        ``fig``.
+    """
     names = list(result.settings_names)
-    fig, axes = plt.subplots(len(names), 2, figsize=(6.0, 2.8 * len(names)), squeeze=False)
+    fig = _figure(fig, (6.0, 2.8 * len(names)))
+    axes = fig.subplots(len(names), 2, squeeze=False)
     for row, name in enumerate(names):
         meas, pred = result.measured[name], result.predicted[name]
         vmax = float(max(meas.max(), pred.max(), 1e-12))
@@ -290,29 +325,4 @@ def plot_xor(result: XorResult, ax: Axes | None = None) -> Figure:
             axes[row][col].set_xticks(range(4), ["00", "01", "10", "11"], fontsize=7)
             axes[row][col].set_yticks(range(4), ["00", "01", "10", "11"], fontsize=7)
         fig.colorbar(im, ax=axes[row][1], fraction=0.046)
-    fig.tight_layout()
     return fig
-
-
-def theory_figures(
-    result: TheoryRun, out_dir: str | os.PathLike[str], *, dpi: int = 110
-) -> list[Path]:
-    """Write the figures of a fitted theory run into ``out_dir``: ``theory_fig10.png``,
-    ``theory_prediction.png`` and ``theory_fits.png`` (none when the run was not fitted).
-
-    Returns
-    -------
-    list of Path
-        The files written.
-    """
-    if not result.fitted or result.prediction is None:
-        return []
-    out = Path(out_dir)
-    return [
-        save_figure(draw(result), out / name, dpi=dpi)
-        for name, draw in (
-            ("theory_fig10.png", plot_fig10_run),
-            ("theory_prediction.png", plot_prediction),
-            ("theory_fits.png", plot_pair_fits),
-        )
-    ]

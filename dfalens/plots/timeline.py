@@ -1,8 +1,10 @@
 """Figures of a merger timeline and of pair statistics, drawn with matplotlib.
 
 matplotlib is imported inside each function (``import dfalens.plots.timeline`` stays cheap) and nothing here
-selects a backend or shows a window, so every function works under ``Agg``. Each function takes ``ax=``
-(a new figure is made when it is None) and returns the Axes it drew on (``ax.figure`` is the figure).
+selects a backend or shows a window, so every function works under ``Agg``. One-panel functions take
+``ax=`` (a new figure is made when it is None) and return the Axes they drew on (``ax.figure`` is the
+figure); the many-panel :func:`snapshots` and :func:`overview` take ``fig=`` (a Figure or SubFigure) and
+return it. Nothing here writes a file.
 
 - :func:`training_curves`: the paper's Fig. 4 curves (training and validation loss, states / words).
 - :func:`loss_by_length`: Figs. 1 and 6, validation loss per test length, coloured by length.
@@ -26,7 +28,7 @@ from dfalens.timeline.pairs import far_counts, mean_distance
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure, SubFigure
 
     from dfalens.automata import Machine
     from dfalens.timeline.pairs import ByLength, PairTrajectories
@@ -479,33 +481,34 @@ def automaton(
 def snapshots(
     tl: Timeline,
     epochs: Sequence[int],
-    ax: Sequence[Axes] | None = None,
-) -> list[Axes]:
-    """Draw the extracted machine at chosen epochs (Fig. 4, top), one panel each.
+    fig: Figure | SubFigure | None = None,
+) -> Figure | SubFigure:
+    """Draw the extracted machine at chosen epochs (Fig. 4, top), one panel each in a row.
 
     Parameters
     ----------
     tl : Timeline
-        Computed with :func:`dfalens.timeline` (it must hold machines).
+        Computed with :func:`dfalens.timeline.timeline` (it must hold machines).
     epochs : sequence of int
         Epochs to show; each uses the nearest checkpoint at or before it.
-    ax : sequence of Axes, optional
-        One per epoch; default a new figure with one row of panels.
+    fig : Figure or SubFigure, optional
+        Where the panels go; default a new figure.
+
+    Returns
+    -------
+    Figure or SubFigure
+        ``fig``; its panels are ``fig.axes`` in the order of ``epochs``.
     """
     epochs = list(epochs)
     if not epochs:
         raise DataError("give at least one epoch to draw")
-    if ax is None:
+    if not tl.machines:
+        raise DataError("this timeline holds no machines; recompute it with timeline()")
+    if fig is None:
         import matplotlib.pyplot as plt
 
-        _, grid = plt.subplots(
-            1, len(epochs), figsize=(3.4 * len(epochs), 3.4), layout="constrained", squeeze=False
-        )
-        axes = list(grid[0])
-    else:
-        axes = list(ax)
-        if len(axes) != len(epochs):
-            raise DataError(f"give one axes per epoch: {len(epochs)} epochs, {len(axes)} axes")
+        fig = plt.figure(figsize=(3.4 * len(epochs), 3.4), layout="constrained")
+    axes = list(fig.subplots(1, len(epochs), squeeze=False)[0])
     for a_, e in zip(axes, epochs, strict=True):
         i = tl.index(e)
         row = tl.rows[i]
@@ -516,7 +519,7 @@ def snapshots(
         automaton(m, ax=a_, title=f"epoch {row.epoch}: {row.states_raw} states, {tag}")
         if a_ is not axes[-1] and a_.get_legend() is not None:
             a_.get_legend().remove()
-    return axes
+    return fig
 
 
 # -- pair statistics ------------------------------------------------------------------------------
@@ -655,25 +658,35 @@ def snapshot_epochs(tl: Timeline) -> list[int]:
     return sorted(set(picks))
 
 
-def overview(tl: Timeline, epochs: Sequence[int] | None = None) -> Figure:
+def overview(
+    tl: Timeline, epochs: Sequence[int] | None = None, fig: Figure | SubFigure | None = None
+) -> Figure | SubFigure:
     """The demo's picture: Fig. 4 curves, the Fig. 6 timeline and automaton snapshots at ``epochs``
     (default :func:`snapshot_epochs`).
 
+    Parameters
+    ----------
+    tl : Timeline
+    epochs : sequence of int, optional
+    fig : Figure or SubFigure, optional
+        Where the panels go; default a new figure.
+
     Returns
     -------
-    matplotlib.figure.Figure
-        A figure of several panels (save it with :func:`dfalens.plots.save_figure`).
+    Figure or SubFigure
+        ``fig`` (save it with :func:`dfalens.plots.save_figure`).
     """
-    import matplotlib.pyplot as plt
-
     picks = list(epochs) if epochs is not None else snapshot_epochs(tl)
-    fig = plt.figure(figsize=(4.0 * max(len(picks), 3), 8.2), layout="constrained")
+    if fig is None:
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(figsize=(4.0 * max(len(picks), 3), 8.2), layout="constrained")
     top, bottom = fig.subfigures(2, 1, height_ratios=[1.0, 0.9])
     left, right = top.subplots(1, 2, width_ratios=[1.0, 1.35])
     training_curves(tl, ax=left)
     left.set_title("training (Fig. 4)", fontsize="small")
     timeline_plot(tl, ax=right)
     right.set_title("loss per test length and states (Fig. 6)", fontsize="small")
-    snapshots(tl, picks, ax=bottom.subplots(1, len(picks)))
+    snapshots(tl, picks, fig=bottom)
     fig.suptitle(f"{tl.task}: when the network becomes the automaton", fontsize="medium")
     return fig

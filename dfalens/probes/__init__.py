@@ -1,5 +1,18 @@
 """Any network -> its states -> its automaton: probes and loading, collection, clustering, quotients,
-extraction."""
+extraction.
+
+A :class:`Probe` is the only way the rest of dfalens talks to a network (``initial``/``step``/``readout``
+over an alphabet); :func:`extract` collects its states on every word, clusters them and reads off the
+quotient automaton::
+
+    import dfalens as dl
+    probe = dl.probes.from_checkpoint("runs/parity/checkpoints/last.safetensors")  # or from_module(rnn, fc)
+    ex = dl.probes.extract(probe, max_len=10)
+    ex.closed, ex.minimal, ex.fidelity
+    states = dl.probes.collect(probe, 6)                # the steps one at a time
+    labels = dl.probes.cluster(states, "threshold", 0.01)
+    machine, stats = dl.probes.quotient(states, labels)
+"""
 
 from dfalens.probes._unpickle import Inert, PickleLimits, pickle_globals, read_pickle
 from dfalens.probes.assumptions import Assumptions, AssumptionWarning, Choice

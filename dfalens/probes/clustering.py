@@ -60,10 +60,13 @@ def _as_array(hidden: np.ndarray | StateSet) -> np.ndarray:
         raise DataError("there are no hidden states to cluster")
     if not np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float64)
-    if not isinstance(hidden, StateSet) and not np.isfinite(x).all():
-        raise DataError(
-            "hidden states contain NaN or inf; the network diverged: use another checkpoint"
-        )
+    if not isinstance(hidden, StateSet):  # a StateSet checked its states when it was made
+        finite = np.isfinite(x).all(axis=1)
+        if not finite.all():
+            raise DataError(
+                f"hidden states contain NaN or inf ({int((~finite).sum())} of {x.shape[0]} states, "
+                f"first at row {int(np.argmin(finite))}); the network diverged: use an earlier checkpoint"
+            )
     return x
 
 
@@ -715,7 +718,7 @@ def cluster(
           k-range and keeps the smallest k whose quotient is consistent).
         - ``hdbscan``: the scikit-learn-contrib ``hdbscan`` package, ``min_cluster_size``,
           ``min_samples`` and ``cluster_selection_epsilon=eps``; noise points become singleton
-          clusters.
+          clusters (identical noise points share one).
         - ``dbscan``: scikit-learn ``DBSCAN`` with ``eps`` and ``min_samples`` (default 1, which
           makes it the threshold method); noise points become singleton clusters.
     eps : float, optional
@@ -748,6 +751,9 @@ def cluster(
 
     Raises
     ------
+    DataError
+        States that are not a non-empty 2-D array, or that contain NaN or inf (one message for every
+        method).
     ConfigError
         Unknown method or invalid parameters.
     BudgetError
@@ -787,11 +793,21 @@ def _tiny(x: np.ndarray) -> float:
     return 1e-5 * max(_moments(x).scale, 1e-30)
 
 
-def _noise_to_singletons(labels: np.ndarray) -> np.ndarray:
+def _identical_groups(x: np.ndarray) -> np.ndarray:
+    """One group per distinct point (exactly equal rows share one), canonically numbered.
+
+    Exact equality, not the ``1e-5 x scale`` rounding tolerance: exactly equal states of a network have
+    exactly equal successors, so grouping them keeps a quotient as closed as singletons would.
+    """
+    return canonical_labels(np.unique(x, axis=0, return_inverse=True)[1].reshape(-1))
+
+
+def _noise_to_singletons(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Give every noise point (label < 0) a cluster of its own, one per group of identical points."""
     labels = np.asarray(labels, dtype=np.int64).copy()
     noise = labels < 0
     if noise.any():
-        labels[noise] = labels.max(initial=-1) + 1 + np.arange(int(noise.sum()))
+        labels[noise] = labels.max(initial=-1) + 1 + _identical_groups(x[noise])
     return canonical_labels(labels)
 
 
@@ -827,7 +843,7 @@ def _dbscan(x: np.ndarray, eps_abs: float, min_samples: int) -> np.ndarray:
             "min_samples=1 without that memory"
         )
     model = DBSCAN(eps=max(eps_abs, _tiny(x)), min_samples=min_samples)
-    return _noise_to_singletons(model.fit_predict(x.astype(np.float64)))
+    return _noise_to_singletons(x, model.fit_predict(x.astype(np.float64)))
 
 
 def _hdbscan(
@@ -838,10 +854,8 @@ def _hdbscan(
     if min_cluster_size < 2:
         raise ConfigError(f"min_cluster_size must be >= 2, got {min_cluster_size}")
     n = x.shape[0]
-    if n <= min_cluster_size:
-        return (
-            np.zeros(n, dtype=np.int64) if _moments(x).scale == 0 else np.arange(n, dtype=np.int64)
-        )
+    if n <= min_cluster_size:  # too few points for a cluster: all noise
+        return _identical_groups(x)
     kwargs: dict[str, Any] = {
         "min_cluster_size": min_cluster_size,
         "cluster_selection_epsilon": float(eps_abs),
@@ -851,7 +865,7 @@ def _hdbscan(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         labels = hdbscan.HDBSCAN(**kwargs).fit_predict(x.astype(np.float64))
-    return _noise_to_singletons(labels)
+    return _noise_to_singletons(x, labels)
 
 
 def _kmeans(x: np.ndarray, n_clusters: int | None, seed: int) -> np.ndarray:
@@ -865,8 +879,8 @@ def _kmeans(x: np.ndarray, n_clusters: int | None, seed: int) -> np.ndarray:
     if k < 1:
         raise ConfigError(f"n_clusters must be >= 1, got {k}")
     n = x.shape[0]
-    if k >= n:
-        return canonical_labels(np.arange(n))
+    if k >= n:  # every point its own cluster, except that identical points stay together
+        return _identical_groups(x)
     with warnings.catch_warnings():
         warnings.simplefilter(
             "ignore"

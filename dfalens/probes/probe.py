@@ -161,13 +161,30 @@ class Probe:
         Returns
         -------
         Tensor, shape (batch, state_dim)
+
+        Raises
+        ------
+        DataError
+            When a symbol is not an integer in ``range(n_symbols)`` or their number is not the batch size.
         """
         batch = h.shape[0]
-        sym = torch.as_tensor(symbols, dtype=torch.long, device=self.device)
+        raw = torch.as_tensor(symbols)
+        if raw.is_floating_point() or raw.is_complex() or raw.dtype == torch.bool:
+            raise DataError(
+                f"step takes integer symbol indices, got {raw.dtype}; pass indices in "
+                f"range({self.n_symbols})"
+            )
+        sym = raw.to(dtype=torch.long, device=self.device)
         if sym.ndim == 0:
             sym = sym.expand(batch)
         if sym.shape != (batch,):
             raise DataError(f"step got {tuple(sym.shape)} symbols for a batch of {batch} states")
+        if batch and not bool(((sym >= 0) & (sym < self.n_symbols)).all()):
+            bad = int(sym[(sym < 0) | (sym >= self.n_symbols)][0])
+            raise DataError(
+                f"symbol index {bad} is outside the alphabet of {self.n_symbols} symbols; "
+                f"pass indices in range({self.n_symbols})"
+            )
         with torch.no_grad():
             out = self.step_fn(h, sym).detach()
         if out.shape != h.shape:

@@ -385,7 +385,9 @@ def theory_run(
 
 
 def write_theory(result: TheoryRun, out_dir: str | os.PathLike[str]) -> list[Path]:
-    """Write ``theory.json`` and ``theory.txt`` into ``out_dir`` (figures: :func:`dfalens.plots.theory_figures`).
+    """Write ``theory.json`` and ``theory.txt`` into ``out_dir`` (draw the figures with
+    :func:`dfalens.plots.plot_fig10`, :func:`~dfalens.plots.plot_prediction` and
+    :func:`~dfalens.plots.plot_pair_fits`).
 
     Returns
     -------

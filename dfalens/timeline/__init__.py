@@ -8,12 +8,23 @@ and the pair statistics of the paper's Figs. 7, 12, 14 and 15.
     tl.merger_epoch, tl.generalisation_epoch
 """
 
-from dfalens.timeline.events import Change, Event
-from dfalens.timeline.history import Block, History, RunInfo, load_history
+from dfalens.timeline.events import Change, Event, compare_partitions
+from dfalens.timeline.history import (
+    Block,
+    History,
+    RunInfo,
+    load_history,
+    resolve_run,
+    resolve_task,
+)
 from dfalens.timeline.pairs import (
     ByLength,
     Pairs,
     PairTrajectories,
+    diverged_fraction,
+    far_counts,
+    mean_distance,
+    merged_fraction,
     pair_trajectories,
 )
 from dfalens.timeline.timelines import (
@@ -39,7 +50,14 @@ __all__ = [
     "Row",
     "RunInfo",
     "Timeline",
+    "compare_partitions",
+    "diverged_fraction",
+    "far_counts",
     "load_history",
+    "mean_distance",
+    "merged_fraction",
     "pair_trajectories",
+    "resolve_run",
+    "resolve_task",
     "timeline",
 ]

@@ -1,4 +1,4 @@
-"""The two passes of :func:`dfalens.probes.timeline`, run over blocks of checkpoints in worker processes.
+"""The two passes of :func:`dfalens.timeline.timeline` on checkpoint blocks, in-process or in workers.
 
 Pass 1 reads a block of checkpoints, computes their states on every word (stacked, see
 :mod:`dfalens.timeline.history`) and returns the metadata and the moments that the pooled scale needs.

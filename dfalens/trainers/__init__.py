@@ -2,8 +2,7 @@
 
 ::
 
-    from dfalens.trainers import make_config, train, load_run
-    from dfalens.trainers.checkpoints import list_checkpoints, load_checkpoint
+    from dfalens.trainers import load_checkpoint, load_run, make_config, train
 
     run = train(make_config("paper", seed=0), "runs/parity")      # App. C.1 of van Rossem & Saxe 2025
     run.summary()["first_epoch_accuracy_1"]                       # when length 1000 became perfect
@@ -12,11 +11,19 @@
 
 Parts: :mod:`~dfalens.trainers.data` (words and targets), :mod:`~dfalens.trainers.models` (RNN, GRU,
 LSTM with the probe protocol), :mod:`~dfalens.trainers.config` (settings and presets),
-:mod:`~dfalens.trainers.loop` (the training loop), :mod:`~dfalens.trainers.checkpoints` (files).
+:mod:`~dfalens.trainers.loop` (the training loop), :mod:`~dfalens.trainers.checkpoints` (files),
+:mod:`~dfalens.trainers.batched` (many small networks trained at once, with stacked parameters).
 """
 
 from __future__ import annotations
 
+from dfalens.trainers.batched import (
+    BatchedRun,
+    StackedOptimizer,
+    stacked_forward,
+    stacked_loss,
+    train_batched,
+)
 from dfalens.trainers.checkpoints import list_checkpoints, load_checkpoint
 from dfalens.trainers.config import PRESETS, TrainConfig, checkpoint_epochs, make_config
 from dfalens.trainers.data import (
@@ -53,4 +60,9 @@ __all__ = [
     "sample_words",
     "random_words",
     "PAPER_TEST_LENGTHS",
+    "train_batched",
+    "BatchedRun",
+    "stacked_forward",
+    "stacked_loss",
+    "StackedOptimizer",
 ]

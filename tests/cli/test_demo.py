@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import torch
 from cli_invoke import invoke
 
 from dfalens.cli import demo as demo_module
+from dfalens.timeline import Timeline
 
 torch.set_num_threads(1)
 
@@ -38,7 +40,20 @@ def test_demo_writes_everything(
         assert drawn and drawn[0].suffix in (".svg", ".dot") and drawn[0].stat().st_size > 0
     for phrase in ("memorisation epoch", "merger epoch", "generalisation epoch", "final automaton"):
         assert phrase in text
-    assert "equivalent to parity" in text  # the verdict, one way or the other
+    # the verdict line says exactly what the timeline's last row holds
+    last = Timeline.from_json(out / "timeline.json").rows[-1]
+    (line,) = [ln for ln in text.splitlines() if ln.startswith("final automaton:")]
+    found = re.fullmatch(
+        r"final automaton: (\d+) states \(largest tree: \d+\), (\d+) after minimisation, "
+        r"(closed|open), (equivalent to parity|not equivalent to parity(?: \(they differ on (.*)\))?)",
+        line,
+    )
+    assert found is not None, line
+    assert (int(found[1]), int(found[2])) == (last.states_raw, last.states_minimal)
+    assert found[3] == ("closed" if last.closed else "open")
+    assert found[4].startswith("equivalent") == last.equivalent
+    if not last.equivalent and last.counterexample is not None:
+        assert found[5] == repr(last.counterexample)
     # a second call reuses the finished run instead of training again
     code, text, _ = invoke(["demo", "-o", str(out), "--jobs", "1"], capsys)
     assert code == 0 and "reusing the finished run" in text
