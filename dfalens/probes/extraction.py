@@ -35,6 +35,7 @@ from dfalens.probes.clustering import (
     leader_cover,
 )
 from dfalens.probes.collection import collect, predict
+from dfalens.probes.page.one import extraction_html
 from dfalens.probes.probe import Probe
 from dfalens.probes.quotients import (
     MAX_NAMED_STATES,
@@ -124,6 +125,10 @@ class Extraction:
             f"agreement={self.agreement:.4f}, fidelity={{{fid}}}, "
             f"method={self.settings.get('method')})"
         )
+
+    def _repr_html_(self) -> str:
+        """The report page of this extraction, inline in Jupyter (it holds no states: no projection)."""
+        return extraction_html(self, fragment=True)
 
     def to_dict(self, *, labels: bool = False, quotient: bool = False) -> dict[str, Any]:
         """JSON-ready summary.
