@@ -81,7 +81,9 @@ def select_frames(
         near = np.concatenate([np.arange(m - radius, m + radius + 1) for m in marks])
         chosen = np.union1d(even, near[(near >= 0) & (near < c)])
     names = [
-        f"{name} (epoch {m})" for name, m in zip(LANDMARKS, landmarks, strict=False) if m is not None
+        f"{name} (epoch {m})"
+        for name, m in zip(LANDMARKS, landmarks, strict=False)
+        if m is not None
     ]
     note = f"{chosen.size} of {c} checkpoints: {even.size} evenly spaced"
     if names:
@@ -146,9 +148,7 @@ def _curves(tl: Timeline) -> dict[str, Any]:
     }
 
 
-def _projection(
-    tl: Timeline, history: History, rows: np.ndarray
-) -> dict[str, Any] | None:
+def _projection(tl: Timeline, history: History, rows: np.ndarray) -> dict[str, Any] | None:
     if tl.labels is None:
         return None
     wanted = tl.epochs[rows]

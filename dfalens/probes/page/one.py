@@ -24,7 +24,16 @@ if TYPE_CHECKING:
 
 __all__ = ["extraction_html", "extraction_payload"]
 
-_TRACE_KEYS = ("method", "eps", "eps_abs", "n_clusters", "n_raw", "n_minimal", "closed", "agreement")
+_TRACE_KEYS = (
+    "method",
+    "eps",
+    "eps_abs",
+    "n_clusters",
+    "n_raw",
+    "n_minimal",
+    "closed",
+    "agreement",
+)
 
 
 def _jsonable(value: Any) -> Any:
