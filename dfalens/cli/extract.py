@@ -12,10 +12,11 @@ import click
 
 from dfalens.automata import equivalent, get_task_machine, render, to_dict, to_json
 from dfalens.errors import ConfigError, TaskError
+from dfalens.plots.report import write_extraction_report
 from dfalens.probes import extract as run_extract
 from dfalens.probes import from_checkpoint
 
-OUTPUT_SUFFIXES = (".svg", ".png", ".pdf", ".dot", ".gv", ".json")
+OUTPUT_SUFFIXES = (".svg", ".png", ".pdf", ".dot", ".gv", ".json", ".html")
 METHOD_NAMES = ("leader", "threshold", "agglomerative", "kmeans", "hdbscan", "dbscan")
 
 
@@ -23,7 +24,7 @@ def _check_output(path: Path) -> None:
     """Fail before any work when ``path`` cannot be written (so nothing is half-written)."""
     if path.suffix.lower() not in OUTPUT_SUFFIXES:
         raise ConfigError(
-            f"cannot write {path.name!r}: -o takes a .svg, .png, .pdf, .dot or .json file name"
+            f"cannot write {path.name!r}: -o takes a .svg, .png, .pdf, .dot, .json or .html file name"
         )
     if path.is_dir():
         raise ConfigError(f"-o {path} is a directory; give a file name such as {path / 'out.svg'}")
@@ -173,7 +174,8 @@ def _summary(ex: Any, description: str, verdict: Any, task: str | None) -> list[
     "-o",
     "--output",
     type=click.Path(path_type=Path),
-    help="Write the minimal machine: .svg/.png/.pdf (drawing), .dot, or .json (machine JSON).",
+    help="Write the minimal machine: .svg/.png/.pdf (drawing), .dot, .json (machine JSON), or .html "
+    "(the interactive report: automaton, states, verdict, candidates).",
 )
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object instead of the summary."
@@ -268,7 +270,11 @@ def extract(
     )
     written: Path | None = None
     hint = None
-    if output is not None:
+    if output is not None and output.suffix.lower() == ".html":
+        written = write_extraction_report(
+            ex, output, probe=probe, task=truth, task_name=task, source=str(checkpoint)
+        )
+    elif output is not None:
         written, hint = _write(ex.minimal, output)
     if as_json:
         record = ex.to_dict()

@@ -13,7 +13,7 @@ from dfalens._files import atomic_write
 from dfalens.automata import Machine
 from dfalens.errors import DataError
 from dfalens.plots.report._output import check_output
-from dfalens.probes import Extraction, StateSet
+from dfalens.probes import Extraction, Probe, StateSet, collect
 from dfalens.probes.page import extraction_html, render_page
 from dfalens.timeline import Timeline, timeline
 from dfalens.timeline.frames import MAX_FRAMES, timeline_payload
@@ -192,12 +192,31 @@ def write_extraction_report(
     path: str | os.PathLike[str],
     states: StateSet | None = None,
     *,
+    probe: Probe | None = None,
     task: Machine | None = None,
     task_name: str | None = None,
     source: str | None = None,
 ) -> Path:
-    """Write the one-checkpoint report page (automaton, projection, verdict, settings, candidates)."""
+    """Write the one-checkpoint report page (automaton, projection, verdict, settings, candidates).
+
+    Parameters
+    ----------
+    ex : Extraction
+    path : path
+        The ``.html`` file.
+    states : StateSet, optional
+        The states ``ex`` clustered, for the projection.
+    probe : Probe, optional
+        Without ``states``, collect them again from this network (words up to the extraction's
+        ``max_len``).
+    task, task_name : optional
+        Ground truth for the verdict.
+    source : str, optional
+        What was extracted (a checkpoint path), for the title.
+    """
     target = check_output(path, (".html", ".htm"), "the report")
+    if states is None and probe is not None and ex.settings.get("max_len") is not None:
+        states = collect(probe, int(ex.settings["max_len"]))
     title = f"dfalens extraction: {Path(source).name}" if source else None
     text = extraction_html(ex, states, task=task, task_name=task_name, title=title, source=source)
     target.parent.mkdir(parents=True, exist_ok=True)

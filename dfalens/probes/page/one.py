@@ -3,6 +3,7 @@ settings and the candidates the strategy tried."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -100,7 +101,8 @@ def extraction_payload(
         "counterexample": counterexample,
         "fidelity": _jsonable(fidelity),
         "agreement": number(ex.agreement),
-        "raw": store.index(ex.machine),
+        # drawn with short state names (q0, q1, ...): the member words make unreadable nodes
+        "raw": store.index(replace(ex.machine, state_names=None)),
         "minimal": store.index(ex.minimal),
         "merging": [],
     }

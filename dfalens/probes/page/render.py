@@ -46,9 +46,10 @@ def _asset(name: str) -> str:
 
 
 def _script_json(payload: dict[str, Any]) -> str:
-    """JSON that can sit inside a ``<script>`` element (no ``</`` or HTML comment openers)."""
+    """JSON that can sit inside a ``<script>`` element: every ``<`` (only ever inside strings) is
+    written ``\\u003c``, so no ``</script>`` or comment opener can end the element early."""
     text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return text.replace("</", "<\\/").replace("<!--", "<\\!--")
+    return text.replace("<", "\\u003c")
 
 
 def render_page(payload: dict[str, Any], *, fragment: bool = False) -> str:

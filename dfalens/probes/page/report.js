@@ -27,6 +27,7 @@
     }
     return String(v);
   }
+  function frac(v) { return v === null || v === undefined ? "n/a" : Number(v).toFixed(3); }
   function decode(b64, bytes) {
     var bin = atob(b64);
     var buf = new Uint8Array(bin.length);
@@ -169,7 +170,7 @@
   var projData = null;
   if (proj) {
     projData = { xy: decode(proj.xy, 1), state: decode(proj.state, 2), output: decode(proj.output, 1) };
-    text("projection-explained", "(PC1 " + (100 * proj.explained[0]).toFixed(0) + "%, PC2 " + (100 * proj.explained[1]).toFixed(0) + "% of the variance, one fit over all frames)");
+    text("projection-explained", "(PC1 " + (100 * proj.explained[0]).toFixed(0) + "%, PC2 " + (100 * proj.explained[1]).toFixed(0) + "% of the variance" + (frames.length > 1 ? ", one fit over all frames)" : ")"));
     text("projection-note", proj.n + " words" + (data.kind === "timeline" ? ", the same axes at every frame" : "") + "; hover a point for its word.");
   } else {
     $("projection-panel").style.display = "none";
@@ -265,11 +266,11 @@
     else { eq = item("task", "not checked (no task given)"); }
     eq.dataset.role = "equivalence";
     if (f.fidelity !== null && typeof f.fidelity === "object") {
-      item("fidelity", Object.keys(f.fidelity).map(function (k) { return "length " + k + ": " + fmt(f.fidelity[k], 3); }).join(", "));
+      item("fidelity", Object.keys(f.fidelity).map(function (k) { return "length " + k + ": " + frac(f.fidelity[k]); }).join(", "));
     } else {
-      item("fidelity", f.fidelity === null || f.fidelity === undefined ? "n/a (not closed)" : fmt(f.fidelity, 3) + " on long random words");
+      item("fidelity", f.fidelity === null || f.fidelity === undefined ? "n/a (not closed)" : frac(f.fidelity) + " on long random words");
     }
-    if (f.agreement !== undefined) { item("agreement", fmt(f.agreement, 4) + " on the collected words"); }
+    if (f.agreement !== undefined) { item("agreement", frac(f.agreement) + " on the collected words"); }
     if (f.train_loss !== undefined) { item("training loss", fmt(f.train_loss)); }
     if (f.val_loss !== undefined) { item("test loss", fmt(f.val_loss)); }
     if (f.merges !== undefined && f.merges !== null) { item("since previous", f.merges + " merges, " + f.splits + " splits"); }
