@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dfalens.automata import Machine, minimize
-from dfalens.errors import DataError, DfalensError
+from dfalens.errors import ConfigError, DataError, DfalensError
 from dfalens.probes.page import SvgStore, classes, pack, project, render_page, subsample_words
 from dfalens.timeline.history import History, load_history
 
@@ -57,37 +57,42 @@ def select_frames(
     note : str
         Which checkpoints were taken, for the page.
     """
+    if limit < 2:
+        raise ConfigError(f"a report shows at least 2 frames, got a limit of {limit}")
     ep = np.asarray(epochs)
     c = int(ep.size)
     if c <= limit:
         return np.arange(c), f"every checkpoint ({c})"
     marks = sorted({min(c - 1, int(np.searchsorted(ep, m))) for m in landmarks if m is not None})
-    n_even = limit // 3 if marks else limit
+    n_even = max(2, limit // 3) if marks else limit
     even = np.unique(np.rint(np.linspace(0, c - 1, n_even)).astype(np.int64))
-    radius = 0
-    chosen = even
-    if marks:
-        # the widest window around every landmark for which the union still fits in the limit
-        lo, hi = 0, c
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            near = np.concatenate([np.arange(m - mid, m + mid + 1) for m in marks])
-            near = near[(near >= 0) & (near < c)]
-            if np.union1d(even, near).size <= limit:
-                lo = mid
-            else:
-                hi = mid - 1
-        radius = lo
+
+    def around(radius: int) -> np.ndarray:
         near = np.concatenate([np.arange(m - radius, m + radius + 1) for m in marks])
-        chosen = np.union1d(even, near[(near >= 0) & (near < c)])
+        return np.union1d(even, near[(near >= 0) & (near < c)])
+
+    if not marks or around(0).size > limit:  # too few frames for the landmarks: evenly spaced
+        even = np.unique(np.rint(np.linspace(0, c - 1, limit)).astype(np.int64))
+        return even, f"{even.size} of {c} checkpoints, evenly spaced"
+    # the widest window around every landmark for which the union still fits in the limit
+    lo, hi = 0, c
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if around(mid).size <= limit:
+            lo = mid
+        else:
+            hi = mid - 1
+    radius = lo
+    chosen = around(radius)
     names = [
         f"{name} (epoch {m})"
         for name, m in zip(LANDMARKS, landmarks, strict=False)
         if m is not None
     ]
-    note = f"{chosen.size} of {c} checkpoints: {even.size} evenly spaced"
-    if names:
-        note += f", plus every checkpoint within {radius} of the {', '.join(names)}"
+    note = (
+        f"{chosen.size} of {c} checkpoints: {even.size} evenly spaced, plus every checkpoint within "
+        f"{radius} checkpoints of the {', '.join(names)}"
+    )
     return chosen, note
 
 
@@ -201,6 +206,13 @@ def timeline_payload(
         history = frame_history(tl, rows)
     store = SvgStore()
     minimal: dict[Machine, Machine] = {}
+    if tl.machines:
+        for r in rows.tolist():
+            machine = tl.machines[r]
+            if machine not in minimal:
+                minimal[machine] = minimize(machine)
+        # the drawings of both machines of every frame, in frame order, several at a time
+        store.draw_all([m for r in rows.tolist() for m in (tl.machines[r], minimal[tl.machines[r]])])
     frames = []
     for r in rows.tolist():
         row = tl.rows[r]
@@ -208,8 +220,6 @@ def timeline_payload(
         merging: list[str] = []
         if tl.machines:
             machine = tl.machines[r]
-            if machine not in minimal:
-                minimal[machine] = minimize(machine)
             raw_svg = store.index(machine)
             min_svg = store.index(minimal[machine])
         if tl.labels is not None and r + 1 < len(tl.rows):

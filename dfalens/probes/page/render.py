@@ -13,6 +13,8 @@ import gzip
 import html
 import json
 import re
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -140,6 +142,25 @@ class SvgStore:
                 found = len(self.svgs) - 1
         self._seen[machine] = found
         return found
+
+    def draw_all(self, machines: Sequence[Machine], workers: int = 2) -> None:
+        """Draw the distinct machines among ``machines`` now, ``workers`` Graphviz processes at a time
+        (the drawing happens in the ``dot`` subprocess, so threads overlap; order is kept)."""
+        todo = list(dict.fromkeys(m for m in machines if m not in self._seen))
+        small = [m for m in todo if m.n_states <= self.limit]
+        if workers > 1 and len(small) > 1:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                drawn = list(pool.map(lambda m: image_bytes(m, "svg"), small))
+        else:
+            drawn = [image_bytes(m, "svg") for m in small]
+        done = dict(zip(small, drawn, strict=True))
+        for m in todo:
+            data = done.get(m)
+            if data is None:
+                self._seen[m] = None
+            else:
+                self.svgs.append(_clean_svg(data))
+                self._seen[m] = len(self.svgs) - 1
 
     @property
     def drawn(self) -> bool:

@@ -330,8 +330,8 @@
     if (current >= frames.length - 1) { show(0); }
     $("play").innerHTML = "&#10073;&#10073; pause";
     timer = setInterval(function () {
-      if (current >= frames.length - 1) { play(); return; }
       show(current + 1);
+      if (current >= frames.length - 1) { play(); }
     }, 200);
   }
   slider.addEventListener("input", function () { show(parseInt(slider.value, 10)); });
