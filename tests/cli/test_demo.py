@@ -39,6 +39,9 @@ def test_demo_writes_everything(
     for phrase in ("memorisation epoch", "merger epoch", "generalisation epoch", "final automaton"):
         assert phrase in text
     assert "equivalent to parity" in text  # the verdict, one way or the other
+    page = out / "report.html"
+    assert f"report (open in a browser): {page}" in text
+    assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     # a second call reuses the finished run instead of training again
     code, text, _ = invoke(["demo", "-o", str(out), "--jobs", "1"], capsys)
     assert code == 0 and "reusing the finished run" in text
