@@ -10,6 +10,12 @@ Plot functions draw on the Axes they are given (``ax=``) or on a new figure, and
 
 from dfalens.plots._save import save_figure
 from dfalens.plots.phase import plot_phase_diagram
+from dfalens.plots.report import (
+    run_report,
+    write_animation,
+    write_extraction_report,
+    write_report,
+)
 from dfalens.plots.theory import (
     fig10_theory_curves,
     plot_fig10_run,
@@ -53,9 +59,13 @@ __all__ = [
     "plot_twopoint_fit",
     "plot_twopoint_grid",
     "plot_xor",
+    "run_report",
     "save_figure",
     "snapshots",
     "theory_figures",
     "timeline_plot",
     "training_curves",
+    "write_animation",
+    "write_extraction_report",
+    "write_report",
 ]

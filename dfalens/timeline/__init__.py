@@ -9,6 +9,7 @@ and the pair statistics of the paper's Figs. 7, 12, 14 and 15.
 """
 
 from dfalens.timeline.events import Change, Event
+from dfalens.timeline.frames import select_frames, timeline_html, timeline_payload
 from dfalens.timeline.history import Block, History, RunInfo, load_history
 from dfalens.timeline.pairs import (
     ByLength,
@@ -41,5 +42,8 @@ __all__ = [
     "Timeline",
     "load_history",
     "pair_trajectories",
+    "select_frames",
     "timeline",
+    "timeline_html",
+    "timeline_payload",
 ]

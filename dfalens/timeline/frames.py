@@ -212,7 +212,9 @@ def timeline_payload(
             if machine not in minimal:
                 minimal[machine] = minimize(machine)
         # the drawings of both machines of every frame, in frame order, several at a time
-        store.draw_all([m for r in rows.tolist() for m in (tl.machines[r], minimal[tl.machines[r]])])
+        store.draw_all(
+            [m for r in rows.tolist() for m in (tl.machines[r], minimal[tl.machines[r]])]
+        )
     frames = []
     for r in rows.tolist():
         row = tl.rows[r]
