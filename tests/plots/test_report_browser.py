@@ -142,6 +142,30 @@ def test_slider_keys_and_landmarks(browser: object, tmp_path: Path) -> None:
     assert shot.stat().st_size > 10_000
 
 
+@pytest.mark.skipif(available_renderer() is None, reason="no Graphviz renderer (dot or pygraphviz)")
+def test_two_inline_views_in_one_page(browser: object, tmp_path: Path) -> None:
+    # what Jupyter does with _repr_html_: fragments inside a page, each driving only itself
+    tl = synthetic_timeline()
+    doc = tmp_path / "notebook.html"
+    body = "".join(f"<div class='cell'>{tl._repr_html_()}</div>" for _ in range(2))
+    doc.write_text(f"<!DOCTYPE html><html><body>{body}</body></html>", encoding="utf-8")
+    view = Page(browser, doc)
+    view.page.wait_for_function(
+        "() => document.querySelectorAll('.dfalens-report[data-ready]').length === 2"
+    )
+    first, second = view.page.locator(".dfalens-report").all()
+    first.locator('[data-role="slider"]').evaluate(
+        "el => { el.value = '5'; el.dispatchEvent(new Event('input')); }"
+    )
+    assert first.locator('[data-role="epoch"]').inner_text() == "50"
+    assert second.locator('[data-role="epoch"]').inner_text() == "0"
+    second.focus()
+    view.page.keyboard.press("ArrowRight")  # keys go to the focused view only
+    assert second.locator('[data-role="epoch"]').inner_text() == "10"
+    assert first.locator('[data-role="epoch"]').inner_text() == "50"
+    assert view.errors == []
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(available_renderer() is None, reason="no Graphviz renderer (dot or pygraphviz)")
 def test_report_of_a_trained_run(browser: object, tiny_run: Path, tmp_path: Path) -> None:
@@ -173,6 +197,20 @@ def test_report_of_a_trained_run(browser: object, tiny_run: Path, tmp_path: Path
         " let n = 0; for (let i = 3; i < d.length; i += 4) { if (d[i] > 0) n++; } return n; }"
     )
     assert painted > 100
+    # hovering a point names its word and its state
+    x, y = view.page.evaluate("document.querySelector('.dfalens-report').dfalens.point(0)")
+    box = canvas.bounding_box()
+    assert box is not None
+    view.page.mouse.move(box["x"] + x + 1, box["y"] + y + 1)
+    tip = view.text("tooltip")
+    near = view.page.evaluate(
+        """() => { const r = document.querySelector('.dfalens-report');
+        const d = JSON.parse(r.querySelector('script.dfalens-data').textContent).projection;
+        const p0 = r.dfalens.point(0);
+        return d.words.filter((w, i) => { const p = r.dfalens.point(i);
+            return Math.hypot(p[0] - p0[0], p[1] - p0[1]) < 3; }); }"""
+    )
+    assert tip.split()[0] in near and "state q" in tip  # word 0 ("0") or one drawn on top of it
     view.page.select_option('[data-role="colour"]', "state")
     assert view.errors == []
     view.shot("report_trained.png")

@@ -366,5 +366,10 @@
     show(0);
     root.dataset.ready = "1";
   });
-  root.dfalens = { show: show, frames: frames, current: function () { return current; } };
+  root.dfalens = {
+    show: show,
+    frames: frames,
+    current: function () { return current; },
+    point: function (i) { return proj ? pointXY(current, i) : null; }
+  };
 }());
