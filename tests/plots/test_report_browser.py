@@ -166,6 +166,33 @@ def test_two_inline_views_in_one_page(browser: object, tmp_path: Path) -> None:
     assert view.errors == []
 
 
+@pytest.mark.skipif(available_renderer() is None, reason="no Graphviz renderer (dot or pygraphviz)")
+def test_views_whose_scripts_run_out_of_place(browser: object, tmp_path: Path) -> None:
+    # classic Jupyter inserts the HTML, then runs each script as a new element in <head>
+    fragment = synthetic_timeline()._repr_html_()
+    doc = tmp_path / "classic.html"
+    doc.write_text("<!DOCTYPE html><html><head></head><body></body></html>", encoding="utf-8")
+    view = Page.__new__(Page)
+    view.page = browser.new_page()  # type: ignore[attr-defined]
+    view.errors = []
+    view.page.on("pageerror", lambda e: view.errors.append(str(e)))
+    view.page.goto(doc.resolve().as_uri())
+    view.page.evaluate(
+        """html => { for (let k = 0; k < 2; k++) {
+            const cell = document.createElement('div'); cell.innerHTML = html;
+            document.body.appendChild(cell);
+            for (const old of cell.querySelectorAll('script:not([type])')) {
+                const s = document.createElement('script'); s.textContent = old.textContent;
+                document.head.appendChild(s); } } }""",
+        fragment,
+    )
+    view.page.wait_for_function(
+        "() => document.querySelectorAll('.dfalens-report[data-ready]').length === 2"
+    )
+    epochs = view.page.locator('[data-role="epoch"]').all_inner_texts()
+    assert epochs == ["0", "0"] and view.errors == []
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(available_renderer() is None, reason="no Graphviz renderer (dot or pygraphviz)")
 def test_report_of_a_trained_run(browser: object, tiny_run: Path, tmp_path: Path) -> None:

@@ -3,9 +3,10 @@
   var script = document.currentScript;
   var root = script ? script.closest(".dfalens-report") : null;
   if (!root) {
-    var all = document.querySelectorAll(".dfalens-report:not([data-ready])");
-    root = all[all.length - 1];
+    // a host that runs scripts out of place (classic Jupyter's jQuery): the first view not yet claimed
+    root = document.querySelector(".dfalens-report:not([data-claimed])");
   }
+  root.dataset.claimed = "1";
   var data = JSON.parse(root.querySelector("script.dfalens-data").textContent);
   var SVGNS = "http://www.w3.org/2000/svg";
   var PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf",
