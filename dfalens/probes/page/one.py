@@ -120,7 +120,7 @@ def extraction_payload(
             "explained": [float(e) for e in explained],
         }
     trace = ex.settings.get("trace") or []
-    candidates = [{k: _jsonable(c.get(k)) for k in _TRACE_KEYS if k in c} for c in trace]
+    candidates = [_jsonable(dict(c)) for c in trace]
     settings = {k: _jsonable(v) for k, v in ex.settings.items() if k != "trace"}
     return {
         "kind": "extraction",
