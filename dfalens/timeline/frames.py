@@ -253,6 +253,7 @@ def timeline_payload(
         "frames": frames,
         "svgs": store.svgs,
         "draw_limit": store.limit,
+        "over_budget": store.over_budget,
         "curves": _curves(tl),
         "landmarks": dict(zip(LANDMARKS, landmarks, strict=True)),
         "projection": None if history is None else _projection(tl, history, rows),

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from dfalens.automata import Machine, parity
+from dfalens.automata import Machine, mod_count, parity
 from dfalens.automata.rendering import available_renderer
 from dfalens.probes import collect, extract, from_step
 from dfalens.probes.page import (
@@ -83,6 +83,11 @@ def test_svg_store_draws_each_distinct_machine_once() -> None:
     assert store.index(big) is None  # over the limit: not drawn
     assert len(store.svgs) == 1 and store.svgs[0].startswith("<svg")
     assert "<title>q0</title>" in store.svgs[0] and "<?xml" not in store.svgs[0]
+    assert store.spent == len(store.svgs[0]) and not store.over_budget
+    tight = SvgStore(budget=len(store.svgs[0]))  # room for exactly one drawing
+    tight.draw_all([a, mod_count(3), a])
+    assert len(tight.svgs) == 1 and tight.index(a) == 0 and tight.index(mod_count(3)) is None
+    assert tight.over_budget
 
 
 def _parity_probe():

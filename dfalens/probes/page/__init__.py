@@ -7,6 +7,7 @@ and :class:`dfalens.timeline.Timeline` can show it in Jupyter (``_repr_html_``) 
 
 from dfalens.probes.page.one import extraction_html, extraction_payload
 from dfalens.probes.page.render import (
+    DRAW_BUDGET,
     DRAW_LIMIT,
     PROJECTED_WORDS,
     SvgStore,
@@ -18,6 +19,7 @@ from dfalens.probes.page.render import (
 )
 
 __all__ = [
+    "DRAW_BUDGET",
     "DRAW_LIMIT",
     "PROJECTED_WORDS",
     "SvgStore",

@@ -130,6 +130,7 @@ def extraction_payload(
         "frames": [frame],
         "svgs": store.svgs,
         "draw_limit": store.limit,
+        "over_budget": store.over_budget,
         "projection": projection,
         "settings": settings,
         "candidates": candidates,

@@ -25,6 +25,7 @@ from dfalens.automata import Machine
 from dfalens.automata.rendering import image_bytes
 
 __all__ = [
+    "DRAW_BUDGET",
     "DRAW_LIMIT",
     "SvgStore",
     "pack",
@@ -35,6 +36,10 @@ __all__ = [
 
 DRAW_LIMIT = 80
 """Machines with more states than this are not drawn (the page says how many states there are)."""
+
+DRAW_BUDGET = 24_000_000
+"""Characters of SVG text a page stores at most (about 3 MB once gzipped and base64-encoded); machines
+asked for after it is spent are not drawn."""
 
 PROJECTED_WORDS = 512
 """At most this many words (the shortest first) are shown in the 2-D projection."""
@@ -124,24 +129,37 @@ class SvgStore:
         The distinct drawings, in the order first asked for.
     limit : int
         Machines with more states are not drawn (:meth:`index` returns None).
+    budget : int
+        Most characters of SVG text stored; ``over_budget`` is set when a drawing did not fit.
     """
 
     svgs: list[str] = field(default_factory=list)
     limit: int = DRAW_LIMIT
+    budget: int = DRAW_BUDGET
+    spent: int = 0
+    over_budget: bool = False
     _seen: dict[Machine, int | None] = field(default_factory=dict)
 
-    def index(self, machine: Machine) -> int | None:
-        """Index of the drawing of ``machine`` in :attr:`svgs` (None: too large or no Graphviz)."""
-        if machine in self._seen:
-            return self._seen[machine]
+    def _keep(self, machine: Machine, data: bytes | None) -> int | None:
         found: int | None = None
-        if machine.n_states <= self.limit:
-            data = image_bytes(machine, "svg")
-            if data is not None:
-                self.svgs.append(_clean_svg(data))
+        if data is not None:
+            text = _clean_svg(data)
+            if self.spent + len(text) > self.budget:
+                self.over_budget = True
+            else:
+                self.spent += len(text)
+                self.svgs.append(text)
                 found = len(self.svgs) - 1
         self._seen[machine] = found
         return found
+
+    def index(self, machine: Machine) -> int | None:
+        """Index of the drawing of ``machine`` in :attr:`svgs` (None: too large, over the budget, or
+        no Graphviz)."""
+        if machine in self._seen:
+            return self._seen[machine]
+        data = image_bytes(machine, "svg") if machine.n_states <= self.limit else None
+        return self._keep(machine, data)
 
     def draw_all(self, machines: Sequence[Machine], workers: int = 2) -> None:
         """Draw the distinct machines among ``machines`` now, ``workers`` Graphviz processes at a time
@@ -155,12 +173,7 @@ class SvgStore:
             drawn = [image_bytes(m, "svg") for m in small]
         done = dict(zip(small, drawn, strict=True))
         for m in todo:
-            data = done.get(m)
-            if data is None:
-                self._seen[m] = None
-            else:
-                self.svgs.append(_clean_svg(data))
-                self._seen[m] = len(self.svgs) - 1
+            self._keep(m, done.get(m))
 
     @property
     def drawn(self) -> bool:

@@ -231,7 +231,9 @@
       note.className = "dl-empty";
       note.textContent = states > (data.draw_limit || 0)
         ? states + " states: too many to draw (the page draws machines of at most " + data.draw_limit + " states)"
-        : "no drawing (Graphviz was not available when the report was written)";
+        : data.over_budget
+          ? "not drawn: the page's size budget for drawings was spent on earlier checkpoints"
+          : "no drawing (Graphviz was not available when the report was written)";
       box.appendChild(note);
       box.dataset.svg = "none";
       return;
