@@ -56,10 +56,9 @@ def needs(fmt: str) -> None:
         raise ConfigError(f"animations are .gif or .mp4, not {fmt!r}")
 
 
-def _picture(tl: Timeline, r: int, dpi: int) -> bytes:
+def _pictures(tl: Timeline, rows: list[int], dpi: int) -> list[bytes]:
+    """One PNG per row: one figure, the curves drawn once, the machine and the cursor redrawn."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [1.1, 1]})
-    row = tl.rows[r]
-    automaton(tl.machines[r], ax=left, title=f"extracted automaton: {row.states_raw} states")
     ep = tl.epochs
     right.plot(ep, tl.column("states_raw"), color="#444", lw=1.4, label="raw states")
     right.plot(
@@ -74,12 +73,11 @@ def _picture(tl: Timeline, r: int, dpi: int) -> bytes:
         twin.plot(ep, loss, color="#1f77b4", lw=1.0, label="training loss")
         twin.set_yscale("log")
         twin.set_ylabel("training loss", color="#1f77b4")
-    eq = tl.column("equivalent")
     right.fill_between(
         ep,
         0,
         1,
-        where=eq,
+        where=tl.column("equivalent"),
         color="#2ca02c",
         alpha=0.2,
         transform=right.get_xaxis_transform(),
@@ -89,15 +87,29 @@ def _picture(tl: Timeline, r: int, dpi: int) -> bytes:
         epoch = getattr(tl, f"{name}_epoch")
         if epoch is not None:
             right.axvline(epoch, color=colour, ls=":", lw=1.2)
-    right.axvline(row.epoch, color="black", lw=1.6)
-    verdict = "closed, equivalent" if row.equivalent else ("closed" if row.closed else "open")
-    right.set_title(f"epoch {row.epoch}: {verdict}")
+    cursor = right.axvline(ep[0], color="black", lw=1.6)
     right.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    plt.close(fig)
-    return buf.getvalue()
+    pngs = []
+    try:
+        for i, r in enumerate(rows):
+            row = tl.rows[r]
+            left.clear()
+            automaton(
+                tl.machines[r], ax=left, title=f"extracted automaton: {row.states_raw} states"
+            )
+            cursor.set_xdata([row.epoch, row.epoch])
+            verdict = (
+                "closed, equivalent" if row.equivalent else ("closed" if row.closed else "open")
+            )
+            right.set_title(f"epoch {row.epoch}: {verdict}")
+            if i == 0:
+                fig.tight_layout()
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=dpi)
+            pngs.append(buf.getvalue())
+    finally:
+        plt.close(fig)
+    return pngs
 
 
 def write_animation(
@@ -132,7 +144,7 @@ def write_animation(
         )
     landmarks = (tl.memorisation_epoch, tl.merger_epoch, tl.generalisation_epoch)
     rows, _ = select_frames(tl.epochs, landmarks, max(2, frames))
-    pngs = [_picture(tl, r, dpi) for r in rows.tolist()]
+    pngs = _pictures(tl, rows.tolist(), dpi)
     target.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "gif":
         import PIL.Image
