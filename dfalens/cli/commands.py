@@ -11,10 +11,11 @@ import click
 
 from dfalens.cli.demo import demo
 from dfalens.cli.extract import extract
+from dfalens.cli.report import report
 from dfalens.cli.sweep import sweep
 from dfalens.cli.tasks import tasks
 from dfalens.cli.theory import theory
 from dfalens.cli.timeline import timeline
 from dfalens.cli.train import train
 
-COMMANDS: list[click.Command] = [tasks, train, extract, timeline, sweep, theory, demo]
+COMMANDS: list[click.Command] = [tasks, train, extract, timeline, report, sweep, theory, demo]

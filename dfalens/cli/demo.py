@@ -24,6 +24,7 @@ from dfalens import plots
 from dfalens.automata import minimize, render
 from dfalens.automata.rendering import RenderWarning
 from dfalens.errors import ConfigError, DfalensError
+from dfalens.plots.report import run_report
 from dfalens.timeline.timelines import timeline
 from dfalens.trainers import load_run, make_config, train
 
@@ -96,7 +97,8 @@ def demo(out_dir: Path, paper: bool, seed: int, retrain: bool, jobs: int | None)
     """Train a parity RNN on the CPU, then show when it became the 2-state automaton.
 
     Writes OUT/run (the training run), OUT/timeline.csv and .json, OUT/timeline.png (training curves,
-    per-checkpoint states and automaton snapshots) and the final automaton, raw and minimal, as SVG.
+    per-checkpoint states and automaton snapshots), the final automaton, raw and minimal, as SVG, and
+    OUT/report.html (the interactive report: see `dfalens report`).
     """
 
     if out_dir.exists() and not out_dir.is_dir():
@@ -123,6 +125,7 @@ def demo(out_dir: Path, paper: bool, seed: int, retrain: bool, jobs: int | None)
     final = tl.machines[-1]
     raw_path, hint = _render(final, out_dir / "automaton_raw.svg")
     min_path, hint2 = _render(minimize(final), out_dir / "automaton_minimal.svg")
+    page = run_report(run_dir, out_dir / "report.html", tl=tl).path
     done = time.perf_counter()
 
     length = tl.settings.get("generalisation_length")
@@ -145,6 +148,7 @@ def demo(out_dir: Path, paper: bool, seed: int, retrain: bool, jobs: int | None)
         f"minimisation, {'closed' if last.closed else 'open'}, {verdict}"
     )
     click.echo(f"wrote {png}, {raw_path.name}, {min_path.name}, {csv_path.name}, {json_path.name}")
+    click.echo(f"report (open in a browser): {page}")
     for h in (hint, hint2):
         if h:
             click.echo(f"note: {h}")

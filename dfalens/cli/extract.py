@@ -19,12 +19,13 @@ import click
 from dfalens._files import atomic_write
 from dfalens.automata import get_task_machine, render, to_dict, to_json
 from dfalens.errors import ConfigError, TaskError
+from dfalens.plots.report import write_extraction_report
 from dfalens.probes import AssumptionWarning, from_checkpoint, read_words, verdict
 from dfalens.probes import extract as run_extract
 from dfalens.probes._conventions import START_END_NAMES
 from dfalens.probes.verdicts import exit_code
 
-OUTPUT_SUFFIXES = (".svg", ".png", ".pdf", ".dot", ".gv", ".json")
+OUTPUT_SUFFIXES = (".svg", ".png", ".pdf", ".dot", ".gv", ".json", ".html")
 EXIT_CODES = """\b
 Exit codes:
   0  extracted, and the machine reproduces the network on every word checked
@@ -42,7 +43,7 @@ def _check_output(path: Path) -> None:
     """Fail before any work when ``path`` cannot be written (so nothing is half-written)."""
     if path.suffix.lower() not in OUTPUT_SUFFIXES:
         raise ConfigError(
-            f"cannot write {path.name!r}: -o takes a .svg, .png, .pdf, .dot or .json file name"
+            f"cannot write {path.name!r}: -o takes a .svg, .png, .pdf, .dot, .json or .html file name"
         )
     if path.is_dir():
         raise ConfigError(f"-o {path} is a directory; give a file name such as {path / 'out.svg'}")
@@ -297,7 +298,8 @@ def _summary(ex: Any, description: str, tv: Any, task: str | None) -> list[str]:
     "-o",
     "--output",
     type=click.Path(path_type=Path),
-    help="Write the minimal machine: .svg/.png/.pdf (drawing), .dot, or .json (machine JSON).",
+    help="Write the minimal machine: .svg/.png/.pdf (drawing), .dot, .json (machine JSON), or .html "
+    "(the interactive report: automaton, states, verdict, candidates).",
 )
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object instead of the summary."
@@ -431,7 +433,11 @@ def extract(
     code = exit_code(ex, tv)
     written: Path | None = None
     hint = None
-    if output is not None:
+    if output is not None and output.suffix.lower() == ".html":
+        written = write_extraction_report(
+            ex, output, probe=probe, task=truth, task_name=task, source=str(checkpoint)
+        )
+    elif output is not None:
         written, hint = _write(ex.minimal, output)
     if as_json:
         record = ex.to_dict()

@@ -10,6 +10,8 @@ import click
 
 from dfalens import plots
 from dfalens.errors import CheckpointError
+from dfalens.plots.report import write_report
+from dfalens.plots.report._output import check_output
 from dfalens.timeline.timelines import timeline as compute
 
 if TYPE_CHECKING:
@@ -59,6 +61,12 @@ def _epoch(value: int | None) -> str:
 )
 @click.option("--plot", is_flag=True, help="Also write timeline.png (the Fig. 6 view).")
 @click.option(
+    "--html",
+    "html_path",
+    type=click.Path(path_type=Path),
+    help="Also write the interactive report page (as `dfalens report`) to this .html file.",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print the derived epochs and last row as JSON."
 )
 def timeline(
@@ -71,6 +79,7 @@ def timeline(
     max_len: int | None,
     jobs: int | None,
     plot: bool,
+    html_path: Path | None,
     as_json: bool,
 ) -> int:
     """Extract the automaton at every checkpoint of RUN_DIR; write timeline.csv and timeline.json.
@@ -85,6 +94,8 @@ def timeline(
         raise CheckpointError(
             f"{run_dir} is not a directory; pass a run directory (dfalens train -o)"
         )
+    if html_path is not None:
+        check_output(html_path, (".html", ".htm"), "the report")
     tl = compute(
         run_dir,
         task,
@@ -101,6 +112,7 @@ def timeline(
     if plot:
         png = out / "timeline.png"
         _plot(tl, png)
+    page = write_report(tl, html_path)[0] if html_path is not None else None
     last = tl.rows[-1]
     if as_json:
         click.echo(
@@ -111,7 +123,8 @@ def timeline(
                     "merger_epoch": tl.merger_epoch,
                     "generalisation_epoch": tl.generalisation_epoch,
                     "last": last.to_dict(),
-                    "files": [str(csv_path), str(json_path)] + ([str(png)] if png else []),
+                    "files": [str(csv_path), str(json_path)]
+                    + [str(p) for p in (png, page) if p is not None],
                 },
                 indent=2,
             )
@@ -138,7 +151,8 @@ def timeline(
         f"last checkpoint (epoch {last.epoch}): {last.states_raw} states, {last.states_minimal} minimal, "
         f"{'closed' if last.closed else 'open'}, {verdict}"
     )
-    click.echo(f"wrote {csv_path} and {json_path}" + (f" and {png}" if png else ""))
+    extra = "".join(f" and {p}" for p in (png, page) if p is not None)
+    click.echo(f"wrote {csv_path} and {json_path}{extra}")
     return 0
 
 

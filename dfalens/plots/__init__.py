@@ -18,6 +18,12 @@ file (it takes an Axes or a figure, and releases the figure)::
 
 from dfalens.plots._save import save_figure
 from dfalens.plots.phase import plot_phase_diagram
+from dfalens.plots.report import (
+    run_report,
+    write_animation,
+    write_extraction_report,
+    write_report,
+)
 from dfalens.plots.theory import (
     fig10_theory_curves,
     plot_fig10,
@@ -63,9 +69,13 @@ __all__ = [
     "plot_twopoint_fit",
     "plot_twopoint_grid",
     "plot_xor",
+    "run_report",
     "save_figure",
     "snapshot_epochs",
     "snapshots",
     "timeline_plot",
     "training_curves",
+    "write_animation",
+    "write_extraction_report",
+    "write_report",
 ]

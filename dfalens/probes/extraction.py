@@ -39,6 +39,7 @@ from dfalens.probes.clustering import (
 from dfalens.probes.collection import collect
 from dfalens.probes.evidence import Evidence, WordSample
 from dfalens.probes.hooks import PrefixProbe
+from dfalens.probes.page.one import extraction_html
 from dfalens.probes.probe import Probe
 from dfalens.probes.quotients import (
     MAX_NAMED_STATES,
@@ -147,6 +148,10 @@ class Extraction:
             f"consistent={self.consistent}, agreement={self.agreement:.4f}{words}, "
             f"fidelity={{{fid}}}, method={self.settings.get('method')})"
         )
+
+    def _repr_html_(self) -> str:
+        """The report page of this extraction, inline in Jupyter (it holds no states: no projection)."""
+        return extraction_html(self, fragment=True)
 
     def to_dict(self, *, labels: bool = False, quotient: bool = False) -> dict[str, Any]:
         """JSON-ready summary.

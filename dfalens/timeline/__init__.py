@@ -9,6 +9,7 @@ and the pair statistics of the paper's Figs. 7, 12, 14 and 15.
 """
 
 from dfalens.timeline.events import Change, Event, compare_partitions
+from dfalens.timeline.frames import select_frames, timeline_html, timeline_payload
 from dfalens.timeline.history import (
     Block,
     History,
@@ -59,5 +60,8 @@ __all__ = [
     "pair_trajectories",
     "resolve_run",
     "resolve_task",
+    "select_frames",
     "timeline",
+    "timeline_html",
+    "timeline_payload",
 ]

@@ -30,6 +30,7 @@ from dfalens.automata import to_dict as machine_to_dict
 from dfalens.errors import ConfigError, DataError
 from dfalens.timeline._workers import collect_block, extract_block, pooled_scale, run_blocks
 from dfalens.timeline.events import Event
+from dfalens.timeline.frames import timeline_html
 from dfalens.timeline.history import (
     check_same_run,
     resolve_run,
@@ -356,6 +357,10 @@ class Timeline:
         if self.labels is not None:
             return int(self.labels.shape[1])
         return len(self.words) or int(self.settings.get("n_words", 0))
+
+    def _repr_html_(self) -> str:
+        """The report page, inline in Jupyter (states read again from the run for the projection)."""
+        return timeline_html(self, load_states=True, fragment=True)
 
     # -- serialisation -----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

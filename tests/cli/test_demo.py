@@ -54,6 +54,9 @@ def test_demo_writes_everything(
     assert found[4].startswith("equivalent") == last.equivalent
     if not last.equivalent and last.counterexample is not None:
         assert found[5] == repr(last.counterexample)
+    page = out / "report.html"
+    assert f"report (open in a browser): {page}" in text
+    assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     # a second call reuses the finished run instead of training again
     code, text, _ = invoke(["demo", "-o", str(out), "--jobs", "1"], capsys)
     assert code == 0 and "reusing the finished run" in text
