@@ -14,7 +14,7 @@ import torch
 
 from dfalens.automata import Machine, mod_count, parity
 from dfalens.automata.rendering import available_renderer
-from dfalens.probes import collect, extract, from_step
+from dfalens.probes import collect, extract, from_step, verdict
 from dfalens.probes.page import (
     SvgStore,
     classes,
@@ -105,11 +105,13 @@ def test_extraction_page_and_jupyter_view() -> None:
     probe = _parity_probe()
     states = collect(probe, 5)
     ex = extract(states, method="threshold", eps=0.1)
-    page = render_page(extraction_payload(ex, states, task=parity(), task_name="parity"))
+    tv = verdict(ex, parity(), probe)
+    page = render_page(extraction_payload(ex, states, task_verdict=tv, task_name="parity"))
     data = _payload(page)
     frame = data["frames"][0]
     assert frame["states_minimal"] == ex.n_minimal == 2 and frame["equivalent"] is True
     assert frame["counterexample"] is None and frame["closed"] is True
+    assert frame["consistent"] is ex.consistent and frame["verdict_text"] == str(tv)
     proj = data["projection"]
     assert proj["n"] == 62 and proj["words"][:3] == [
         "0",
@@ -119,10 +121,10 @@ def test_extraction_page_and_jupyter_view() -> None:
     labels = np.frombuffer(base64.b64decode(proj["state"]), "<u2")
     np.testing.assert_array_equal(labels, ex.labels[1:63])
     assert [c["method"] for c in data["candidates"]] == ["threshold"]
-    wrong = _payload(
-        render_page(extraction_payload(ex, task=Machine([[0, 0]], [1]), task_name="one"))
-    )
+    not_it = verdict(ex, Machine([[0, 0]], [1]), probe)  # the network answers 0 on "0"
+    wrong = _payload(render_page(extraction_payload(ex, task_verdict=not_it, task_name="one")))
     assert wrong["frames"][0]["equivalent"] is False and wrong["frames"][0]["counterexample"] == "0"
+    assert "the network answers 0" in wrong["frames"][0]["verdict_text"]
     assert wrong["projection"] is None
     html = ex._repr_html_()
     assert (

@@ -13,7 +13,7 @@ from dfalens._files import atomic_write
 from dfalens.automata import Machine
 from dfalens.errors import DataError
 from dfalens.plots.report._output import check_output
-from dfalens.probes import Extraction, Probe, StateSet, collect
+from dfalens.probes import Extraction, Probe, StateSet, collect, verdict
 from dfalens.probes.page import extraction_html, render_page
 from dfalens.timeline import Timeline, timeline
 from dfalens.timeline.frames import MAX_FRAMES, timeline_payload
@@ -210,7 +210,7 @@ def write_extraction_report(
         Without ``states``, collect them again from this network (words up to the extraction's
         ``max_len``).
     task, task_name : optional
-        Ground truth for the verdict.
+        Ground truth for the verdict, which is about the network (:func:`dfalens.probes.verdict`).
     source : str, optional
         What was extracted (a checkpoint path), for the title.
     """
@@ -218,6 +218,9 @@ def write_extraction_report(
     if states is None and probe is not None and ex.settings.get("max_len") is not None:
         states = collect(probe, int(ex.settings["max_len"]))
     title = f"dfalens extraction: {Path(source).name}" if source else None
-    text = extraction_html(ex, states, task=task, task_name=task_name, title=title, source=source)
+    tv = verdict(ex, task, probe) if task is not None else None
+    text = extraction_html(
+        ex, states, task_verdict=tv, task_name=task_name, title=title, source=source
+    )
     target.parent.mkdir(parents=True, exist_ok=True)
     return atomic_write(target, text)

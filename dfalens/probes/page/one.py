@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dfalens.automata import Machine, equivalent
 from dfalens.probes.page.render import (
     SvgStore,
     classes,
@@ -22,6 +21,7 @@ from dfalens.probes.stateset import StateSet
 
 if TYPE_CHECKING:
     from dfalens.probes.extraction import Extraction
+    from dfalens.probes.verdicts import TaskVerdict
 
 __all__ = ["extraction_html", "extraction_payload"]
 
@@ -63,7 +63,7 @@ def extraction_payload(
     ex: Extraction,
     states: StateSet | None = None,
     *,
-    task: Machine | None = None,
+    task_verdict: TaskVerdict | None = None,
     task_name: str | None = None,
     title: str | None = None,
     source: str | None = None,
@@ -76,20 +76,25 @@ def extraction_payload(
     states : StateSet, optional
         The states the extraction clustered (``ex.labels`` labels its nodes); without them the page has
         no projection.
-    task, task_name : optional
-        Ground truth: the verdict says whether ``ex.minimal`` is equivalent to it (else only closed or
-        open).
+    task_verdict : TaskVerdict, optional
+        :func:`dfalens.probes.verdict` of the extraction against a task: about the network, not only
+        the machine (without it the page says no task was checked).
+    task_name : str, optional
+        The task's name, for the verdict line.
     title, source : str, optional
         Page title and a description of what was extracted (a checkpoint path, a network).
     """
     store = SvgStore()
     verdict: bool | None = None
     counterexample = None
-    if task is not None:
-        ignore = not bool(ex.settings.get("include_empty", False))
-        check = equivalent(ex.minimal, task, ignore_empty=ignore)
-        verdict = bool(ex.closed and check.equal)
-        counterexample = None if check.equal else check.word_str
+    if task_verdict is not None:
+        verdict = task_verdict.equal
+        if not verdict:
+            counterexample = (
+                task_verdict.network_word_str
+                if task_verdict.network_word is not None
+                else task_verdict.machine.word_str
+            )
     fidelity = None if ex.fidelity is None else {str(k): v for k, v in ex.fidelity.items()}
     frame = {
         "epoch": None,
@@ -97,8 +102,10 @@ def extraction_payload(
         "states_raw": ex.n_raw,
         "states_minimal": ex.n_minimal,
         "closed": bool(ex.closed),
+        "consistent": bool(ex.consistent),
         "equivalent": verdict,
         "counterexample": counterexample,
+        "verdict_text": None if task_verdict is None else str(task_verdict),
         "fidelity": _jsonable(fidelity),
         "agreement": number(ex.agreement),
         # drawn with short state names (q0, q1, ...): the member words make unreadable nodes
@@ -142,7 +149,7 @@ def extraction_html(
     ex: Extraction,
     states: StateSet | None = None,
     *,
-    task: Machine | None = None,
+    task_verdict: TaskVerdict | None = None,
     task_name: str | None = None,
     title: str | None = None,
     source: str | None = None,
@@ -150,6 +157,6 @@ def extraction_html(
 ) -> str:
     """The one-checkpoint report page (see :func:`extraction_payload`; ``fragment`` for Jupyter)."""
     payload = extraction_payload(
-        ex, states, task=task, task_name=task_name, title=title, source=source
+        ex, states, task_verdict=task_verdict, task_name=task_name, title=title, source=source
     )
     return render_page(payload, fragment=fragment)

@@ -261,8 +261,12 @@
     if (f.epoch !== null) { item("epoch", f.epoch); }
     item("states", f.states_raw + " raw, " + f.states_minimal + " minimal");
     item("closed", f.closed ? "yes: every reachable state has every transition" : "no: some transitions are undefined (not yet a finite automaton)", f.closed ? "dl-ok" : "dl-bad");
+    if (f.consistent !== undefined) {
+      item("consistent", f.consistent ? "yes: the machine gives the network's class on every word checked" : "NO: the machine does not reproduce the network; it is a best guess", f.consistent ? "dl-ok" : "dl-bad");
+    }
     var eq;
-    if (f.equivalent === true) { eq = item("task", "equivalent to " + (data.task || "the task"), "dl-ok"); }
+    if (f.verdict_text) { eq = item("task", f.verdict_text, f.equivalent ? "dl-ok" : "dl-bad"); }
+    else if (f.equivalent === true) { eq = item("task", "equivalent to " + (data.task || "the task"), "dl-ok"); }
     else if (f.counterexample !== null && f.counterexample !== undefined) {
       eq = item("task", "not equivalent: differs on " + (f.counterexample === "" ? "the empty word" : "'" + f.counterexample + "'"), "dl-bad");
     } else if (f.equivalent === false) { eq = item("task", "not equivalent", "dl-bad"); }
