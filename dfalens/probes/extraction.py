@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from dfalens.automata import Machine, minimize, run, to_dict
+from dfalens._files import jsonable
+from dfalens.automata import Machine, minimize, n_states_trimmed, run, to_dict
 from dfalens.errors import BudgetError, ConfigError
 from dfalens.probes.clustering import (
     DEFAULT_EPS,
@@ -154,7 +155,7 @@ class Extraction:
             else {str(k): v for k, v in self.fidelity.items()},
             "conflicts": dict(self.conflicts),
             "undefined": self.undefined,
-            "settings": _jsonable(self.settings),
+            "settings": jsonable(self.settings),
             "machine": to_dict(self.minimal),
         }
         if quotient:
@@ -162,22 +163,6 @@ class Extraction:
         if labels:
             out["labels"] = self.labels.tolist()
         return out
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, range):
-        return [value.start, value.stop]
-    return value
 
 
 def lexicographic_order(states: StateSet) -> np.ndarray:
@@ -552,17 +537,8 @@ def extract(
         settings=settings,
         n_raw=final.machine.n_states,
         n_minimal=final.minimal.n_states,
-        n_minimal_trimmed=final.minimal.n_states - _has_dead_state(final.minimal),
+        n_minimal_trimmed=n_states_trimmed(final.minimal),
     )
-
-
-def _has_dead_state(m: Machine) -> int:
-    """1 when the minimal complete machine ``m`` has a dead state other than its start (a state of
-    output 0 whose transitions all loop back to it: in a minimal machine every state whose future
-    outputs are all 0 is that one state), else 0; ``n_states - this`` is the trimmed count."""
-    q = np.arange(m.n_states)
-    dead = (m.output == 0) & np.all(m.delta == q[:, None], axis=1) & (q != m.start)
-    return int(dead.any())
 
 
 def _fidelity(

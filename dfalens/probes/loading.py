@@ -16,7 +16,6 @@ default) unless ``nonlinearity="relu"`` is given.
 
 from __future__ import annotations
 
-import json
 import pickle
 import pickletools
 import re
@@ -32,7 +31,7 @@ from torch import Tensor, nn
 
 from dfalens.errors import CheckpointError, ConfigError
 from dfalens.probes.probe import Probe, as_alphabet, from_model, from_module
-from dfalens.trainers.checkpoints import load_checkpoint
+from dfalens.trainers.checkpoints import load_checkpoint, safetensors_metadata
 
 __all__ = ["RecurrentSpec", "from_checkpoint", "infer_recurrent", "read_weights"]
 
@@ -466,10 +465,8 @@ def _safetensors_header(path: Path) -> dict[str, str]:
             if not _looks_safetensors(head, size):
                 return {}
             f.seek(0)
-            n = int.from_bytes(f.read(8), "little")
-            header = json.loads(f.read(n))
-        meta = header.get("__metadata__") if isinstance(header, dict) else None
-        return {str(k): str(v) for k, v in meta.items()} if isinstance(meta, dict) else {}
+            meta = safetensors_metadata(f.read(8 + int.from_bytes(head[:8], "little")))
+        return {str(k): str(v) for k, v in meta.items()}
     except (OSError, ValueError):
         return {}
 

@@ -31,7 +31,7 @@ from dfalens.probes.collection import collect, count_words
 from dfalens.probes.probe import from_model
 from dfalens.probes.stateset import StateSet
 from dfalens.trainers import checkpoints as ck
-from dfalens.trainers.checkpoints import FORMAT, decode_meta, load_checkpoint
+from dfalens.trainers.checkpoints import FORMAT, decode_meta, load_checkpoint, safetensors_metadata
 
 __all__ = [
     "RunInfo",
@@ -326,8 +326,7 @@ def read_block(paths: Sequence[Path]) -> Block:
     for p in paths:
         try:
             data = Path(p).read_bytes()
-            size = int.from_bytes(data[:8], "little")
-            header = json.loads(data[8 : 8 + size]).get("__metadata__") or {}
+            header = safetensors_metadata(data)
             if header.get("format") != FORMAT:
                 raise ValueError("not a dfalens checkpoint")
             t = st_load(data)

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from dfalens._files import atomic_write
+from dfalens._files import atomic_write, jsonable
 from dfalens.automata import Machine
 from dfalens.automata import from_dict as machine_from_dict
 from dfalens.automata import to_dict as machine_to_dict
@@ -127,9 +127,9 @@ class Row:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (NaN becomes None)."""
-        d: dict[str, Any] = {name: _clean(getattr(self, name)) for name in _SCALAR_FIELDS}
-        d["loss"] = {str(k): _clean(v) for k, v in sorted(self.loss.items())}
-        d["accuracy"] = {str(k): _clean(v) for k, v in sorted(self.accuracy.items())}
+        d: dict[str, Any] = {name: jsonable(getattr(self, name), finite=True) for name in _SCALAR_FIELDS}
+        d["loss"] = jsonable(dict(sorted(self.loss.items())), finite=True)
+        d["accuracy"] = jsonable(dict(sorted(self.accuracy.items())), finite=True)
         return d
 
     @classmethod
@@ -145,16 +145,6 @@ class Row:
         loss = {int(k): float(v) for k, v in (d.get("loss") or {}).items() if v is not None}
         acc = {int(k): float(v) for k, v in (d.get("accuracy") or {}).items() if v is not None}
         return cls(**kwargs, loss=loss, accuracy=acc)
-
-
-def _clean(v: Any) -> Any:
-    if isinstance(v, float | np.floating):
-        return None if not math.isfinite(float(v)) else float(v)
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, np.bool_):
-        return bool(v)
-    return v
 
 
 def first_stable(epochs: np.ndarray, ok: np.ndarray) -> int | None:
@@ -369,7 +359,7 @@ class Timeline:
             "memorisation_epoch": self.memorisation_epoch,
             "merger_epoch": self.merger_epoch,
             "generalisation_epoch": self.generalisation_epoch,
-            "settings": {k: _clean(v) for k, v in self.settings.items()},
+            "settings": jsonable(self.settings, finite=True),
             "rows": [r.to_dict() for r in self.rows],
             "events": [e.to_dict() for e in self.events],
         }

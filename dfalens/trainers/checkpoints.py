@@ -121,10 +121,19 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def safetensors_metadata(data: bytes) -> dict[str, str]:
-    """The ``__metadata__`` of safetensors bytes (8-byte little-endian header length, then JSON)."""
+    """The ``__metadata__`` of safetensors bytes (8-byte little-endian header length, then JSON).
+
+    ``data`` needs to hold only the header (its first ``8 + length`` bytes). This is the one reader of
+    safetensors headers in dfalens; malformed headers raise ``ValueError`` (``json`` errors included).
+    """
     size = int.from_bytes(data[:8], "little")
     header = json.loads(data[8 : 8 + size])
-    return dict(header.get("__metadata__") or {})
+    if not isinstance(header, dict):
+        raise ValueError("the safetensors header is not a JSON object")
+    meta = header.get("__metadata__") or {}
+    if not isinstance(meta, dict):
+        raise ValueError("the safetensors __metadata__ is not a JSON object")
+    return dict(meta)
 
 
 def _parse(path: Path, data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
