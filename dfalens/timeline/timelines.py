@@ -37,6 +37,13 @@ from dfalens.timeline.history import (
     tree_arrays,
     word_strings,
 )
+from dfalens.trainers.landmarks import (
+    GENERALISATION_LENGTH,
+    MEMORISATION_LOSS,
+    first_stable,
+    generalisation_epoch,
+    generalisation_length,
+)
 
 __all__ = [
     "Row",
@@ -48,12 +55,6 @@ __all__ = [
     "MEMORISATION_LOSS",
     "GENERALISATION_LENGTH",
 ]
-
-MEMORISATION_LOSS = 1e-3
-"""Training loss under which a run counts as having memorised its training set."""
-
-GENERALISATION_LENGTH = 1000
-"""Test length whose accuracy defines the generalisation epoch (the longest logged if absent)."""
 
 _SCALAR_FIELDS = (
     "epoch",
@@ -127,7 +128,9 @@ class Row:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (NaN becomes None)."""
-        d: dict[str, Any] = {name: jsonable(getattr(self, name), finite=True) for name in _SCALAR_FIELDS}
+        d: dict[str, Any] = {
+            name: jsonable(getattr(self, name), finite=True) for name in _SCALAR_FIELDS
+        }
         d["loss"] = jsonable(dict(sorted(self.loss.items())), finite=True)
         d["accuracy"] = jsonable(dict(sorted(self.accuracy.items())), finite=True)
         return d
@@ -145,23 +148,6 @@ class Row:
         loss = {int(k): float(v) for k, v in (d.get("loss") or {}).items() if v is not None}
         acc = {int(k): float(v) for k, v in (d.get("accuracy") or {}).items() if v is not None}
         return cls(**kwargs, loss=loss, accuracy=acc)
-
-
-def first_stable(epochs: np.ndarray, ok: np.ndarray) -> int | None:
-    """The first epoch from which ``ok`` holds at every later entry, or None.
-
-    Parameters
-    ----------
-    epochs : ndarray of int, shape (c,)
-        Increasing epochs.
-    ok : ndarray of bool, shape (c,)
-    """
-    ok = np.asarray(ok, dtype=bool)
-    if ok.size == 0 or not ok[-1]:
-        return None
-    bad = np.nonzero(~ok)[0]
-    start = 0 if bad.size == 0 else int(bad[-1]) + 1
-    return int(np.asarray(epochs)[start])
 
 
 def derived_epochs(
@@ -205,10 +191,7 @@ def derived_epochs(
     memorised = int(metric_epochs[low[0]]) if low.size else None
     generalised = None
     if metric_accuracy is not None:
-        acc = np.asarray(metric_accuracy, dtype=float)
-        known = ~np.isnan(acc)
-        if known.any():
-            generalised = first_stable(metric_epochs[known], acc[known] >= 1.0)
+        generalised = generalisation_epoch(metric_epochs, metric_accuracy)
     return {
         "memorisation_epoch": memorised,
         "merger_epoch": first_stable(epochs, extraction_ok),
@@ -703,11 +686,7 @@ def timeline(
 
     # derived epochs: the full metric log when there is one, else the rows
     test_lengths = sorted({L for row in rows for L in row.accuracy})
-    gen_len = (
-        GENERALISATION_LENGTH
-        if GENERALISATION_LENGTH in test_lengths or not test_lengths
-        else max(test_lengths)
-    )
+    gen_len = generalisation_length(test_lengths) or GENERALISATION_LENGTH
     epochs_arr = np.array([row.epoch for row in rows])
     ok = np.array([row.equivalent for row in rows])
     if table:

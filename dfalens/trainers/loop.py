@@ -36,6 +36,12 @@ from dfalens.trainers import checkpoints as ck
 from dfalens.trainers.config import TrainConfig, checkpoint_epochs
 from dfalens.trainers.data import TaskData, make_task_data
 from dfalens.trainers.evaluate import TensorGroups, evaluate_groups, evaluate_long, loss_terms
+from dfalens.trainers.landmarks import (
+    GENERALISATION_ACCURACY,
+    GENERALISATION_LENGTH,
+    MEMORISATION_LOSS,
+    generalisation_epoch,
+)
 from dfalens.trainers.models import ModelConfig, RecurrentModel, build_model
 
 __all__ = ["Run", "train", "load_run", "resolve_device", "derived_seed", "STATE_INTERVAL_S"]
@@ -111,14 +117,16 @@ class Run:
                 return int(row["epoch"])
         return None
 
-    def summary(self, length: int | None = 1000, threshold: float = 1e-3) -> dict[str, Any]:
-        """Epochs, final losses and the two landmark epochs.
+    def summary(
+        self, length: int | None = GENERALISATION_LENGTH, threshold: float = MEMORISATION_LOSS
+    ) -> dict[str, Any]:
+        """Epochs, final losses and the landmark epochs.
 
         Parameters
         ----------
         length : int or None
-            Test length for the generalisation landmark; falls back to the longest test length when the
-            run does not test ``length`` (None: the longest).
+            Test length for the generalisation landmarks; falls back to the longest test length when
+            the run does not test ``length`` (None: the longest).
         threshold : float
             Training-loss level of the memorisation landmark.
 
@@ -127,12 +135,24 @@ class Run:
         dict
             ``epochs``, ``stopped_early``, ``diverged``, ``train_loss``, ``val_loss`` (dict),
             ``val_accuracy`` (dict), ``loss_below`` (threshold), ``first_epoch_loss_below``,
-            ``accuracy_length``, ``first_epoch_accuracy_1`` (None means never).
+            ``accuracy_length``, ``first_epoch_accuracy_1`` (the first checkpoint at accuracy 1.0, which
+            may drop again), ``generalisation_epoch`` (the first from which it stays 1.0: the definition
+            of :func:`dfalens.trainers.landmarks.generalisation_epoch`, as in the timeline). None means
+            never.
         """
         lengths = self.config.test_lengths
         if length is None or int(length) not in lengths:
             length = max(lengths) if lengths else None
         last = self.metrics[-1] if self.metrics else {}
+        generalised = None
+        if length is not None:
+            key = str(int(length))
+            generalised = generalisation_epoch(
+                np.array([int(row["epoch"]) for row in self.metrics], dtype=np.int64),
+                np.array(
+                    [row["val_accuracy"].get(key, np.nan) for row in self.metrics], dtype=float
+                ),
+            )
         return {
             "epochs": self.epochs_done,
             "stopped_early": self.stopped_early,
@@ -144,8 +164,11 @@ class Run:
             "first_epoch_loss_below": self.first_epoch_loss_below(threshold),
             "accuracy_length": length,
             "first_epoch_accuracy_1": (
-                None if length is None else self.first_epoch_accuracy(length, 1.0)
+                None
+                if length is None
+                else self.first_epoch_accuracy(length, GENERALISATION_ACCURACY)
             ),
+            "generalisation_epoch": generalised,
         }
 
 
