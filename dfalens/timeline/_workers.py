@@ -20,6 +20,7 @@ from dfalens.automata import Machine, equivalent, minimize, run
 from dfalens.probes.clustering import cluster
 from dfalens.probes.extraction import lexicographic_order
 from dfalens.probes.quotients import quotient
+from dfalens.probes.scaling import state_moments
 from dfalens.probes.stateset import StateSet
 from dfalens.timeline.events import diff_partitions
 from dfalens.timeline.history import read_block, tree_arrays, word_strings
@@ -29,7 +30,6 @@ __all__ = [
     "collect_block",
     "extract_block",
     "run_blocks",
-    "pooled_scale",
 ]
 
 
@@ -63,7 +63,7 @@ def _lite(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def collect_block(paths: list[Path], max_len: int, keep: bool = False) -> dict[str, Any]:
-    """Pass 1: metadata, state moments (count, mean, sum of squared deviations), per-checkpoint scale;
+    """Pass 1: metadata, the block's state moments, per-checkpoint scale;
     with ``keep`` also the states and outputs themselves (for pass 2 in the same process)."""
 
     with one_thread():
@@ -74,38 +74,15 @@ def collect_block(paths: list[Path], max_len: int, keep: bool = False) -> dict[s
         finite = np.isfinite(h.reshape(c, -1)).all(axis=1)
         if not finite.all():
             return {"metas": [_lite(m) for m in metas], "diverged": int(np.argmin(finite))}
-        # per checkpoint: mean and squared deviations per unit; then combined over the block
-        means = h.mean(axis=1, dtype=np.float64)  # (c, d)
-        dev = h - means[:, None, :].astype(np.float32)
-        m2s = np.einsum("cnd,cnd->cd", dev, dev, dtype=np.float64)
-        mean = means.mean(axis=0)
-        m2 = m2s.sum(axis=0) + n * ((means - mean) ** 2).sum(axis=0)
-        per = np.sqrt(m2s.sum(axis=1) / n)
+        per = state_moments(h)  # per checkpoint; then combined over the block
     out = {
         "metas": [_lite(m) for m in metas],
-        "count": c * n,
-        "mean": mean,
-        "m2": m2,
-        "scales": per,
+        "moments": per.pooled(),
+        "scales": per.scale,
     }
     if keep:
         out["states"] = (h, o)
     return out
-
-
-def pooled_scale(parts: list[dict[str, Any]]) -> float:
-    """Combine block moments (Chan et al.'s parallel variance) into the norm of the per-unit std."""
-    n = 0
-    mean = np.zeros_like(parts[0]["mean"])
-    m2 = np.zeros_like(parts[0]["m2"])
-    for p in parts:
-        nb = p["count"]
-        delta = p["mean"] - mean
-        total = n + nb
-        mean = mean + delta * (nb / total)
-        m2 = m2 + p["m2"] + delta**2 * (n * nb / total)
-        n = total
-    return float(np.sqrt(m2.sum() / n))
 
 
 def extract_block(

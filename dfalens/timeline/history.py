@@ -29,6 +29,7 @@ from dfalens.automata import Machine, from_dict, get_task_machine
 from dfalens.errors import CheckpointError, ConfigError, DfalensError, TaskError
 from dfalens.probes.collection import collect, count_words
 from dfalens.probes.probe import from_model
+from dfalens.probes.scaling import state_moments
 from dfalens.probes.stateset import StateSet
 from dfalens.trainers import checkpoints as ck
 from dfalens.trainers.checkpoints import FORMAT, decode_meta, load_checkpoint, safetensors_metadata
@@ -429,15 +430,8 @@ class History:
     def scale(self, pooled: bool = True) -> float | np.ndarray:
         """Norm of the per-unit std of the states: pooled over all checkpoints and words (a float,
         the paper's), or per checkpoint (an array of shape (c,))."""
-        h = self.hidden
-        if pooled:
-            mean = h.mean(axis=(0, 1), dtype=np.float64)
-            var = np.zeros(h.shape[2])
-            for c in range(h.shape[0]):  # one checkpoint at a time: no float64 copy of everything
-                dev = h[c].astype(np.float64) - mean
-                var += np.einsum("nd,nd->d", dev, dev)
-            return float(np.sqrt(var.sum() / (h.shape[0] * h.shape[1])))
-        return np.sqrt(h.var(axis=1, dtype=np.float64).sum(axis=1))
+        per = state_moments(self.hidden)  # chunked: no float64 copy of everything
+        return float(per.pooled().scale) if pooled else per.scale
 
     @property
     def words(self) -> tuple[str, ...]:

@@ -28,7 +28,8 @@ from dfalens.automata import Machine
 from dfalens.automata import from_dict as machine_from_dict
 from dfalens.automata import to_dict as machine_to_dict
 from dfalens.errors import ConfigError, DataError
-from dfalens.timeline._workers import collect_block, extract_block, pooled_scale, run_blocks
+from dfalens.probes.scaling import pool
+from dfalens.timeline._workers import collect_block, extract_block, run_blocks
 from dfalens.timeline.events import Event
 from dfalens.timeline.history import (
     check_same_run,
@@ -603,7 +604,7 @@ def timeline(
         eps_abs = np.full(n_ckpt, float(eps))
         unit: float | list[float] = 1.0
     elif pooled:
-        unit = pooled_scale(moments)
+        unit = float(pool([m["moments"] for m in moments]).scale)
         eps_abs = np.full(n_ckpt, eps * unit)
     else:
         per = np.concatenate([m["scales"] for m in moments])
