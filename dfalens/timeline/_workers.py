@@ -18,12 +18,13 @@ import numpy as np
 
 from dfalens.automata import Machine, equivalent, minimize, run
 from dfalens.probes.clustering import cluster
+from dfalens.probes.collection import tree_arrays
 from dfalens.probes.extraction import lexicographic_order
 from dfalens.probes.quotients import quotient
 from dfalens.probes.scaling import state_moments
 from dfalens.probes.stateset import StateSet
 from dfalens.timeline.events import diff_partitions
-from dfalens.timeline.history import read_block, tree_arrays, word_strings
+from dfalens.timeline.history import read_block, word_strings
 
 __all__ = [
     "one_thread",

@@ -27,7 +27,7 @@ import torch
 
 from dfalens.automata import Machine, from_dict, get_task_machine
 from dfalens.errors import CheckpointError, ConfigError, DfalensError, TaskError
-from dfalens.probes.collection import collect, count_words
+from dfalens.probes.collection import collect, count_words, tree_arrays
 from dfalens.probes.probe import from_model
 from dfalens.probes.scaling import state_moments
 from dfalens.probes.stateset import StateSet
@@ -39,7 +39,6 @@ __all__ = [
     "History",
     "resolve_run",
     "resolve_task",
-    "tree_arrays",
     "tree_states",
     "Block",
     "read_block",
@@ -201,18 +200,6 @@ def check_same_run(metas: Sequence[dict[str, Any]], paths: Sequence[Path]) -> No
 
 
 # -- the prefix tree --------------------------------------------------------------------------------
-def tree_arrays(n_symbols: int, max_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Parent, last symbol and depth of every word up to ``max_len``, in :func:`collect`'s order."""
-    counts = np.array([n_symbols**length for length in range(max_len + 1)], dtype=np.int64)
-    off = np.concatenate([[0], np.cumsum(counts)])
-    n = int(off[-1])
-    depth = np.repeat(np.arange(max_len + 1, dtype=np.int64), counts)
-    within = np.arange(n, dtype=np.int64) - off[depth]
-    parent = np.where(depth > 0, off[np.maximum(depth - 1, 0)] + within // n_symbols, -1)
-    symbol = np.where(depth > 0, within % n_symbols, -1)
-    return parent, symbol, depth
-
-
 def word_strings(
     parent: np.ndarray, symbol: np.ndarray, alphabet: Sequence[str]
 ) -> tuple[str, ...]:

@@ -28,6 +28,7 @@ from dfalens.automata import Machine
 from dfalens.automata import from_dict as machine_from_dict
 from dfalens.automata import to_dict as machine_to_dict
 from dfalens.errors import ConfigError, DataError
+from dfalens.probes.collection import tree_arrays
 from dfalens.probes.scaling import pool
 from dfalens.timeline._workers import collect_block, extract_block, run_blocks
 from dfalens.timeline.events import Event
@@ -35,7 +36,6 @@ from dfalens.timeline.history import (
     check_same_run,
     resolve_run,
     resolve_task,
-    tree_arrays,
     word_strings,
 )
 from dfalens.trainers.landmarks import (
