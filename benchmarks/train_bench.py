@@ -5,7 +5,7 @@ Saxe 2025 is): ``nn.RNN`` + ``nn.Linear``, one ``torch.utils.data.DataLoader`` p
 ``TensorDataset`` of one-hot float words, ``shuffle=True``, batch 128, lengths 1..10 in turn each epoch,
 ``nn.MSELoss`` on one-hot targets, ``torch.optim.SGD``, torch's default thread count. dfalens runs the same
 batching semantics through :func:`dfalens.trainers.train`'s epoch (one thread, pre-built tensors, no
-DataLoader, ``nn.RNN``).
+DataLoader, the fused Elman recurrence on the CPU).
 
 Usage::
 
@@ -13,7 +13,8 @@ Usage::
     python benchmarks/train_bench.py landmarks [--seeds 0 1 2 3 4] [--epochs 1000]
 
 ``speed`` prints milliseconds per training epoch (no evaluation) of the reference loop (torch's default
-threads, and one thread) and of dfalens, interleaved, with ratios; then the cost of one checkpoint of the paper preset (training-set loss, the six test lengths,
+threads, and one thread) and of dfalens (fused Elman recurrence, and plain ``nn.RNN``), interleaved, with
+ratios; then the cost of one checkpoint of the paper preset (training-set loss, the six test lengths,
 files). ``landmarks``
 trains the paper preset per seed and prints the first epochs with training loss < 1e-3 and with accuracy 1.0
 at length 1000.
@@ -107,13 +108,18 @@ def speed(epochs: int, repeats: int) -> None:
     def ref_epoch() -> None:
         reference_epoch(ref_model, ref_opt, loaders)
 
-    def ours() -> None:
-        trainer.train_epoch()
+    def ours(fused: bool):
+        def run_epoch() -> None:
+            trainer.model.fused = fused
+            trainer.train_epoch()
+
+        return run_epoch
 
     contenders = {
         f"reference loop, {default_threads} threads (torch default)": (ref_epoch, default_threads),
         "reference loop, 1 thread": (ref_epoch, 1),
-        "dfalens, 1 thread": (ours, 1),
+        "dfalens, 1 thread (fused Elman, the default)": (ours(True), 1),
+        "dfalens, 1 thread, nn.RNN on the CPU": (ours(False), 1),
     }
     times: dict[str, list[float]] = {name: [] for name in contenders}
     cpu: dict[str, list[float]] = {name: [] for name in contenders}
@@ -124,7 +130,7 @@ def speed(epochs: int, repeats: int) -> None:
             times[name].append(wall)
             cpu[name].append(used)
     torch.set_num_threads(1)
-    ours_name = "dfalens, 1 thread"
+    ours_name = "dfalens, 1 thread (fused Elman, the default)"
     print(f"ms per training epoch (21 SGD steps), {epochs} epochs x {repeats} interleaved rounds:")
     for name, values in times.items():
         ratio = [r / o for r, o in zip(values, times[ours_name], strict=True)]
@@ -137,6 +143,7 @@ def speed(epochs: int, repeats: int) -> None:
         ratio = statistics.median(values) / statistics.median(cpu[ours_name])
         print(f"  {name:<48} {fmt(values)}  ratio of medians: {ratio:.2f}")
 
+    trainer.model.fused = True
     train_eval = median_ms(trainer.train_loss, 5)
     long_eval = median_ms(lambda: evaluate_long(trainer.model, trainer.test_set, "mse"), 3)
     with tempfile.TemporaryDirectory() as tmp:

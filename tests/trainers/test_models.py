@@ -1,4 +1,4 @@
-"""Models: the probe protocol (step == forward), initialisation, configs."""
+"""Models: the probe protocol (step == forward), fused vs torch kernels, initialisation, configs."""
 
 from __future__ import annotations
 
@@ -66,6 +66,24 @@ def test_state_layout_lstm_is_h_layers_then_c_layers() -> None:
     expected = torch.cat([hn[0], hn[1], cn[0], cn[1]], dim=1)
     assert torch.allclose(state, expected, atol=1e-6)
     assert torch.allclose(model.readout(state), model.head(out[:, -1]), atol=1e-6)
+
+
+@pytest.mark.parametrize(("layers", "nonlin"), [(1, "relu"), (1, "tanh"), (2, "relu")])
+def test_fused_elman_agrees_with_nn_rnn_in_values_and_gradients(layers: int, nonlin: str) -> None:
+    model = build_model(ModelConfig("rnn", 16, layers, nonlin, h0="learned", gain=1.0), seed=2)
+    _perturb(model, seed=3)
+    words = _words(k=2, batch=20, steps=11)
+    results = []
+    for fused in (True, False):
+        model.fused = fused
+        model.zero_grad()
+        out = model.forward_all(words)
+        (out**2).mean().backward()
+        results.append((out.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}))
+    (out_f, grad_f), (out_m, grad_m) = results
+    assert torch.allclose(out_f, out_m, rtol=1e-5, atol=1e-6)
+    for name in grad_m:
+        assert torch.allclose(grad_f[name], grad_m[name], rtol=1e-4, atol=1e-7), name
 
 
 def test_initialisation_gain_zero_biases_and_h0_modes() -> None:
