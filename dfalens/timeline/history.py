@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from dfalens.automata import Machine, from_dict, get_task_machine
-from dfalens.errors import CheckpointError, ConfigError, DfalensError, TaskError
+from dfalens.automata import Machine, get_task_machine
+from dfalens.errors import CheckpointError, ConfigError, TaskError
 from dfalens.probes.collection import collect, tree_arrays
 from dfalens.probes.probe import from_model
 from dfalens.probes.scaling import state_moments
@@ -148,14 +148,8 @@ def resolve_run(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
     machine = None
     metrics: tuple[dict[str, Any], ...] = ()
     if run_dir is not None and (run_dir / ck.RUN_JSON).is_file():
-        record = ck.read_run_json(run_dir)
-        config = dict(record.get("config") or {})
-        if record.get("task_machine"):
-            try:
-                machine = from_dict(record["task_machine"])
-            except DfalensError:
-                machine = None
-        metrics = tuple(ck.read_metrics(run_dir / ck.METRICS))
+        files = ck.read_run_files(run_dir)  # the reader load_run uses
+        config, machine, metrics = files.config, files.task_machine, files.metrics
     return RunInfo(tuple(paths), epochs, run_dir, config, machine, metrics)
 
 

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from dfalens import __version__
 from dfalens._files import atomic_write
-from dfalens.automata import Machine, from_dict, get_task_machine, to_dict
+from dfalens.automata import Machine, get_task_machine, to_dict
 from dfalens.errors import CheckpointError, ConfigError
 from dfalens.trainers import checkpoints as ck
 from dfalens.trainers.config import TrainConfig, checkpoint_epochs
@@ -575,13 +575,12 @@ def load_run(run_dir: str | Path) -> Run:
         When ``run_dir`` is not a dfalens run.
     """
     run_dir = Path(run_dir)
-    record = ck.read_run_json(run_dir)
+    files = ck.read_run_files(run_dir)
     try:
-        config = TrainConfig.from_dict(record["config"])
+        config = TrainConfig.from_dict(files.record["config"])
     except (KeyError, TypeError, ConfigError) as exc:
         raise CheckpointError(f"{run_dir / ck.RUN_JSON} has no valid config ({exc})") from None
-    rows = tuple(ck.read_metrics(run_dir / ck.METRICS))
-    machine = from_dict(record["task_machine"]) if record.get("task_machine") else None
+    rows, machine = files.metrics, files.task_machine
     stopped = False
     epochs_done = int(rows[-1]["epoch"]) if rows else 0
     state = run_dir / ck.STATE_FILE
