@@ -1,7 +1,7 @@
 """Many runs at once: grids of settings, the phase diagram (Fig. 9), resumable results tables, and the
 executors that run them (local processes, a Dask cluster)."""
 
-from dfalens.sweeps.executors import Executor, default_jobs, make_executor
+from dfalens._executors import Executor, default_jobs, make_executor
 from dfalens.sweeps.grid import parse_grid_items, run_grid
 from dfalens.sweeps.phase_diagram import (
     PHASE_COLUMNS,

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dfalens._executors import Executor, default_jobs, make_executor
 from dfalens._files import jsonable
 from dfalens.automata import equivalent, get_task_machine
 from dfalens.errors import ConfigError
 from dfalens.probes import extract, from_model
-from dfalens.sweeps.executors import Executor, default_jobs, make_executor
 from dfalens.sweeps.table import (
     ResultsTable,
     expand_grid,

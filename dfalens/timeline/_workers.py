@@ -11,11 +11,14 @@ with one thread each.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from dfalens._executors import make_executor
 from dfalens.automata import Machine, equivalent, minimize, run
 from dfalens.probes.clustering import cluster
 from dfalens.probes.collection import tree_arrays
@@ -171,23 +174,18 @@ def extract_block(
     return results
 
 
+def _star(fn: Any, args: tuple[Any, ...]) -> Any:
+    return fn(*args)
+
+
 def run_blocks(fn: Any, jobs: int, args: list[tuple[Any, ...]], progress: bool, desc: str) -> list:
-    """Call ``fn(*a)`` for every ``a``: in this process (``jobs == 1``) or in loky workers."""
-    from tqdm.auto import tqdm
-
+    """Call ``fn(*a)`` for every ``a``, in order: through dfalens's executor layer, in this process
+    (``jobs == 1``) or in ``jobs`` local worker processes (:func:`dfalens._executors.make_executor`)."""
     bar = tqdm(total=len(args), desc=desc, unit="block", disable=None if progress else True)
-    out = []
-    if jobs <= 1 or len(args) <= 1:
-        for a in args:
-            out.append(fn(*a))
+    out: list[Any] = [None] * len(args)
+    with make_executor("local", 1 if len(args) <= 1 else max(1, jobs)) as executor:
+        for i, result in executor.map_indexed(partial(_star, fn), args):
+            out[i] = result
             bar.update()
-    else:
-        from joblib import Parallel, delayed, parallel_config
-
-        with parallel_config(backend="loky", inner_max_num_threads=1):
-            results = Parallel(n_jobs=jobs, return_as="generator")(delayed(fn)(*a) for a in args)
-            for r in results:
-                out.append(r)
-                bar.update()
     bar.close()
     return out

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from dfalens.errors import ConfigError
-from dfalens.plots import plot_phase_diagram, save_figure
-from dfalens.sweeps.executors import (
+from dfalens._executors import (
     DaskExecutor,
     JoblibExecutor,
     SerialExecutor,
     make_executor,
 )
+from dfalens.errors import ConfigError
+from dfalens.plots import plot_phase_diagram, save_figure
 from dfalens.sweeps.grid import parse_grid_items, run_grid
 from dfalens.sweeps.phase_diagram import (
     PHASE_COLUMNS,

@@ -1,7 +1,9 @@
-"""Where sweep tasks run: in this process, in local worker processes (joblib), or on a Dask cluster.
+"""Where tasks run: in this process, in local worker processes (joblib), or on a Dask cluster.
 
-Every executor maps a picklable function over a list of items and yields results as they finish (in any
-order). Each task runs torch with one thread, so a task computes the same numbers wherever it runs: on a
+The one executor layer of dfalens, below every package: sweeps (:mod:`dfalens.sweeps`) run their cells
+through it and the timeline (:mod:`dfalens.timeline`) its blocks of checkpoints. Every executor maps a
+picklable function over a list of items and yields results as they finish (in any order), or returns
+tagged with their position (:meth:`Executor.map_indexed`). Each task runs torch with one thread, so a task computes the same numbers wherever it runs: on a
 few cores, parallel processes beat parallel threads for tiny networks, and one thread keeps results
 independent of the machine's core count.
 
@@ -21,6 +23,7 @@ import re
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -69,6 +72,10 @@ def _single_threaded(fn: Callable[[T], R], item: T) -> R:
         torch.set_num_threads(before)
 
 
+def _indexed(fn: Callable[[T], R], item: tuple[int, T]) -> tuple[int, R]:
+    return item[0], fn(item[1])
+
+
 class Executor(ABC):
     """Runs sweep tasks; use as a context manager so workers and clusters are shut down.
 
@@ -89,6 +96,11 @@ class Executor(ABC):
 
         ``fn`` must be a module-level function (picklable); an exception in a task is re-raised here.
         """
+
+    def map_indexed(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[tuple[int, R]]:
+        """Yield ``(index, fn(items[index]))`` for every item, in completion order (sort by index for
+        the input order)."""
+        yield from self.map_unordered(partial(_indexed, fn), list(enumerate(items)))
 
     def close(self) -> None:  # noqa: B027 - executors without resources keep the default
         """Release workers and connections (idempotent)."""
