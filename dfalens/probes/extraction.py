@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 
 from dfalens._files import jsonable
-from dfalens.automata import Machine, minimize, n_states_trimmed, run, to_dict
+from dfalens.automata import Machine, n_states_trimmed, run, to_dict
 from dfalens.errors import BudgetError, ConfigError
+from dfalens.probes._core import cluster_fixed, minimal_of
 from dfalens.probes.clustering import (
     DEFAULT_EPS,
     METHODS,
@@ -32,7 +33,6 @@ from dfalens.probes.clustering import (
     _moments,
     canonical_labels,
     cluster,
-    components_at,
     leader_cover,
 )
 from dfalens.probes.collection import collect, predict
@@ -268,9 +268,7 @@ class _Checker:
         """Minimise a candidate and measure its agreement (and held-out agreement when closed)."""
         if c.minimal is not None:
             return c
-        machine, minimal = c.machine, minimize(c.machine)
-        if not self.include_empty and c.stats.sizes[0] == 1:
-            machine, minimal = self._free_root(machine, minimal)
+        machine, minimal = minimal_of(c.machine, c.stats, self.states, self.include_empty)
         c.machine, c.minimal = machine, minimal
         c.agreement = self.agreement(minimal)
         c.heldout = self.heldout(minimal) if c.stats.closed else None
@@ -280,21 +278,6 @@ class _Checker:
             heldout=None if c.heldout is None else round(c.heldout, 6),
         )
         return c
-
-    def _free_root(self, machine: Machine, minimal: Machine) -> tuple[Machine, Machine]:
-        """The start state holds only the empty word, whose output nobody voted for: give it the
-        class that makes the minimal machine smallest (a don't-care; ties keep 0)."""
-        best = (machine, minimal)
-        for c in range(1, int(self.pred.max(initial=0)) + 1):
-            output = machine.output.copy()
-            output[machine.start] = c
-            alt = Machine(
-                machine.delta, output, machine.start, machine.alphabet, machine.state_names
-            )
-            alt_min = minimize(alt)
-            if alt_min.n_states < best[1].n_states:
-                best = (alt, alt_min)
-        return best
 
     def consistent(self, c: _Candidate, heldout: bool = False) -> bool:
         """Closed and reproduces the network on the collected words (and, with ``heldout``, on the
@@ -587,30 +570,14 @@ def _fixed(
     if method == "leader":
         settings["order"] = order if isinstance(order, str) else "custom"
     settings.update({k: v for k, v in options.items() if k != "n_clusters"})
-    if method in ("threshold", "leader") and not options:
-        # the cover methods reuse the moments (and centred states) computed already
-        eps_abs = settings["eps_abs"]
-        if method == "threshold":
-            cover = leader_cover(x, eps_abs / 2, moments=moments)
-            labels = canonical_labels(components_at(x, cover, eps_abs))
-        else:
-            if visit is not None and (
-                visit.shape != (x.shape[0],)
-                or not np.array_equal(np.sort(visit), np.arange(x.shape[0]))
-            ):
-                raise ConfigError("order must be a permutation of the state indices")
-            labels = canonical_labels(leader_cover(x, eps_abs, visit, moments=moments).group)
-    else:
-        labels = cluster(
-            x,
-            method,
-            eps,
-            relative=relative,
-            scale=unit,
-            order=visit,
-            seed=seed,
-            **options,
-        )
+    if visit is not None and (
+        visit.shape != (x.shape[0],) or not np.array_equal(np.sort(visit), np.arange(x.shape[0]))
+    ):
+        raise ConfigError("order must be a permutation of the state indices")
+    # the extraction core (shared with the timeline); the cover methods reuse the moments
+    labels = cluster_fixed(
+        x, method, settings["eps_abs"], order=visit, moments=moments, seed=seed, options=options
+    )
     entry = {k: settings.get(k) for k in ("method", "eps", "n_clusters") if k in settings}
     cand = checker.evaluate(labels, entry, names=True)
     settings["consistent"] = checker.consistent(cand)

@@ -19,11 +19,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dfalens._executors import make_executor
-from dfalens.automata import Machine, equivalent, minimize, run
-from dfalens.probes.clustering import cluster
+from dfalens.automata import Machine, equivalent, run
+from dfalens.probes._core import cluster_fixed, extract_fixed
 from dfalens.probes.collection import tree_arrays
 from dfalens.probes.extraction import lexicographic_order
-from dfalens.probes.quotients import quotient
 from dfalens.probes.scaling import state_moments
 from dfalens.probes.stateset import StateSet
 from dfalens.timeline.events import diff_partitions
@@ -118,12 +117,11 @@ def extract_block(
         words = word_strings(parent, symbol, task.alphabet) if events else ()
         visit = None
 
-        def labels_of(x: np.ndarray, eps: float, out: np.ndarray) -> np.ndarray:
+        def visit_of(x: np.ndarray, out: np.ndarray) -> np.ndarray | None:
             nonlocal visit
             if order == "lexicographic" and visit is None:
                 visit = lexicographic_order(StateSet(x, parent, symbol, depth, out, task.alphabet))
-            options: dict[str, Any] = {"order": visit} if method == "leader" else {}
-            return cluster(x, method, eps, relative=False, **options)
+            return visit if method == "leader" else None
 
         before = None
         if previous is not None:  # the checkpoint before this block, for merges and splits
@@ -131,7 +129,7 @@ def extract_block(
                 hp, op = previous_states
             else:
                 hp, op = read_block([previous]).states(max_len)
-            before = labels_of(hp[0], previous_eps, op[0])
+            before = cluster_fixed(hp[0], method, previous_eps, order=visit_of(hp[0], op[0]))
         words_rng = None
         if fidelity[0] > 0 and fidelity[1] > 0:
             rng = np.random.default_rng(seed)
@@ -141,9 +139,14 @@ def extract_block(
         minimals: list[Machine] = []
         for c in range(len(paths)):
             states = StateSet(h[c], parent, symbol, depth, o[c], task.alphabet)
-            labels = labels_of(h[c], eps_abs[c], o[c])
-            machine, stats = quotient(states, labels, include_empty=include_empty, names=False)
-            minimal = minimize(machine)
+            core = extract_fixed(
+                states,
+                method,
+                eps_abs[c],
+                include_empty=include_empty,
+                order=visit_of(h[c], o[c]),
+            )  # cluster -> quotient -> minimise, as extract() does
+            labels, machine, stats, minimal = core.labels, core.machine, core.stats, core.minimal
             verdict = equivalent(minimal, task, ignore_empty=not include_empty)
             if stats.closed:
                 closed.append(c)
