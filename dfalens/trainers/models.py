@@ -2,10 +2,9 @@
 
 Every model is a :class:`RecurrentModel` around ``torch.nn.RNN``, ``nn.GRU`` or ``nn.LSTM``
 (``batch_first=True``, so cuDNN runs it on the GPU) plus ``nn.Linear`` from the last layer's hidden units
-to ``n_classes`` raw scores. On the CPU the Elman cell runs through the hand-written recurrence of
-:func:`dfalens.trainers.stacked.elman_scan` (with one member) instead of ``nn.RNN``: same parameters, same
-values up to float32 rounding, 4-14% less CPU time, and the same bits whatever else the process has
-imported (``nn.RNN``'s CPU kernels round differently in different process contexts).
+to ``n_classes`` raw scores. On the CPU the Elman cell runs through the fused recurrence of
+:mod:`dfalens.trainers.fused` instead of ``nn.RNN`` (same parameters, same values up to float32 rounding,
+about twice as fast to train).
 
 The state vector
 ----------------
@@ -33,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from dfalens.errors import ConfigError
-from dfalens.trainers.stacked import elman_scan
+from dfalens.trainers.fused import elman_final, elman_scan
 
 __all__ = ["CELLS", "NONLINEARITIES", "H0_MODES", "ModelConfig", "RecurrentModel", "build_model"]
 
@@ -233,7 +232,7 @@ class RecurrentModel(nn.Module):
             if not torch.is_grad_enabled() and self.config.layers == 1:
                 h0 = state
                 pre = self._first_input(words)
-                return self._scan(pre, h0, self.rnn.weight_hh_l0, last_only=True)
+                return elman_final(pre, h0, self.rnn.weight_hh_l0, self._relu)
             return self._fused_layers(words, state, last_only=True)[1]
         return self._module_run(self.eye[words], state)[1]
 
@@ -241,11 +240,6 @@ class RecurrentModel(nn.Module):
     @property
     def _relu(self) -> bool:
         return self.config.nonlinearity == "relu"
-
-    def _scan(self, pre: Tensor, h0: Tensor, w_hh: Tensor, last_only: bool = False) -> Tensor:
-        """One Elman layer over time, ``pre`` (T, B, H) -> (T, B, H), or the last state (B, H)."""
-        seq = elman_scan(pre.unsqueeze(1), h0.unsqueeze(0), w_hh.unsqueeze(0), self._relu)[:, 0]
-        return seq[-1] if last_only else seq
 
     def _use_fused(self, state: Tensor) -> bool:
         return self.fused and self.config.cell == "rnn" and state.device.type == "cpu"
@@ -302,10 +296,10 @@ class RecurrentModel(nn.Module):
                 pre = self._deep_input(layer, seq)
             w_hh = getattr(self.rnn, f"weight_hh_l{layer}")
             if layer == top and last_only:
-                finals.append(self._scan(pre, hs0[layer], w_hh, last_only=True))
+                finals.append(elman_scan(pre, hs0[layer], w_hh, self._relu, last_only=True))
                 seq = None
             else:
-                seq = self._scan(pre, hs0[layer], w_hh)
+                seq = elman_scan(pre, hs0[layer], w_hh, self._relu)
                 finals.append(seq[-1])
         return seq, torch.cat(finals, dim=1)
 
