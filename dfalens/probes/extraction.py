@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from dfalens._files import jsonable
-from dfalens.automata import Machine, n_states_trimmed, run, to_dict
+from dfalens.automata import Machine, dead_states, run, to_dict
 from dfalens.errors import BudgetError, ConfigError
 from dfalens.probes._core import cluster_fixed, minimal_of
 from dfalens.probes.clustering import (
@@ -520,7 +520,8 @@ def extract(
         settings=settings,
         n_raw=final.machine.n_states,
         n_minimal=final.minimal.n_states,
-        n_minimal_trimmed=n_states_trimmed(final.minimal),
+        # a minimal machine has at most one dead state (automata's one definition, no re-minimising)
+        n_minimal_trimmed=final.minimal.n_states - int(dead_states(final.minimal).any()),
     )
 
 

@@ -77,7 +77,7 @@ def collect_block(paths: list[Path], max_len: int, keep: bool = False) -> dict[s
         finite = np.isfinite(h.reshape(c, -1)).all(axis=1)
         if not finite.all():
             return {"metas": [_lite(m) for m in metas], "diverged": int(np.argmin(finite))}
-        per = state_moments(h)  # per checkpoint; then combined over the block
+        per = state_moments(h, precise=False)  # per checkpoint; then combined over the block
     out = {
         "metas": [_lite(m) for m in metas],
         "moments": per.pooled(),
