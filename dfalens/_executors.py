@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 from dfalens.errors import ConfigError
 
 __all__ = [
+    "one_thread",
     "Executor",
     "SerialExecutor",
     "JoblibExecutor",
@@ -51,6 +52,28 @@ def default_jobs() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - non-Linux
         return max(1, os.cpu_count() or 1)
+
+
+class one_thread:
+    """Context manager: one torch and one BLAS thread while active (restored afterwards).
+
+    On a small machine shared with other work, several threads per process make tiny products many times
+    slower (they spin waiting for each other); parallelism comes from processes instead.
+    """
+
+    def __enter__(self) -> None:
+        import torch
+        from threadpoolctl import threadpool_limits
+
+        self.before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        self.limiter = threadpool_limits(1)
+
+    def __exit__(self, *exc: object) -> None:
+        import torch
+
+        torch.set_num_threads(self.before)
+        self.limiter.restore_original_limits()
 
 
 def _single_threaded(fn: Callable[[T], R], item: T) -> R:

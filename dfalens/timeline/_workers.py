@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from dfalens._executors import make_executor
+from dfalens._executors import make_executor, one_thread
 from dfalens.automata import Machine, equivalent, run
 from dfalens.probes._core import cluster_fixed, extract_fixed
 from dfalens.probes.collection import tree_arrays
@@ -29,33 +29,10 @@ from dfalens.timeline.events import diff_partitions
 from dfalens.timeline.history import read_block, word_strings
 
 __all__ = [
-    "one_thread",
     "collect_block",
     "extract_block",
     "run_blocks",
 ]
-
-
-class one_thread:
-    """Context manager: one torch and one BLAS thread while active (restored afterwards).
-
-    On a small machine shared with other work, several threads per process make tiny products many times
-    slower (they spin waiting for each other); parallelism comes from processes instead.
-    """
-
-    def __enter__(self) -> None:
-        import torch
-        from threadpoolctl import threadpool_limits
-
-        self.before = torch.get_num_threads()
-        torch.set_num_threads(1)
-        self.limiter = threadpool_limits(1)
-
-    def __exit__(self, *exc: object) -> None:
-        import torch
-
-        torch.set_num_threads(self.before)
-        self.limiter.restore_original_limits()
 
 
 def _lite(meta: dict[str, Any]) -> dict[str, Any]:

@@ -131,6 +131,12 @@ def test_joblib_executor_runs_in_processes() -> None:
         assert sorted(ex.map_unordered(math.factorial, [3, 4, 5])) == [6, 24, 120]
 
 
+def test_map_indexed_tags_results_with_their_position() -> None:
+    """The timeline's blocks run through this: results come back tagged, in any order."""
+    with make_executor("local", 1) as ex:
+        assert list(ex.map_indexed(math.factorial, [5, 3])) == [(0, 120), (1, 6)]
+
+
 # -- the phase diagram -------------------------------------------------------------------------------
 def _phase(directory: Path, **kw: object) -> list[dict[str, str]]:
     settings = {
