@@ -401,4 +401,3 @@ def write_theory(result: TheoryRun, out_dir: str | os.PathLike[str]) -> list[Pat
     atomic_write(out / "theory.txt", result.report().encode())
     written.append(out / "theory.txt")
     return written
-

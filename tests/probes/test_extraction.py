@@ -215,4 +215,3 @@ def test_bad_arguments(parity_states, parity_probe) -> None:
     no_readout = from_module(nn.RNN(2, 3), alphabet="01")
     with pytest.raises(ConfigError, match="readout"):
         extract(no_readout)
-
