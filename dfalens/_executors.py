@@ -2,10 +2,10 @@
 
 The one executor layer of dfalens, below every package: sweeps (:mod:`dfalens.sweeps`) run their cells
 through it and the timeline (:mod:`dfalens.timeline`) its blocks of checkpoints. Every executor maps a
-picklable function over a list of items and yields results as they finish (in any order), or returns
-tagged with their position (:meth:`Executor.map_indexed`). Each task runs torch with one thread, so a task computes the same numbers wherever it runs: on a
-few cores, parallel processes beat parallel threads for tiny networks, and one thread keeps results
-independent of the machine's core count.
+picklable function over a list of items and yields results as they finish (in any order; tagged with
+their position by :meth:`Executor.map_indexed`). Each task runs torch with one thread, so a task computes
+the same numbers wherever it runs: on a few cores, parallel processes beat parallel threads for tiny
+networks, and one thread keeps results independent of the machine's core count.
 
 ``make_executor`` takes the same strings as ``dfalens sweep --executor``:
 
