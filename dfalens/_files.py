@@ -1,4 +1,4 @@
-"""Writing files safely: the one atomic writer every part of dfalens uses.
+"""Writing files safely: the one atomic writer every part of dfalens uses, and the one JSON cleaner.
 
 A file is written to a temporary sibling, flushed to disk and renamed over its target, so a reader (or a
 killed process) never sees half a file. The result gets the permissions any other tool's output gets
@@ -8,12 +8,16 @@ killed process) never sees half a file. The result gets the permissions any othe
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
-__all__ = ["atomic_write", "file_mode"]
+import numpy as np
+
+__all__ = ["atomic_write", "file_mode", "jsonable"]
 
 _UMASK_LOCK = threading.Lock()
 
@@ -58,3 +62,39 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:
             os.unlink(tmp)
         raise
     return target
+
+
+def jsonable(value: Any, *, finite: bool = False) -> Any:
+    """``value`` with numpy scalars and arrays, tuples and ranges made plain JSON types, recursively.
+
+    Dict keys become strings, tuples and arrays lists, numpy integers/floats/bools Python ones, and a
+    ``range`` its ``[start, stop]``. Anything else is returned as it is (``json.dumps`` judges it).
+
+    Parameters
+    ----------
+    value : Any
+    finite : bool, default False
+        Write NaN and infinities (Python or numpy floats) as None (JSON ``null``), so the text is strict
+        JSON; otherwise they stay floats.
+
+    Returns
+    -------
+    Any
+        A value that :func:`json.dumps` writes without a ``default``.
+    """
+    if isinstance(value, dict):
+        return {str(k): jsonable(v, finite=finite) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v, finite=finite) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist(), finite=finite)
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        v = float(value)
+        return None if finite and not math.isfinite(v) else v
+    if isinstance(value, range):
+        return [value.start, value.stop]
+    return value

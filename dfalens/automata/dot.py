@@ -22,12 +22,21 @@ def _quote(text: str) -> str:
     return f'"{escaped}"'
 
 
+def sink_mask(delta: np.ndarray, output: np.ndarray, start: int) -> np.ndarray:
+    """Boolean mask of sink states: output 0, every transition a self-loop, not the start state.
+
+    The one definition of a dead state in dfalens (:func:`dfalens.automata.dead_states` and the trimmed
+    counts use it). In a minimal complete machine at most one state qualifies.
+    """
+    n = delta.shape[0]
+    mask = (output == 0) & np.all(delta == np.arange(n)[:, None], axis=1)
+    mask[start] = False
+    return mask
+
+
 def dead_states(machine: Machine) -> np.ndarray:
     """Boolean mask of sink states: output 0, every transition a self-loop, not the start state."""
-    n = machine.n_states
-    mask = (machine.output == 0) & np.all(machine.delta == np.arange(n)[:, None], axis=1)
-    mask[machine.start] = False
-    return mask
+    return sink_mask(machine.delta, machine.output, machine.start)
 
 
 def state_labels(machine: Machine) -> list[str]:

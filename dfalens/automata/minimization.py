@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dfalens.automata.dot import sink_mask
 from dfalens.automata.machine import UNDEFINED, Machine
 from dfalens.automata.ops import bfs_order, complete_arrays
 
@@ -104,10 +105,7 @@ def _dead_state(delta: np.ndarray, output: np.ndarray, start: int) -> int:
     In a minimal machine every state whose outputs are 0 on all futures is that one state. The start
     state is never reported, so a trimmed machine keeps at least one state.
     """
-    n = delta.shape[0]
-    dead = (output == 0) & np.all(delta == np.arange(n)[:, None], axis=1)
-    dead[start] = False
-    hits = np.flatnonzero(dead)
+    hits = np.flatnonzero(sink_mask(delta, output, start))
     return int(hits[0]) if hits.size else -1
 
 

@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from dfalens.automata import Machine, minimize, run
+from dfalens.automata import Machine, run
 from dfalens.errors import ConfigError
+from dfalens.probes._core import minimal_of
 from dfalens.probes.collection import encode_words, predict
 from dfalens.probes.evidence import TreeRunner, WordSample
 from dfalens.probes.probe import Probe
@@ -194,9 +195,7 @@ class Checker:
         words."""
         if c.minimal is not None:
             return c
-        machine, minimal = c.machine, minimize(c.machine)
-        if not self.include_empty and c.stats.sizes[0] == 1:
-            machine, minimal = self._free_root(machine, minimal)
+        machine, minimal = minimal_of(c.machine, c.stats, self.states, self.include_empty)
         c.machine, c.minimal = machine, minimal
         c.agreement = self.agreement(minimal)
         # an open quotient answers nothing where its transitions run out: the sink of ``minimal``
@@ -217,21 +216,6 @@ class Checker:
         if self.given is not None:
             c.entry["words"] = None if c.words is None else round(c.words, 6)
         return c
-
-    def _free_root(self, machine: Machine, minimal: Machine) -> tuple[Machine, Machine]:
-        """The start state holds only the empty word, whose output nobody voted for: give it the
-        class that makes the minimal machine smallest (a don't-care; ties keep 0)."""
-        best = (machine, minimal)
-        for c in range(1, int(self.pred.max(initial=0)) + 1):
-            output = machine.output.copy()
-            output[machine.start] = c
-            alt = Machine(
-                machine.delta, output, machine.start, machine.alphabet, machine.state_names
-            )
-            alt_min = minimize(alt)
-            if alt_min.n_states < best[1].n_states:
-                best = (alt, alt_min)
-        return best
 
     def tree_ok(self, c: Candidate) -> bool:
         """Reproduces the network on the collected words (within the tolerance)."""

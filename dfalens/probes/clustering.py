@@ -24,6 +24,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from dfalens.errors import BudgetError, ConfigError, DataError
+from dfalens.probes.scaling import state_moments
 from dfalens.probes.stateset import StateSet
 
 __all__ = ["METHODS", "DEFAULT_EPS", "cluster", "absolute_eps", "canonical_labels"]
@@ -74,15 +75,6 @@ def _chunks(n: int, d: int) -> int:
     return max(1, min(n, _BLOCK_ELEMENTS // max(d, 1)))
 
 
-def _mean(x: np.ndarray) -> np.ndarray:
-    n, d = x.shape
-    step = _chunks(n, d)
-    total = np.zeros(d)
-    for s in range(0, n, step):
-        total += x[s : s + step].sum(axis=0, dtype=np.float64)
-    return total / n
-
-
 @dataclass(frozen=True, eq=False)
 class Moments:
     """Mean and scale of a set of states, and (for small sets) the centred float64 copy that every
@@ -122,13 +114,8 @@ def _moments(x: np.ndarray) -> Moments:
         x64 -= mu
         sq = _rowsq(x64)
         return Moments(mu, float(np.sqrt(sq.sum() / n)), x64, sq)
-    mu = _mean(x)
-    step = _chunks(n, d)
-    total = 0.0
-    for s in range(0, n, step):
-        c = _centred(x[s : s + step], mu)
-        total += float(np.einsum("ij,ij->", c, c))
-    return Moments(mu, float(np.sqrt(total / n)))
+    m = state_moments(x)
+    return Moments(m.mean, float(m.scale))
 
 
 def _eps_abs(eps: float, relative: bool, scale: float) -> float:

@@ -37,6 +37,7 @@ __all__ = [
     "encode_words",
     "explore",
     "predict",
+    "tree_arrays",
 ]
 
 DEFAULT_MAX_STATES = 5_000_000
@@ -48,6 +49,24 @@ _SCALE_NODES = 2047  # relative eps: enumerate to the largest depth with at most
 def count_words(n_symbols: int, max_len: int) -> int:
     """Number of words of length 0..max_len over ``n_symbols`` symbols (the root included)."""
     return sum(n_symbols**length for length in range(max_len + 1))
+
+
+def tree_arrays(n_symbols: int, max_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parent, last symbol and depth of every word up to ``max_len``: the full prefix tree in
+    :func:`collect`'s order (breadth-first, symbols in index order; the root has parent and symbol -1).
+
+    Returns
+    -------
+    parent, symbol, depth : ndarray of int64, shape (count_words(n_symbols, max_len),)
+    """
+    counts = np.array([n_symbols**length for length in range(max_len + 1)], dtype=np.int64)
+    off = np.concatenate([[0], np.cumsum(counts)])  # off[l] = first index of depth l
+    n = int(off[-1])
+    depth = np.repeat(np.arange(max_len + 1, dtype=np.int64), counts)
+    within = np.arange(n, dtype=np.int64) - off[depth]  # index of the word among its length's
+    parent = np.where(depth > 0, off[np.maximum(depth - 1, 0)] + within // n_symbols, -1)
+    symbol = np.where(depth > 0, within % n_symbols, -1)
+    return parent, symbol, depth
 
 
 def _estimate_bytes(n_nodes: int, state_dim: int, n_outputs: int, itemsize: int) -> int:
@@ -232,15 +251,8 @@ def collect(
         f"all words up to length {max_len} over {k} symbols",
         way_out,
     )
-    counts = np.array([k**length for length in range(max_len + 1)], dtype=np.int64)
-    off = np.concatenate([[0], np.cumsum(counts)])  # off[l] = first index of depth l
-    depth = np.repeat(np.arange(max_len + 1, dtype=np.int64), counts)
-    within = (
-        np.arange(n, dtype=np.int64) - off[depth]
-    )  # index of the word among those of its length
-    parent = np.where(depth > 0, off[np.maximum(depth - 1, 0)] + within // k, -1)
-    symbol = np.where(depth > 0, within % k, -1)
-    del within
+    parent, symbol, depth = tree_arrays(k, max_len)
+    off = np.concatenate([[0], np.cumsum([k**length for length in range(max_len + 1)])])
     bounds = [(int(off[length]), int(off[length + 1])) for length in range(max_len + 1)]
     if isinstance(probe, PrefixProbe):
         hidden, output = _fill_prefix(probe, parent, symbol, depth, dtype, chunk_size)

@@ -20,9 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from dfalens.automata import Machine, to_dict
+from dfalens._files import jsonable
+from dfalens.automata import Machine, dead_states, to_dict
 from dfalens.errors import BudgetError, ConfigError
 from dfalens.probes._checking import Candidate, Checker, given_words
+from dfalens.probes._core import cluster_fixed
 from dfalens.probes.clustering import (
     DEFAULT_EPS,
     METHODS,
@@ -33,7 +35,6 @@ from dfalens.probes.clustering import (
     _moments,
     canonical_labels,
     cluster,
-    components_at,
     leader_cover,
 )
 from dfalens.probes.collection import collect
@@ -184,7 +185,7 @@ class Extraction:
             else {str(k): v for k, v in self.fidelity.items()},
             "conflicts": dict(self.conflicts),
             "undefined": self.undefined,
-            "settings": _jsonable(self.settings),
+            "settings": jsonable(self.settings),
             "machine": to_dict(self.minimal),
         }
         if quotient:
@@ -192,22 +193,6 @@ class Extraction:
         if labels:
             out["labels"] = self.labels.tolist()
         return out
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, range):
-        return [value.start, value.stop]
-    return value
 
 
 def lexicographic_order(states: StateSet) -> np.ndarray:
@@ -476,7 +461,8 @@ def extract(
         settings=settings,
         n_raw=final.machine.n_states,
         n_minimal=final.minimal.n_states,
-        n_minimal_trimmed=final.minimal.n_states - _has_dead_state(final.minimal),
+        # a minimal machine has at most one dead state (automata's one definition)
+        n_minimal_trimmed=final.minimal.n_states - int(dead_states(final.minimal).any()),
         consistent=consistent,
         words_agreement=final.words,
         evidence=evidence,
@@ -505,14 +491,6 @@ def _cluster_options(method: str | None, eps: float | None, **given: Any) -> dic
             )
     return options
 
-
-def _has_dead_state(m: Machine) -> int:
-    """1 when the minimal complete machine ``m`` has a dead state other than its start (a state of
-    output 0 whose transitions all loop back to it: in a minimal machine every state whose future
-    outputs are all 0 is that one state), else 0; ``n_states - this`` is the trimmed count."""
-    q = np.arange(m.n_states)
-    dead = (m.output == 0) & np.all(m.delta == q[:, None], axis=1) & (q != m.start)
-    return int(dead.any())
 
 
 def _fixed(
@@ -550,30 +528,14 @@ def _fixed(
     if method == "leader":
         settings["order"] = order if isinstance(order, str) else "custom"
     settings.update({k: v for k, v in options.items() if k != "n_clusters"})
-    if method in ("threshold", "leader") and not options:
-        # the cover methods reuse the moments (and centred states) computed already
-        eps_abs = settings["eps_abs"]
-        if method == "threshold":
-            cover = leader_cover(x, eps_abs / 2, moments=moments)
-            labels = canonical_labels(components_at(x, cover, eps_abs))
-        else:
-            if visit is not None and (
-                visit.shape != (x.shape[0],)
-                or not np.array_equal(np.sort(visit), np.arange(x.shape[0]))
-            ):
-                raise ConfigError("order must be a permutation of the state indices")
-            labels = canonical_labels(leader_cover(x, eps_abs, visit, moments=moments).group)
-    else:
-        labels = cluster(
-            x,
-            method,
-            eps,
-            relative=relative,
-            scale=unit,
-            order=visit,
-            seed=seed,
-            **options,
-        )
+    if visit is not None and (
+        visit.shape != (x.shape[0],) or not np.array_equal(np.sort(visit), np.arange(x.shape[0]))
+    ):
+        raise ConfigError("order must be a permutation of the state indices")
+    # the extraction core (shared with the timeline); the cover methods reuse the moments
+    labels = cluster_fixed(
+        x, method, settings["eps_abs"], order=visit, moments=moments, seed=seed, options=options
+    )
     entry = {k: settings.get(k) for k in ("method", "eps", "n_clusters") if k in settings}
     cand = checker.evaluate(labels, entry, names=True)
     settings["consistent"] = checker.reproduces(cand)

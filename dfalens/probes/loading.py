@@ -15,7 +15,6 @@ vocabulary alongside); ``from_checkpoint`` passes its options on.
 
 from __future__ import annotations
 
-import json
 import re
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -35,7 +34,7 @@ from dfalens.probes._unpickle import Inert, PickleLimits, pickle_globals, read_p
 from dfalens.probes.inference import RecurrentSpec, from_state_dict, infer_recurrent
 from dfalens.probes.module_records import ModuleRecord, module_record, module_state
 from dfalens.probes.probe import Probe, from_model
-from dfalens.trainers.checkpoints import load_checkpoint
+from dfalens.trainers.checkpoints import load_checkpoint, safetensors_metadata
 
 __all__ = [
     "Checkpoint",
@@ -380,10 +379,8 @@ def _safetensors_header(path: Path) -> dict[str, str]:
             if not _looks_safetensors(head, size):
                 return {}
             f.seek(0)
-            n = int.from_bytes(f.read(8), "little")
-            header = json.loads(f.read(n))
-        meta = header.get("__metadata__") if isinstance(header, dict) else None
-        return {str(k): str(v) for k, v in meta.items()} if isinstance(meta, dict) else {}
+            meta = safetensors_metadata(f.read(8 + int.from_bytes(head[:8], "little")))
+        return {str(k): str(v) for k, v in meta.items()}
     except (OSError, ValueError):
         return {}
 

@@ -10,7 +10,7 @@ resumes where it stopped::
     dl.plots.save_figure(dl.plots.plot_phase_diagram(rows), "phase.png")
 """
 
-from dfalens.sweeps.executors import Executor, default_jobs, make_executor
+from dfalens._executors import Executor, default_jobs, make_executor
 from dfalens.sweeps.grid import parse_grid_items, run_grid
 from dfalens.sweeps.phase_diagram import (
     PHASE_COLUMNS,

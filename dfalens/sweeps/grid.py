@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dfalens._executors import Executor, default_jobs, make_executor
+from dfalens._files import jsonable
 from dfalens.automata import equivalent, get_task_machine
 from dfalens.errors import ConfigError
 from dfalens.probes import extract, from_model
-from dfalens.sweeps.executors import Executor, default_jobs, make_executor
 from dfalens.sweeps.table import (
     ResultsTable,
     expand_grid,
@@ -235,12 +236,6 @@ def run_meta(config: TrainConfig, run: Any) -> dict[str, Any]:
     }
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
 def run_grid(
     directory: str | os.PathLike[str],
     grid: Mapping[str, Iterable[Any]] | Sequence[str],
@@ -323,8 +318,8 @@ def run_grid(
     spec = {
         "kind": "grid",
         "preset": preset,
-        "base": {k: _jsonable(v) for k, v in base_config.to_dict().items()},
-        "grid": {k: [_jsonable(v) for v in values] for k, values in axes.items()},
+        "base": jsonable(base_config.to_dict()),
+        "grid": jsonable({k: list(values) for k, values in axes.items()}),
         "extraction": {"enabled": extract, "eps": eps, "max_len": extract_len},
     }
     cell_keys = [tuple(format_value(c[k]) for k in keys) for c in combos]

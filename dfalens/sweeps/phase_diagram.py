@@ -5,7 +5,7 @@ length, cross-entropy, stop when the training loss is below 1e-3) on a fraction 
 length 10 from Xavier-normal weights of gain ``g``, then extracts its automaton (threshold clustering at
 0.1 x the state scale over all words up to length 10, as the paper's sweep) and scores it on 30 random
 words of length 100. Cells are grouped into batches of members of the stacked trainer
-(:mod:`dfalens.trainers.batched`); an executor (:mod:`dfalens.sweeps.executors`) runs the batches.
+(:mod:`dfalens.trainers.batched`); an executor (:mod:`dfalens._executors`) runs the batches.
 
 A cell depends only on ``(fraction, gain, seed)``: its data subset, test words, initial weights and batch
 order come from the seed as in :func:`dfalens.trainers.train`, so the table is the same whatever the
@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from dfalens._executors import Executor, default_jobs
 from dfalens.automata import equivalent, get_task_machine
 from dfalens.errors import ConfigError, DataError
 from dfalens.probes import extract, from_model
-from dfalens.sweeps.executors import Executor, default_jobs
 from dfalens.sweeps.grid import run_meta, run_tasks
 from dfalens.sweeps.table import ResultsTable, format_value
 from dfalens.trainers import checkpoints as ck
@@ -328,7 +328,7 @@ def run_phase_diagram(
         Longest word collected for the extraction (10 in the paper).
     executor : str or Executor
         ``local``, ``local-dask``, ``dask://HOST:PORT`` (see
-        :func:`~dfalens.sweeps.executors.make_executor`) or an executor instance (left open).
+        :func:`~dfalens.sweeps.make_executor`) or an executor instance (left open).
     jobs : int, optional
         Parallel tasks for local executors (default: every usable CPU, or 1 when training on a GPU).
     members : int, optional

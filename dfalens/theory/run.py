@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from dfalens._files import atomic_write
+from dfalens._files import atomic_write, jsonable
 from dfalens.automata import Machine
 from dfalens.errors import ConfigError, DataError
 from dfalens.theory.fit import PairObservables
@@ -397,19 +397,9 @@ def write_theory(result: TheoryRun, out_dir: str | os.PathLike[str]) -> list[Pat
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    data = json.dumps(result.to_dict(), indent=2, allow_nan=False, default=_json_default)
+    data = json.dumps(jsonable(result.to_dict(), finite=True), indent=2, allow_nan=False)
     atomic_write(out / "theory.json", (data + "\n").encode())
     written.append(out / "theory.json")
     atomic_write(out / "theory.txt", result.report().encode())
     written.append(out / "theory.txt")
     return written
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return None if not np.isfinite(o) else float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"cannot serialise {type(o).__name__}")

@@ -11,48 +11,28 @@ with one thread each.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
-from dfalens.automata import Machine, equivalent, minimize, run
-from dfalens.probes.clustering import cluster
+from dfalens._executors import make_executor, one_thread
+from dfalens.automata import Machine, equivalent, run
+from dfalens.probes._core import cluster_fixed, extract_fixed
+from dfalens.probes.collection import tree_arrays
 from dfalens.probes.extraction import lexicographic_order
-from dfalens.probes.quotients import quotient
+from dfalens.probes.scaling import state_moments
 from dfalens.probes.stateset import StateSet
 from dfalens.timeline.events import diff_partitions
-from dfalens.timeline.history import read_block, tree_arrays, word_strings
+from dfalens.timeline.history import read_block, word_strings
 
 __all__ = [
-    "one_thread",
     "collect_block",
     "extract_block",
     "run_blocks",
-    "pooled_scale",
 ]
-
-
-class one_thread:
-    """Context manager: one torch and one BLAS thread while active (restored afterwards).
-
-    On a small machine shared with other work, several threads per process make tiny products many times
-    slower (they spin waiting for each other); parallelism comes from processes instead.
-    """
-
-    def __enter__(self) -> None:
-        import torch
-        from threadpoolctl import threadpool_limits
-
-        self.before = torch.get_num_threads()
-        torch.set_num_threads(1)
-        self.limiter = threadpool_limits(1)
-
-    def __exit__(self, *exc: object) -> None:
-        import torch
-
-        torch.set_num_threads(self.before)
-        self.limiter.restore_original_limits()
 
 
 def _lite(meta: dict[str, Any]) -> dict[str, Any]:
@@ -63,7 +43,7 @@ def _lite(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def collect_block(paths: list[Path], max_len: int, keep: bool = False) -> dict[str, Any]:
-    """Pass 1: metadata, state moments (count, mean, sum of squared deviations), per-checkpoint scale;
+    """Pass 1: metadata, the block's state moments, per-checkpoint scale;
     with ``keep`` also the states and outputs themselves (for pass 2 in the same process)."""
 
     with one_thread():
@@ -74,38 +54,15 @@ def collect_block(paths: list[Path], max_len: int, keep: bool = False) -> dict[s
         finite = np.isfinite(h.reshape(c, -1)).all(axis=1)
         if not finite.all():
             return {"metas": [_lite(m) for m in metas], "diverged": int(np.argmin(finite))}
-        # per checkpoint: mean and squared deviations per unit; then combined over the block
-        means = h.mean(axis=1, dtype=np.float64)  # (c, d)
-        dev = h - means[:, None, :].astype(np.float32)
-        m2s = np.einsum("cnd,cnd->cd", dev, dev, dtype=np.float64)
-        mean = means.mean(axis=0)
-        m2 = m2s.sum(axis=0) + n * ((means - mean) ** 2).sum(axis=0)
-        per = np.sqrt(m2s.sum(axis=1) / n)
+        per = state_moments(h, precise=False)  # per checkpoint; then combined over the block
     out = {
         "metas": [_lite(m) for m in metas],
-        "count": c * n,
-        "mean": mean,
-        "m2": m2,
-        "scales": per,
+        "moments": per.pooled(),
+        "scales": per.scale,
     }
     if keep:
         out["states"] = (h, o)
     return out
-
-
-def pooled_scale(parts: list[dict[str, Any]]) -> float:
-    """Combine block moments (Chan et al.'s parallel variance) into the norm of the per-unit std."""
-    n = 0
-    mean = np.zeros_like(parts[0]["mean"])
-    m2 = np.zeros_like(parts[0]["m2"])
-    for p in parts:
-        nb = p["count"]
-        delta = p["mean"] - mean
-        total = n + nb
-        mean = mean + delta * (nb / total)
-        m2 = m2 + p["m2"] + delta**2 * (n * nb / total)
-        n = total
-    return float(np.sqrt(m2.sum() / n))
 
 
 def extract_block(
@@ -137,12 +94,11 @@ def extract_block(
         words = word_strings(parent, symbol, task.alphabet) if events else ()
         visit = None
 
-        def labels_of(x: np.ndarray, eps: float, out: np.ndarray) -> np.ndarray:
+        def visit_of(x: np.ndarray, out: np.ndarray) -> np.ndarray | None:
             nonlocal visit
             if order == "lexicographic" and visit is None:
                 visit = lexicographic_order(StateSet(x, parent, symbol, depth, out, task.alphabet))
-            options: dict[str, Any] = {"order": visit} if method == "leader" else {}
-            return cluster(x, method, eps, relative=False, **options)
+            return visit if method == "leader" else None
 
         before = None
         if previous is not None:  # the checkpoint before this block, for merges and splits
@@ -150,7 +106,7 @@ def extract_block(
                 hp, op = previous_states
             else:
                 hp, op = read_block([previous]).states(max_len)
-            before = labels_of(hp[0], previous_eps, op[0])
+            before = cluster_fixed(hp[0], method, previous_eps, order=visit_of(hp[0], op[0]))
         words_rng = None
         if fidelity[0] > 0 and fidelity[1] > 0:
             rng = np.random.default_rng(seed)
@@ -160,9 +116,14 @@ def extract_block(
         minimals: list[Machine] = []
         for c in range(len(paths)):
             states = StateSet(h[c], parent, symbol, depth, o[c], task.alphabet)
-            labels = labels_of(h[c], eps_abs[c], o[c])
-            machine, stats = quotient(states, labels, include_empty=include_empty, names=False)
-            minimal = minimize(machine)
+            core = extract_fixed(
+                states,
+                method,
+                eps_abs[c],
+                include_empty=include_empty,
+                order=visit_of(h[c], o[c]),
+            )  # cluster -> quotient -> minimise, as extract() does
+            labels, machine, stats, minimal = core.labels, core.machine, core.stats, core.minimal
             verdict = equivalent(minimal, task, ignore_empty=not include_empty)
             if stats.closed:
                 closed.append(c)
@@ -193,23 +154,18 @@ def extract_block(
     return results
 
 
+def _star(fn: Any, args: tuple[Any, ...]) -> Any:
+    return fn(*args)
+
+
 def run_blocks(fn: Any, jobs: int, args: list[tuple[Any, ...]], progress: bool, desc: str) -> list:
-    """Call ``fn(*a)`` for every ``a``: in this process (``jobs == 1``) or in loky workers."""
-    from tqdm.auto import tqdm
-
+    """Call ``fn(*a)`` for every ``a``, in order: through dfalens's executor layer, in this process
+    (``jobs == 1``) or in ``jobs`` local worker processes (:func:`dfalens._executors.make_executor`)."""
     bar = tqdm(total=len(args), desc=desc, unit="block", disable=None if progress else True)
-    out = []
-    if jobs <= 1 or len(args) <= 1:
-        for a in args:
-            out.append(fn(*a))
+    out: list[Any] = [None] * len(args)
+    with make_executor("local", 1 if len(args) <= 1 else max(1, jobs)) as executor:
+        for i, result in executor.map_indexed(partial(_star, fn), args):
+            out[i] = result
             bar.update()
-    else:
-        from joblib import Parallel, delayed, parallel_config
-
-        with parallel_config(backend="loky", inner_max_num_threads=1):
-            results = Parallel(n_jobs=jobs, return_as="generator")(delayed(fn)(*a) for a in args)
-            for r in results:
-                out.append(r)
-                bar.update()
     bar.close()
     return out

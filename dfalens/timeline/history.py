@@ -25,20 +25,25 @@ from typing import Any
 import numpy as np
 import torch
 
-from dfalens.automata import Machine, from_dict, get_task_machine
-from dfalens.errors import CheckpointError, ConfigError, DfalensError, TaskError
-from dfalens.probes.collection import collect, count_words
+from dfalens.automata import Machine, get_task_machine
+from dfalens.errors import CheckpointError, ConfigError, TaskError
+from dfalens.probes.collection import collect, tree_arrays
 from dfalens.probes.probe import from_model
+from dfalens.probes.scaling import state_moments
 from dfalens.probes.stateset import StateSet
 from dfalens.trainers import checkpoints as ck
-from dfalens.trainers.checkpoints import FORMAT, decode_meta, load_checkpoint
+from dfalens.trainers.checkpoints import FORMAT, decode_meta, load_checkpoint, safetensors_metadata
+from dfalens.trainers.stacked import (
+    stack_state_dicts,
+    stacked_final_scores,
+    stacked_tree_states,
+)
 
 __all__ = [
     "RunInfo",
     "History",
     "resolve_run",
     "resolve_task",
-    "tree_arrays",
     "tree_states",
     "Block",
     "read_block",
@@ -143,14 +148,8 @@ def resolve_run(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
     machine = None
     metrics: tuple[dict[str, Any], ...] = ()
     if run_dir is not None and (run_dir / ck.RUN_JSON).is_file():
-        record = ck.read_run_json(run_dir)
-        config = dict(record.get("config") or {})
-        if record.get("task_machine"):
-            try:
-                machine = from_dict(record["task_machine"])
-            except DfalensError:
-                machine = None
-        metrics = tuple(ck.read_metrics(run_dir / ck.METRICS))
+        files = ck.read_run_files(run_dir)  # the reader load_run uses
+        config, machine, metrics = files.config, files.task_machine, files.metrics
     return RunInfo(tuple(paths), epochs, run_dir, config, machine, metrics)
 
 
@@ -200,18 +199,6 @@ def check_same_run(metas: Sequence[dict[str, Any]], paths: Sequence[Path]) -> No
 
 
 # -- the prefix tree --------------------------------------------------------------------------------
-def tree_arrays(n_symbols: int, max_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Parent, last symbol and depth of every word up to ``max_len``, in :func:`collect`'s order."""
-    counts = np.array([n_symbols**length for length in range(max_len + 1)], dtype=np.int64)
-    off = np.concatenate([[0], np.cumsum(counts)])
-    n = int(off[-1])
-    depth = np.repeat(np.arange(max_len + 1, dtype=np.int64), counts)
-    within = np.arange(n, dtype=np.int64) - off[depth]
-    parent = np.where(depth > 0, off[np.maximum(depth - 1, 0)] + within // n_symbols, -1)
-    symbol = np.where(depth > 0, within % n_symbols, -1)
-    return parent, symbol, depth
-
-
 def word_strings(
     parent: np.ndarray, symbol: np.ndarray, alphabet: Sequence[str]
 ) -> tuple[str, ...]:
@@ -276,17 +263,8 @@ class Block:
         return [load_checkpoint(self.paths[i])[0] for i in idx]
 
     def _stacked(self, which: Sequence[int] | None = None) -> dict[str, torch.Tensor]:
-        idx = list(range(len(self.paths))) if which is None else list(which)
-        t = [self.tensors[i] for i in idx]
-        return {
-            "w_hh": torch.stack([x["rnn.weight_hh_l0"] for x in t]).transpose(1, 2).float(),
-            "table": torch.stack(
-                [x["rnn.weight_ih_l0"].t() + x["rnn.bias_ih_l0"] + x["rnn.bias_hh_l0"] for x in t]
-            ).float(),
-            "h0": torch.stack([x["h0"] for x in t]).float(),
-            "head_w": torch.stack([x["head.weight"] for x in t]).transpose(1, 2).float(),
-            "head_b": torch.stack([x["head.bias"] for x in t]).float(),
-        }
+        idx = range(len(self.paths)) if which is None else which
+        return stack_state_dicts([self.tensors[i] for i in idx], _ELMAN_KEYS)
 
     @property
     def _relu(self) -> bool:
@@ -297,7 +275,8 @@ class Block:
         (the outputs are None with ``outputs=False``, which saves the readout)."""
         if self.elman:
             with torch.no_grad():
-                return _elman_tree(self._stacked(), self._relu, max_len, outputs)
+                h, o = stacked_tree_states(self._stacked(), max_len, self._relu, outputs)
+            return h.numpy(), None if o is None else o.numpy()
         return tree_states(self.models(), max_len)
 
     def predict(self, which: Sequence[int], words: np.ndarray) -> np.ndarray:
@@ -308,12 +287,17 @@ class Block:
         w = torch.from_numpy(np.ascontiguousarray(words, dtype=np.int64))
         with torch.no_grad():
             if self.elman:
-                st = self._stacked(which)
-                h = st["h0"][:, None, :].expand(-1, w.shape[0], -1).contiguous()
-                for t in range(w.shape[1]):  # one batched step over checkpoints and words
-                    h = torch.baddbmm(st["table"][:, w[:, t], :], h, st["w_hh"])
-                    h = h.clamp_(min=0.0) if self._relu else h.tanh_()
-                scores = torch.baddbmm(st["head_b"][:, None, :], h, st["head_w"])
+                params = self._stacked(which)
+                words_each = w.expand(len(which), -1, -1)  # every checkpoint reads every word
+                shape = {
+                    "cell": "rnn",
+                    "layers": 1,
+                    "n_symbols": params["rnn.weight_ih_l0"].shape[2],
+                }
+                nonlinearity = "relu" if self._relu else "tanh"
+                scores = stacked_final_scores(
+                    params, words_each, nonlinearity=nonlinearity, **shape
+                )
                 return scores.argmax(-1).numpy()
             return np.stack([m(w).argmax(-1).numpy() for m in self.models(which)])
 
@@ -326,8 +310,7 @@ def read_block(paths: Sequence[Path]) -> Block:
     for p in paths:
         try:
             data = Path(p).read_bytes()
-            size = int.from_bytes(data[:8], "little")
-            header = json.loads(data[8 : 8 + size]).get("__metadata__") or {}
+            header = safetensors_metadata(data)
             if header.get("format") != FORMAT:
                 raise ValueError("not a dfalens checkpoint")
             t = st_load(data)
@@ -337,32 +320,6 @@ def read_block(paths: Sequence[Path]) -> Block:
         tensors.append(t)
         metas.append(decode_meta(header))
     return Block(list(paths), tensors, metas)
-
-
-def _elman_tree(
-    st: dict[str, torch.Tensor], relu: bool, max_len: int, outputs: bool = True
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Stacked one-layer Elman networks on the whole prefix tree, one batched product per depth."""
-    w_hh, table, h0 = st["w_hh"], st["table"], st["h0"]
-    c, hdim = h0.shape
-    k = table.shape[1]
-    n = count_words(k, max_len)
-    hidden = torch.empty((c, n, hdim))
-    hidden[:, 0] = h0
-    start, count, off = 0, 1, 1
-    for _ in range(max_len):  # one level of the tree per step
-        pre = torch.bmm(hidden[:, start : start + count], w_hh)  # W_hh h once per parent
-        child = hidden[:, off : off + count * k].view(c, count, k, hdim)
-        torch.add(pre[:, :, None, :], table[:, None, :, :], out=child)
-        if relu:
-            child.clamp_(min=0.0)
-        else:
-            child.tanh_()
-        start, off, count = off, off + count * k, count * k
-    if not outputs:
-        return hidden.numpy(), None
-    output = torch.baddbmm(st["head_b"][:, None, :], hidden, st["head_w"])
-    return hidden.numpy(), output.numpy()
 
 
 def tree_states(models: Sequence[Any], max_len: int) -> tuple[np.ndarray, np.ndarray]:
@@ -430,15 +387,8 @@ class History:
     def scale(self, pooled: bool = True) -> float | np.ndarray:
         """Norm of the per-unit std of the states: pooled over all checkpoints and words (a float,
         the paper's), or per checkpoint (an array of shape (c,))."""
-        h = self.hidden
-        if pooled:
-            mean = h.mean(axis=(0, 1), dtype=np.float64)
-            var = np.zeros(h.shape[2])
-            for c in range(h.shape[0]):  # one checkpoint at a time: no float64 copy of everything
-                dev = h[c].astype(np.float64) - mean
-                var += np.einsum("nd,nd->d", dev, dev)
-            return float(np.sqrt(var.sum() / (h.shape[0] * h.shape[1])))
-        return np.sqrt(h.var(axis=1, dtype=np.float64).sum(axis=1))
+        per = state_moments(self.hidden)  # chunked: no float64 copy of everything
+        return float(per.pooled().scale) if pooled else per.scale
 
     @property
     def words(self) -> tuple[str, ...]:

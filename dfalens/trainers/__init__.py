@@ -11,7 +11,8 @@
 
 Parts: :mod:`~dfalens.trainers.data` (words and targets), :mod:`~dfalens.trainers.models` (RNN, GRU,
 LSTM with the probe protocol), :mod:`~dfalens.trainers.config` (settings and presets),
-:mod:`~dfalens.trainers.loop` (the training loop), :mod:`~dfalens.trainers.checkpoints` (files),
+:mod:`~dfalens.trainers.loop` (the training loop), :mod:`~dfalens.trainers.landmarks` (when a run
+memorised and generalised), :mod:`~dfalens.trainers.checkpoints` (files),
 :mod:`~dfalens.trainers.batched` (many small networks trained at once, with stacked parameters).
 """
 
@@ -35,6 +36,13 @@ from dfalens.trainers.data import (
     make_task_data,
     random_words,
     sample_words,
+)
+from dfalens.trainers.landmarks import (
+    GENERALISATION_ACCURACY,
+    GENERALISATION_LENGTH,
+    MEMORISATION_LOSS,
+    generalisation_epoch,
+    generalisation_length,
 )
 from dfalens.trainers.loop import Run, load_run, train
 from dfalens.trainers.models import ModelConfig, RecurrentModel, build_model
@@ -65,4 +73,9 @@ __all__ = [
     "stacked_forward",
     "stacked_loss",
     "StackedOptimizer",
+    "MEMORISATION_LOSS",
+    "GENERALISATION_LENGTH",
+    "GENERALISATION_ACCURACY",
+    "generalisation_length",
+    "generalisation_epoch",
 ]

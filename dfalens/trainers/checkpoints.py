@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,8 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from dfalens._files import atomic_write
-from dfalens.errors import CheckpointError
+from dfalens.automata import Machine, from_dict
+from dfalens.errors import CheckpointError, DfalensError
 from dfalens.trainers.models import ModelConfig, RecurrentModel
 
 __all__ = [
@@ -46,6 +48,8 @@ __all__ = [
     "append_metrics",
     "write_metrics",
     "read_run_json",
+    "RunFiles",
+    "read_run_files",
     "RUN_JSON",
     "METRICS",
     "CHECKPOINT_DIR",
@@ -121,10 +125,19 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def safetensors_metadata(data: bytes) -> dict[str, str]:
-    """The ``__metadata__`` of safetensors bytes (8-byte little-endian header length, then JSON)."""
+    """The ``__metadata__`` of safetensors bytes (8-byte little-endian header length, then JSON).
+
+    ``data`` needs to hold only the header (its first ``8 + length`` bytes). This is the one reader of
+    safetensors headers in dfalens; malformed headers raise ``ValueError`` (``json`` errors included).
+    """
     size = int.from_bytes(data[:8], "little")
     header = json.loads(data[8 : 8 + size])
-    return dict(header.get("__metadata__") or {})
+    if not isinstance(header, dict):
+        raise ValueError("the safetensors header is not a JSON object")
+    meta = header.get("__metadata__") or {}
+    if not isinstance(meta, dict):
+        raise ValueError("the safetensors __metadata__ is not a JSON object")
+    return dict(meta)
 
 
 def _parse(path: Path, data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -338,3 +351,54 @@ def read_run_json(run_dir: str | Path) -> dict[str, Any]:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{path} is unreadable ({type(exc).__name__})") from None
+
+
+@dataclass(frozen=True, eq=False)
+class RunFiles:
+    """What a run directory's ``run.json`` and ``metrics.jsonl`` hold, read once for every reader
+    (:func:`dfalens.trainers.load_run`, :func:`dfalens.timeline.history.resolve_run`).
+
+    Attributes
+    ----------
+    run_dir : Path
+    record : dict
+        The whole ``run.json``.
+    config : dict
+        Its ``config`` (not validated; empty when absent).
+    task_machine : Machine or None
+        Its ``task_machine``; None when absent or unreadable.
+    metrics : tuple of dict
+        Rows of ``metrics.jsonl`` (empty when the file is missing).
+    """
+
+    run_dir: Path
+    record: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    task_machine: Machine | None = None
+    metrics: tuple[dict[str, Any], ...] = ()
+
+
+def read_run_files(run_dir: str | Path) -> RunFiles:
+    """Read a run directory's ``run.json`` and ``metrics.jsonl`` (the weights stay on disk).
+
+    Raises
+    ------
+    CheckpointError
+        When ``run.json`` is missing or unreadable, or a metrics line is damaged.
+    """
+    run_dir = Path(run_dir)
+    record = read_run_json(run_dir)
+    machine = None
+    if record.get("task_machine"):
+        try:
+            machine = from_dict(record["task_machine"])
+        except DfalensError:
+            machine = None
+    config = record.get("config")
+    return RunFiles(
+        run_dir,
+        record,
+        dict(config) if isinstance(config, Mapping) else {},
+        machine,
+        tuple(read_metrics(run_dir / METRICS)),
+    )

@@ -10,7 +10,9 @@ gradient of the recurrent matrix is one product over all steps at once. :class:`
 forward in place into one buffer and backpropagates through time by hand: T small products forward, T
 backward, and one ``(H, T*B) @ (T*B, H)`` product for the weight gradient. The values agree with
 ``nn.RNN`` to float32 rounding (the input and bias terms are summed in a different order); the models use it
-only on the CPU, and ``nn.RNN`` (cuDNN) on the GPU.
+only on the CPU, and ``nn.RNN`` (cuDNN) on the GPU. It is the single-network form of
+:func:`dfalens.trainers.stacked.elman_scan` (many networks, one ``bmm`` per step), kept apart because the
+stacked scan at one network costs 1.18x CPU time per training epoch and 1.27x on long evaluations.
 """
 
 from __future__ import annotations
@@ -20,11 +22,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from dfalens.trainers.stacked import activate_ as _activate_
+
 __all__ = ["ElmanScan", "elman_scan", "elman_final"]
-
-
-def _activate_(x: Tensor, relu: bool) -> Tensor:
-    return x.clamp_(min=0.0) if relu else x.tanh_()
 
 
 class ElmanScan(torch.autograd.Function):

@@ -30,12 +30,18 @@ from tqdm.auto import tqdm
 
 from dfalens import __version__
 from dfalens._files import atomic_write
-from dfalens.automata import Machine, from_dict, get_task_machine, to_dict
+from dfalens.automata import Machine, get_task_machine, to_dict
 from dfalens.errors import CheckpointError, ConfigError
 from dfalens.trainers import checkpoints as ck
 from dfalens.trainers.config import TrainConfig, checkpoint_epochs
 from dfalens.trainers.data import TaskData, make_task_data
 from dfalens.trainers.evaluate import TensorGroups, evaluate_groups, evaluate_long, loss_terms
+from dfalens.trainers.landmarks import (
+    GENERALISATION_ACCURACY,
+    GENERALISATION_LENGTH,
+    MEMORISATION_LOSS,
+    generalisation_epoch,
+)
 from dfalens.trainers.models import ModelConfig, RecurrentModel, build_model
 
 __all__ = ["Run", "train", "load_run", "resolve_device", "derived_seed", "STATE_INTERVAL_S"]
@@ -111,14 +117,16 @@ class Run:
                 return int(row["epoch"])
         return None
 
-    def summary(self, length: int | None = 1000, threshold: float = 1e-3) -> dict[str, Any]:
-        """Epochs, final losses and the two landmark epochs.
+    def summary(
+        self, length: int | None = GENERALISATION_LENGTH, threshold: float = MEMORISATION_LOSS
+    ) -> dict[str, Any]:
+        """Epochs, final losses and the landmark epochs.
 
         Parameters
         ----------
         length : int or None
-            Test length for the generalisation landmark; falls back to the longest test length when the
-            run does not test ``length`` (None: the longest).
+            Test length for the generalisation landmarks; falls back to the longest test length when
+            the run does not test ``length`` (None: the longest).
         threshold : float
             Training-loss level of the memorisation landmark.
 
@@ -127,12 +135,24 @@ class Run:
         dict
             ``epochs``, ``stopped_early``, ``diverged``, ``train_loss``, ``val_loss`` (dict),
             ``val_accuracy`` (dict), ``loss_below`` (threshold), ``first_epoch_loss_below``,
-            ``accuracy_length``, ``first_epoch_accuracy_1`` (None means never).
+            ``accuracy_length``, ``first_epoch_accuracy_1`` (the first checkpoint at accuracy 1.0, which
+            may drop again), ``generalisation_epoch`` (the first from which it stays 1.0: the definition
+            of :func:`dfalens.trainers.landmarks.generalisation_epoch`, as in the timeline). None means
+            never.
         """
         lengths = self.config.test_lengths
         if length is None or int(length) not in lengths:
             length = max(lengths) if lengths else None
         last = self.metrics[-1] if self.metrics else {}
+        generalised = None
+        if length is not None:
+            key = str(int(length))
+            generalised = generalisation_epoch(
+                np.array([int(row["epoch"]) for row in self.metrics], dtype=np.int64),
+                np.array(
+                    [row["val_accuracy"].get(key, np.nan) for row in self.metrics], dtype=float
+                ),
+            )
         return {
             "epochs": self.epochs_done,
             "stopped_early": self.stopped_early,
@@ -144,8 +164,11 @@ class Run:
             "first_epoch_loss_below": self.first_epoch_loss_below(threshold),
             "accuracy_length": length,
             "first_epoch_accuracy_1": (
-                None if length is None else self.first_epoch_accuracy(length, 1.0)
+                None
+                if length is None
+                else self.first_epoch_accuracy(length, GENERALISATION_ACCURACY)
             ),
+            "generalisation_epoch": generalised,
         }
 
 
@@ -552,13 +575,12 @@ def load_run(run_dir: str | Path) -> Run:
         When ``run_dir`` is not a dfalens run.
     """
     run_dir = Path(run_dir)
-    record = ck.read_run_json(run_dir)
+    files = ck.read_run_files(run_dir)
     try:
-        config = TrainConfig.from_dict(record["config"])
+        config = TrainConfig.from_dict(files.record["config"])
     except (KeyError, TypeError, ConfigError) as exc:
         raise CheckpointError(f"{run_dir / ck.RUN_JSON} has no valid config ({exc})") from None
-    rows = tuple(ck.read_metrics(run_dir / ck.METRICS))
-    machine = from_dict(record["task_machine"]) if record.get("task_machine") else None
+    rows, machine = files.metrics, files.task_machine
     stopped = False
     epochs_done = int(rows[-1]["epoch"]) if rows else 0
     state = run_dir / ck.STATE_FILE

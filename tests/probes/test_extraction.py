@@ -231,13 +231,3 @@ def test_bad_arguments(parity_states, parity_probe) -> None:
     no_readout = from_module(nn.RNN(2, 3), alphabet="01")
     with pytest.raises(ConfigError, match="readout"):
         extract(no_readout)
-
-
-def test_trimmed_count_matches_the_automata_library() -> None:
-    from dfalens.automata import minimize, n_states_trimmed, random_machine, tomita
-    from dfalens.probes.extraction import _has_dead_state
-
-    machines = [tomita(i) for i in range(1, 8)] + [random_machine(seed=s) for s in range(30)]
-    for m in machines:
-        minimal = minimize(m)
-        assert minimal.n_states - _has_dead_state(minimal) == n_states_trimmed(m)

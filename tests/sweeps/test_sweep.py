@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from dfalens.errors import ConfigError
-from dfalens.plots import plot_phase_diagram, save_figure
-from dfalens.sweeps.executors import (
+from dfalens._executors import (
     DaskExecutor,
     JoblibExecutor,
     SerialExecutor,
     make_executor,
 )
+from dfalens.errors import ConfigError
+from dfalens.plots import plot_phase_diagram, save_figure
 from dfalens.sweeps.grid import parse_grid_items, run_grid
 from dfalens.sweeps.phase_diagram import (
     PHASE_COLUMNS,
@@ -129,6 +129,12 @@ def test_executor_specs_and_unreachable_scheduler() -> None:
 def test_joblib_executor_runs_in_processes() -> None:
     with JoblibExecutor(2) as ex:
         assert sorted(ex.map_unordered(math.factorial, [3, 4, 5])) == [6, 24, 120]
+
+
+def test_map_indexed_tags_results_with_their_position() -> None:
+    """The timeline's blocks run through this: results come back tagged, in any order."""
+    with make_executor("local", 1) as ex:
+        assert list(ex.map_indexed(math.factorial, [5, 3])) == [(0, 120), (1, 6)]
 
 
 # -- the phase diagram -------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from dfalens.errors import ConfigError, DataError
+from dfalens.probes.collection import tree_arrays
 from dfalens.theory import equations as th
 from dfalens.theory.fit import PairObservables
 from dfalens.theory.predict import (
@@ -16,7 +17,6 @@ from dfalens.theory.predict import (
     predict_mergers,
     score_mergers,
 )
-from dfalens.timeline.history import tree_arrays
 
 
 def _words(max_len: int) -> list[tuple[int, ...]]:

@@ -13,6 +13,7 @@ import torch
 
 from dfalens.automata import tomita
 from dfalens.errors import CheckpointError, ConfigError, DataError, TaskError
+from dfalens.probes import extract
 from dfalens.timeline.events import compare_partitions
 from dfalens.timeline.history import load_history, resolve_run
 from dfalens.timeline.timelines import Row, Timeline, derived_epochs, first_stable, timeline
@@ -275,3 +276,20 @@ def test_block_states_and_predictions_match_the_models(tmp_path: Path, cfg: dict
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError):
         read_block([bad])
+
+
+def test_every_row_is_what_extract_gives(run_dir: Path, tl: Timeline) -> None:
+    """The timeline's workers and ``extract`` share one core: same clusters, same minimal machine."""
+    h = load_history(run_dir)
+    eps_abs = tl.settings["eps"] * tl.settings["scale"]
+    for i in (0, 10, 15, len(tl.rows) - 1):
+        s = tl.settings
+        ex = extract(
+            h.stateset(i), method=s["method"], eps=eps_abs, relative=False, order=s["order"]
+        )
+        row = tl.rows[i]
+        assert (ex.n_raw, ex.n_minimal, ex.closed) == (
+            row.states_raw,
+            row.states_minimal,
+            row.closed,
+        )

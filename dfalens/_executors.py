@@ -1,9 +1,11 @@
-"""Where sweep tasks run: in this process, in local worker processes (joblib), or on a Dask cluster.
+"""Where tasks run: in this process, in local worker processes (joblib), or on a Dask cluster.
 
-Every executor maps a picklable function over a list of items and yields results as they finish (in any
-order). Each task runs torch with one thread, so a task computes the same numbers wherever it runs: on a
-few cores, parallel processes beat parallel threads for tiny networks, and one thread keeps results
-independent of the machine's core count.
+The one executor layer of dfalens, below every package: sweeps (:mod:`dfalens.sweeps`) run their cells
+through it and the timeline (:mod:`dfalens.timeline`) its blocks of checkpoints. Every executor maps a
+picklable function over a list of items and yields results as they finish (in any order; tagged with
+their position by :meth:`Executor.map_indexed`). Each task runs torch with one thread, so a task computes
+the same numbers wherever it runs: on a few cores, parallel processes beat parallel threads for tiny
+networks, and one thread keeps results independent of the machine's core count.
 
 ``make_executor`` takes the same strings as ``dfalens sweep --executor``:
 
@@ -21,12 +23,14 @@ import re
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from types import TracebackType
 from typing import Any, TypeVar
 
 from dfalens.errors import ConfigError
 
 __all__ = [
+    "one_thread",
     "Executor",
     "SerialExecutor",
     "JoblibExecutor",
@@ -50,6 +54,28 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+class one_thread:
+    """Context manager: one torch and one BLAS thread while active (restored afterwards).
+
+    On a small machine shared with other work, several threads per process make tiny products many times
+    slower (they spin waiting for each other); parallelism comes from processes instead.
+    """
+
+    def __enter__(self) -> None:
+        import torch
+        from threadpoolctl import threadpool_limits
+
+        self.before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        self.limiter = threadpool_limits(1)
+
+    def __exit__(self, *exc: object) -> None:
+        import torch
+
+        torch.set_num_threads(self.before)
+        self.limiter.restore_original_limits()
+
+
 def _single_threaded(fn: Callable[[T], R], item: T) -> R:
     """Run one task with torch limited to one thread (restored afterwards when run in-process).
 
@@ -67,6 +93,10 @@ def _single_threaded(fn: Callable[[T], R], item: T) -> R:
         return fn(item)
     finally:
         torch.set_num_threads(before)
+
+
+def _indexed(fn: Callable[[T], R], item: tuple[int, T]) -> tuple[int, R]:
+    return item[0], fn(item[1])
 
 
 class Executor(ABC):
@@ -89,6 +119,11 @@ class Executor(ABC):
 
         ``fn`` must be a module-level function (picklable); an exception in a task is re-raised here.
         """
+
+    def map_indexed(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[tuple[int, R]]:
+        """Yield ``(index, fn(items[index]))`` for every item, in completion order (sort by index for
+        the input order)."""
+        yield from self.map_unordered(partial(_indexed, fn), list(enumerate(items)))
 
     def close(self) -> None:  # noqa: B027 - executors without resources keep the default
         """Release workers and connections (idempotent)."""
