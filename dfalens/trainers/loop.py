@@ -29,6 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from dfalens import __version__
+from dfalens._budget import check_memory, model_bytes, word_symbols
 from dfalens._files import atomic_write
 from dfalens.automata import Machine, from_dict, get_task_machine, to_dict
 from dfalens.errors import CheckpointError, ConfigError
@@ -38,7 +39,11 @@ from dfalens.trainers.data import TaskData, make_task_data
 from dfalens.trainers.evaluate import TensorGroups, evaluate_groups, evaluate_long, loss_terms
 from dfalens.trainers.models import ModelConfig, RecurrentModel, build_model
 
-__all__ = ["Run", "train", "load_run", "resolve_device", "derived_seed", "STATE_INTERVAL_S"]
+__all__ = [
+    "Run",
+    "train", "load_run", "resolve_device", "derived_seed", "STATE_INTERVAL_S",
+    "check_training_memory",
+]
 
 STATE_INTERVAL_S = 60.0
 """Besides every checkpoint, the training state is saved when this many seconds passed since the last."""
@@ -176,6 +181,33 @@ def _versions() -> dict[str, str]:
     }
 
 
+_GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+
+
+def check_training_memory(config: TrainConfig, n_symbols: int, n_classes: int) -> None:
+    """Refuse a run whose words, model and activations cannot fit the memory budget (before allocating).
+
+    Raises
+    ------
+    BudgetError
+    """
+    gates = _GATES[config.cell]
+    units = config.hidden * config.layers * gates
+    longest = max([config.max_len, *config.test_lengths])
+    words = 32 * word_symbols(n_symbols, config.max_len, config.data_fraction)
+    tests = 16.0 * config.n_test_words * sum(config.test_lengths)
+    # a batch's forward and backward pass keeps a few float32 vectors per unit and step; evaluating
+    # the test words keeps their states
+    activations = 16.0 * units * (config.batch_size * config.max_len + config.n_test_words * longest)
+    weights = 4 * model_bytes(config.hidden, config.layers, n_symbols, max(n_classes, 2), gates)
+    check_memory(
+        words + tests + activations + weights,
+        f"training {config.task} (hidden {config.hidden}, max_len {config.max_len}, data fraction "
+        f"{config.data_fraction:g}, test lengths up to {longest})",
+        "lower hidden, max_len, data_fraction, batch_size or the test lengths",
+    )
+
+
 class _Trainer:
     """The state of one training run (kept out of the public API)."""
 
@@ -183,6 +215,7 @@ class _Trainer:
         self.config = config
         self.device = device
         self.machine = get_task_machine(config.task)
+        check_training_memory(config, self.machine.n_symbols, int(self.machine.output.max()) + 1)
         self.data: TaskData = make_task_data(
             self.machine,
             max_len=config.max_len,
