@@ -83,7 +83,9 @@ def mod_count(k: int) -> Machine:
     """
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 2:
         raise TaskError(f"mod_count needs an integer modulus >= 2, got {k!r}")
-    check_memory(_STATE_BYTES * int(k), f"task mod{int(k)} ({int(k):,} states)", "choose a smaller K")
+    check_memory(
+        _STATE_BYTES * int(k), f"task mod{int(k)} ({int(k):,} states)", "choose a smaller K"
+    )
     states = np.arange(int(k))
     delta = np.stack([states, (states + 1) % k], axis=1)
     return Machine(delta, states, 0, BINARY)
@@ -140,7 +142,11 @@ def random_machine(
     thrown away and the whole machine (transitions and outputs) drawn again from the same generator, up
     to ``max_tries`` times; so a seed always gives the same machine.
     """
-    for name, value in (("max_states", max_states), ("n_symbols", n_symbols), ("n_outputs", n_outputs)):
+    for name, value in (
+        ("max_states", max_states),
+        ("n_symbols", n_symbols),
+        ("n_outputs", n_outputs),
+    ):
         if isinstance(value, bool) or not isinstance(value, int | np.integer):
             raise ConfigError(f"{name} must be an integer, got {value!r}")
     if not isinstance(p_new, int | float | np.floating) or isinstance(p_new, bool):

@@ -41,7 +41,11 @@ from dfalens.trainers.models import ModelConfig, RecurrentModel, build_model
 
 __all__ = [
     "Run",
-    "train", "load_run", "resolve_device", "derived_seed", "STATE_INTERVAL_S",
+    "train",
+    "load_run",
+    "resolve_device",
+    "derived_seed",
+    "STATE_INTERVAL_S",
     "check_training_memory",
 ]
 
@@ -198,7 +202,9 @@ def check_training_memory(config: TrainConfig, n_symbols: int, n_classes: int) -
     tests = 16.0 * config.n_test_words * sum(config.test_lengths)
     # a batch's forward and backward pass keeps a few float32 vectors per unit and step; evaluating
     # the test words keeps their states
-    activations = 16.0 * units * (config.batch_size * config.max_len + config.n_test_words * longest)
+    activations = (
+        16.0 * units * (config.batch_size * config.max_len + config.n_test_words * longest)
+    )
     weights = 4 * model_bytes(config.hidden, config.layers, n_symbols, max(n_classes, 2), gates)
     check_memory(
         words + tests + activations + weights,

@@ -97,7 +97,8 @@ class ModelConfig:
         if not isinstance(self.gain, int | float) or not self.gain > 0:
             raise ConfigError(f"gain must be a positive number, got {self.gain!r}")
         check_memory(
-            4 * model_bytes(
+            4
+            * model_bytes(
                 self.hidden, self.layers, self.n_symbols, self.n_classes, _GATES[self.cell]
             ),
             f"a {self.cell} network of {self.layers} x {self.hidden:,} units (weights, gradients and "
