@@ -14,6 +14,8 @@ __all__ = [
     "ConfigError",
     "BudgetError",
     "DataError",
+    "LockError",
+    "OutputError",
 ]
 
 
@@ -43,3 +45,11 @@ class BudgetError(DfalensError):
 
 class DataError(DfalensError, ValueError):
     """Input arrays (hidden states, words) have the wrong shape or contain NaN/inf."""
+
+
+class LockError(DfalensError):
+    """Another process is writing the same run, sweep or output directory."""
+
+
+class OutputError(ConfigError):
+    """An output cannot be written: a bad path, or a write error (disk full, I/O error, read-only)."""

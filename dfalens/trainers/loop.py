@@ -14,8 +14,10 @@ ends with the same weights as an uninterrupted one (bit-identical on the CPU).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -30,7 +32,7 @@ from tqdm.auto import tqdm
 
 from dfalens import __version__
 from dfalens._budget import check_memory, model_bytes, word_symbols
-from dfalens._files import atomic_write
+from dfalens._files import DirectoryLock, atomic_write, check_output_dir, writing
 from dfalens.automata import Machine, from_dict, get_task_machine, to_dict
 from dfalens.errors import CheckpointError, ConfigError
 from dfalens.trainers import checkpoints as ck
@@ -459,18 +461,54 @@ def train(
     >>> [row["epoch"] for row in run.metrics][:2]
     [0, 1]
     """
+    if not isinstance(config, TrainConfig):
+        raise ConfigError(
+            f"config must be a TrainConfig (make one with dfalens.trainers.make_config), got "
+            f"{type(config).__name__}"
+        )
+    if out_dir is not None and not isinstance(out_dir, str | os.PathLike):
+        raise ConfigError(f"out_dir must be a path or None, got {type(out_dir).__name__}")
     device = resolve_device(config.device)
     run_dir = None if out_dir is None else Path(out_dir)
-    resuming = False
-    if run_dir is not None:
-        resuming = _check_run_dir(run_dir, config, resume, force)
     previous_threads = torch.get_num_threads()
-    if device.type == "cpu" and config.threads is not None:
-        torch.set_num_threads(config.threads)
+    if run_dir is None:
+        lock: DirectoryLock | None = None
+        resuming = False
+    else:
+        check_output_dir(run_dir, "run directory")
+        created = not run_dir.exists()
+        lock = DirectoryLock(run_dir).acquire()
     try:
-        return _train(config, device, run_dir, resuming, progress, callback)
+        if run_dir is not None:
+            resuming = _check_run_dir(run_dir, config, resume, force)
+        if device.type == "cpu" and config.threads is not None:
+            torch.set_num_threads(config.threads)
+        kept = f"the run up to its last checkpoint; continue it with `dfalens train -o {run_dir} --resume`"
+        with writing(run_dir or ".", kept):
+            return _train(config, device, run_dir, resuming, progress, callback)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+            if created:
+                _remove_if_empty(run_dir)
+        raise
     finally:
         torch.set_num_threads(previous_threads)
+        if lock is not None:
+            lock.release()
+
+
+def _remove_if_empty(run_dir: Path) -> None:
+    """Remove a run directory this call created when it failed before its first checkpoint."""
+    folder = run_dir / ck.CHECKPOINT_DIR
+    if folder.is_dir() and any(folder.glob("*.safetensors")):
+        return
+    for name in (ck.RUN_JSON, ck.METRICS, ck.STATE_FILE):
+        with contextlib.suppress(OSError):
+            (run_dir / name).unlink()
+    for folder_name in (Path(ck.STATE_FILE).parent, Path(ck.CHECKPOINT_DIR), Path(".")):
+        with contextlib.suppress(OSError):
+            (run_dir / folder_name).rmdir()
 
 
 def _train(
