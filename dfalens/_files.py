@@ -16,11 +16,11 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from dfalens.errors import DfalensError, LockError, OutputError
+from dfalens.errors import LockError, OutputError
 
 __all__ = [
     "atomic_write",
@@ -28,6 +28,7 @@ __all__ = [
     "check_output_dir",
     "check_output_file",
     "write_failure",
+    "refuse_existing",
     "writing",
     "DirectoryLock",
     "LOCK_NAME",
@@ -134,7 +135,9 @@ def check_output_dir(path: str | os.PathLike[str], what: str = "output folder") 
     """
     target = Path(path)
     if os.path.lexists(target) and not target.is_dir():
-        raise OutputError(f"{what} {target} exists and is not a directory; choose another output path")
+        raise OutputError(
+            f"{what} {target} exists and is not a directory; choose another output path"
+        )
     _writable_dir(_nearest_existing(target), target, what)
     return target
 
@@ -154,6 +157,25 @@ def check_output_file(path: str | os.PathLike[str], what: str = "output file") -
     return target
 
 
+def refuse_existing(
+    directory: str | os.PathLike[str], names: list[str], force: bool, flag: str = "--force"
+) -> None:
+    """Refuse to replace outputs already in ``directory`` unless ``force`` (names the first one found).
+
+    Raises
+    ------
+    OutputError
+    """
+    if force:
+        return
+    found = [name for name in names if os.path.lexists(Path(directory) / name)]
+    if found:
+        raise OutputError(
+            f"{Path(directory) / found[0]} already exists; pass {flag} to replace it or choose "
+            "another output directory"
+        )
+
+
 def write_failure(exc: OSError, target: str | os.PathLike[str], kept: str = "") -> OutputError:
     """One-line :class:`OutputError` for an ``OSError`` met while writing ``target``.
 
@@ -167,13 +189,27 @@ def write_failure(exc: OSError, target: str | os.PathLike[str], kept: str = "") 
 
 
 @contextlib.contextmanager
-def writing(target: str | os.PathLike[str], kept: str = "") -> Iterator[None]:
-    """Turn an ``OSError`` raised while writing ``target`` into a one-line :class:`OutputError`."""
+def writing(
+    target: str | os.PathLike[str], kept: str = "", remove: Iterable[str | os.PathLike[str]] = ()
+) -> Iterator[None]:
+    """Turn an ``OSError`` raised while writing ``target`` into a one-line :class:`OutputError`.
+
+    Parameters
+    ----------
+    target : path
+        What is being written (named in the message unless the error names a file).
+    kept : str
+        What survives a failure, for the message.
+    remove : iterable of paths
+        Files that belong together: on a failure every one of them is removed, so no set of outputs
+        is left half-written.
+    """
     try:
         yield
     except OSError as exc:
-        if isinstance(exc, DfalensError):  # pragma: no cover - defensive
-            raise
+        for path in remove:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
         raise write_failure(exc, getattr(exc, "filename", None) or target, kept) from exc
 
 

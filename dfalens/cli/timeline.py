@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 import click
 
 from dfalens import plots
+from dfalens._files import DirectoryLock, check_output_dir, refuse_existing, writing
+from dfalens.cli._signals import set_kept
 from dfalens.errors import CheckpointError
 from dfalens.timeline.timelines import timeline as compute
 
@@ -58,6 +60,7 @@ def _epoch(value: int | None) -> str:
     "2 is faster on idle cores).",
 )
 @click.option("--plot", is_flag=True, help="Also write timeline.png (the Fig. 6 view).")
+@click.option("--force", is_flag=True, help="Replace a timeline already in the output directory.")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the derived epochs and last row as JSON."
 )
@@ -71,6 +74,7 @@ def timeline(
     max_len: int | None,
     jobs: int | None,
     plot: bool,
+    force: bool,
     as_json: bool,
 ) -> int:
     """Extract the automaton at every checkpoint of RUN_DIR; write timeline.csv and timeline.json.
@@ -85,6 +89,11 @@ def timeline(
         raise CheckpointError(
             f"{run_dir} is not a directory; pass a run directory (dfalens train -o)"
         )
+    out = out_dir if out_dir is not None else run_dir
+    names = ["timeline.csv", "timeline.json"] + (["timeline.png"] if plot else [])
+    check_output_dir(out)
+    refuse_existing(out, names, force)
+    set_kept("nothing was written; rerun the same command")
     tl = compute(
         run_dir,
         task,
@@ -95,12 +104,16 @@ def timeline(
         jobs=jobs,
         progress=True,
     )
-    out = out_dir if out_dir is not None else run_dir
-    csv_path, json_path = tl.write(out)
     png = None
-    if plot:
-        png = out / "timeline.png"
-        _plot(tl, png)
+    with (
+        DirectoryLock(out, name=".timeline.lock"),
+        writing(out, "no timeline", [out / n for n in names]),
+    ):
+        refuse_existing(out, names, force)  # again: another process may have written them meanwhile
+        csv_path, json_path = tl.write(out)
+        if plot:
+            png = out / "timeline.png"
+            _plot(tl, png)
     last = tl.rows[-1]
     if as_json:
         click.echo(

@@ -180,6 +180,14 @@ def resolve_task(
             f"task {name!r} has alphabet {list(machine.alphabet)} but the network reads "
             f"{[str(a) for a in alphabet]}; pass the task the run was trained on"
         )
+    model_config = meta.get("model_config")
+    units = model_config.get("n_classes") if isinstance(model_config, dict) else None
+    outputs = max(int(machine.output.max()) + 1, 2) if machine.n_states else 2
+    if isinstance(units, int) and units != outputs:
+        raise TaskError(
+            f"task {name!r} has {outputs} output classes but the network has {units} output units; "
+            "pass the task the run was trained on"
+        )
     return machine, name
 
 
@@ -334,8 +342,9 @@ def read_block(paths: Sequence[Path]) -> Block:
         except Exception:  # let the trainers' loader say what is wrong with the file
             load_checkpoint(p)
             raise CheckpointError(f"checkpoint {p} could not be read; use another one") from None
+        ck.check_tensors(p, t, meta := decode_meta(header))
         tensors.append(t)
-        metas.append(decode_meta(header))
+        metas.append(meta)
     return Block(list(paths), tensors, metas)
 
 
