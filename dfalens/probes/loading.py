@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from dfalens._args import check_path
 from dfalens.errors import CheckpointError, ConfigError
 from dfalens.probes.probe import Probe, as_alphabet, from_model, from_module
 from dfalens.trainers.checkpoints import load_checkpoint
@@ -539,6 +540,7 @@ def from_checkpoint(
     DataError
         An alphabet whose size does not fit the input width.
     """
+    check_path("path", path)
     p = Path(path)
     if nonlinearity is not None and nonlinearity not in ("tanh", "relu"):
         raise ConfigError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dfalens._args import check_int, check_number, check_path
 from dfalens._budget import check_cells
 from dfalens._files import DirectoryLock, check_output_dir, writing
 from dfalens.automata import equivalent, get_task_machine
@@ -310,8 +311,17 @@ def run_grid(
         An empty grid, an unknown key, a bad value or setting, an unreachable scheduler, or a directory
         that holds another sweep (nothing is written then).
     """
-    if not isinstance(directory, str | os.PathLike):
-        raise ConfigError(f"directory must be a path, got {type(directory).__name__}")
+    check_path("directory", directory)
+    check_int("jobs", jobs, minimum=1, optional=True)
+    check_int("members", members, minimum=1, optional=True)
+    check_int("extract_len", extract_len, minimum=1, optional=True)
+    check_number("eps", eps, low=0, low_open=True, optional=True)
+    if not isinstance(preset, str):
+        raise ConfigError(f"preset must be a preset name such as 'paper', got {preset!r:.60}")
+    if not isinstance(executor, str | Executor):
+        raise ConfigError(
+            f"executor must be a name such as 'local' or an Executor, got {executor!r:.60}"
+        )
     if base is not None and not isinstance(base, Mapping):
         raise ConfigError(f"base must be a mapping of training settings, got {type(base).__name__}")
     if isinstance(grid, str | bytes) or not isinstance(grid, Mapping | Sequence):

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from dfalens._args import check_int, check_number, check_path
 from dfalens._budget import check_cells
 from dfalens.automata import equivalent, get_task_machine
 from dfalens.errors import ConfigError, DataError
@@ -362,6 +363,19 @@ def run_phase_diagram(
         Bad settings, an unreachable scheduler, or a directory that holds another sweep (nothing is
         written then).
     """
+    check_path("directory", directory)
+    check_number("eps", eps, low=0, low_open=True)
+    check_int("extract_len", extract_len, minimum=1)
+    check_int("jobs", jobs, minimum=1, optional=True)
+    check_int("members", members, minimum=1, optional=True)
+    if config is not None and not isinstance(config, TrainConfig):
+        raise ConfigError(
+            f"config must be a TrainConfig (see phase_config), got {type(config).__name__}"
+        )
+    if not isinstance(executor, str | Executor):
+        raise ConfigError(
+            f"executor must be a name such as 'local' or an Executor, got {executor!r:.60}"
+        )
     sizes = [
         20 if v is None else len(v) if isinstance(v, Sized) else 1
         for v in (fractions, gains, seeds)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dfalens._args import check_path
 from dfalens.automata import Machine, from_dict, get_task_machine
 from dfalens.errors import CheckpointError, ConfigError, DfalensError, TaskError
 from dfalens.probes.collection import collect, count_words
@@ -98,6 +99,13 @@ def resolve_run(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
         When there are no checkpoints, or two files claim the same epoch.
     """
 
+    if not isinstance(source, str | os.PathLike):
+        if isinstance(source, bytes) or not isinstance(source, Sequence) or not source:
+            raise ConfigError(
+                f"source must be a run directory or a list of checkpoint files, got {source!r:.60}"
+            )
+        for item in source:
+            check_path("each checkpoint in source", item)
     run_dir: Path | None
     if isinstance(source, str | os.PathLike) and Path(source).is_dir():
         run_dir = Path(source)

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from dfalens._args import check_int, check_number
 from dfalens._budget import check_memory, words_up_to
 from dfalens._files import atomic_write
 from dfalens.automata import Machine
@@ -593,10 +594,17 @@ def timeline(
         )
     if order not in ("bfs", "lexicographic"):
         raise ConfigError(f"order must be 'bfs' or 'lexicographic', got {order!r}")
-    if not (math.isfinite(eps) and eps > 0):
-        raise ConfigError(f"eps must be a positive number, got {eps}")
-    if jobs is not None and jobs < 1:
-        raise ConfigError(f"jobs must be >= 1, got {jobs}")
+    check_number("eps", eps, low=0, low_open=True)
+    check_int("jobs", jobs, minimum=1, optional=True)
+    check_int("max_len", max_len, minimum=1, optional=True)
+    check_int("block", block, minimum=1, optional=True)
+    check_int("fidelity_words", fidelity_words, minimum=0)
+    check_int("fidelity_length", fidelity_length, minimum=1)
+    check_int("seed", seed, minimum=0)
+    if task is not None and not isinstance(task, str | Machine | os.PathLike):
+        raise ConfigError(
+            f"task must be a task name, a machine JSON path or a Machine, got {task!r:.60}"
+        )
     info = resolve_run(source)
     if max_len is None:
         max_len = int(info.config.get("max_len", 10))

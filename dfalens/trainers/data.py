@@ -319,7 +319,7 @@ def make_task_data(
     train_words = sample_words(k, max_len, data_fraction, np.random.default_rng(data_seq))
     if not train_words:
         raise ConfigError(
-            f"data fraction {data_fraction:g} leaves no training word of length 1..{max_len} "
+            f"data fraction {data_fraction:g} leaves no training words of length 1..{max_len} "
             f"({k} symbols) with seed {seed}; raise the data fraction or max_len"
         )
     train = WordGroups(
