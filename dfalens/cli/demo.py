@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from dfalens import plots
-from dfalens._files import DirectoryLock, check_output_dir
+from dfalens._files import DirectoryLock, check_output_dir, writing
 from dfalens.automata import minimize, render
 from dfalens.automata.rendering import RenderWarning
 from dfalens.cli._signals import set_kept
@@ -120,7 +120,7 @@ def demo(out_dir: Path, paper: bool, seed: int, retrain: bool, jobs: int | None)
     started = time.perf_counter()
     run_dir = out_dir / "run"
     config = demo_config(paper, seed)
-    with DirectoryLock(out_dir, name=".demo.lock"):
+    with DirectoryLock(out_dir, name=".demo.lock"), writing(out_dir, f"the run in {run_dir}"):
         return _demo(out_dir, run_dir, config, paper, retrain, jobs, started)
 
 

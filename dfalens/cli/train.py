@@ -67,7 +67,7 @@ def _fmt(value: float | None) -> str:
 )
 @click.option("--epochs", type=int, help="Epochs to train (with --resume: the new total).")
 @click.option("--seed", type=int, help="Seed of data, test words, initial weights and batches.")
-@click.option("--device", help="auto (CUDA when present), cpu or cuda.")
+@click.option("--device", help="auto (CUDA when present), cpu, cuda or mps.")
 @click.option("--cell", help="rnn, gru or lstm.")
 @click.option("--hidden", type=int, help="Units per layer.")
 @click.option("--layers", type=int, help="Recurrent layers.")

@@ -36,7 +36,7 @@ from dfalens._files import DirectoryLock, atomic_write, check_output_dir, writin
 from dfalens.automata import Machine, from_dict, get_task_machine, to_dict
 from dfalens.errors import CheckpointError, ConfigError
 from dfalens.trainers import checkpoints as ck
-from dfalens.trainers.config import TrainConfig, checkpoint_epochs
+from dfalens.trainers.config import DEVICES, TrainConfig, checkpoint_epochs
 from dfalens.trainers.data import TaskData, make_task_data
 from dfalens.trainers.evaluate import TensorGroups, evaluate_groups, evaluate_long, loss_terms
 from dfalens.trainers.models import ModelConfig, RecurrentModel, build_model
@@ -161,12 +161,21 @@ class Run:
 
 
 def resolve_device(device: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU raises :class:`ConfigError`."""
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` or ``mps`` without one raises :class:`ConfigError`."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(device, str) or device not in DEVICES:
+        raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
         raise ConfigError(
-            "device 'cuda' was asked for but torch sees no GPU; use --device cpu or auto"
+            "device 'cuda' was asked for but torch sees no CUDA GPU (or was built without CUDA); "
+            "use --device auto (or cpu)"
+        )
+    if device == "mps" and not (
+        getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    ):
+        raise ConfigError(
+            "device 'mps' was asked for but torch sees no Apple GPU; use --device auto (or cpu)"
         )
     return torch.device(device)
 
