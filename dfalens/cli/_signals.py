@@ -56,9 +56,8 @@ def handle_sigterm() -> Iterator[None]:
 
 def stop_workers() -> None:
     """Shut down joblib's reusable worker processes, if this process started any (after an interrupt)."""
-    if "joblib" not in sys.modules:
-        return
-    with suppress(Exception):
-        from joblib.externals.loky import get_reusable_executor
-
-        get_reusable_executor().shutdown(wait=True, kill_workers=True)
+    module = sys.modules.get("joblib.externals.loky.reusable_executor")
+    executor = getattr(module, "_executor", None)  # never start one just to stop it
+    if executor is not None:
+        with suppress(Exception):
+            executor.shutdown(wait=True, kill_workers=True)

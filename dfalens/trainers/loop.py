@@ -582,12 +582,18 @@ def _train(
         save_state()
     last_state = time.perf_counter()
     diverged = False
-    bar = tqdm(
-        total=config.epochs,
-        initial=trainer.epoch,
-        unit="epoch",
-        disable=None if progress else True,
-        dynamic_ncols=True,
+    # no tqdm at all without a progress bar: even a disabled one creates a multiprocessing lock, which
+    # a worker process killed by Ctrl-C leaves behind (resource_tracker warnings)
+    bar: Any = (
+        tqdm(
+            total=config.epochs,
+            initial=trainer.epoch,
+            unit="epoch",
+            disable=None,
+            dynamic_ncols=True,
+        )
+        if progress
+        else _NoBar()
     )
     try:
         while trainer.epoch < config.epochs and not trainer.stopped:
@@ -624,6 +630,19 @@ def _train(
         machine=trainer.machine,
         diverged=diverged,
     )
+
+
+class _NoBar:
+    """The calls :func:`train` makes on a tqdm bar, doing nothing."""
+
+    def set_postfix(self, **kwargs: Any) -> None:
+        pass
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def load_run(run_dir: str | Path) -> Run:
