@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import threading
 from typing import Any
 
 import click
@@ -31,7 +34,9 @@ class UserError(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
-def _run(cmd: click.Command, argv: list[str] | None, prog_name: str = "dfalens") -> int:
+def _run(
+    cmd: click.Command, argv: list[str] | None, prog_name: str = "dfalens", final: bool = False
+) -> int:
     """Run a click command with dfalens' error contract.
 
     User errors print one line and exit 2; SIGINT exits 130 and SIGTERM 143 with a line saying what was
@@ -51,7 +56,7 @@ def _run(cmd: click.Command, argv: list[str] | None, prog_name: str = "dfalens")
                 with cmd.make_context(prog_name, args, help_option_names=["-h", "--help"]) as ctx:
                     rv = cmd.invoke(ctx)
             except BaseException:
-                stop_workers_on_interrupt(sys.exc_info()[1])
+                stop_workers_on_interrupt(sys.exc_info()[1], final)
                 raise
     except click.exceptions.Exit as exc:
         return _flushed(int(exc.exit_code))
@@ -93,9 +98,18 @@ def _run(cmd: click.Command, argv: list[str] | None, prog_name: str = "dfalens")
     return _flushed(int(rv) if isinstance(rv, int) else EXIT_OK)
 
 
-def stop_workers_on_interrupt(exc: BaseException | None) -> None:
-    """After SIGINT or SIGTERM, shut worker processes down before the message is printed."""
-    if isinstance(exc, KeyboardInterrupt | click.exceptions.Abort):
+def stop_workers_on_interrupt(exc: BaseException | None, final: bool = False) -> None:
+    """After SIGINT or SIGTERM, shut worker processes down before the message is printed.
+
+    With ``final`` (the process exits next) a second Ctrl-C is ignored from here on, so it cannot
+    interrupt the cleanup or the interpreter's shutdown with a traceback.
+    """
+    if not isinstance(exc, KeyboardInterrupt | click.exceptions.Abort):
+        return
+    if final and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with contextlib.suppress(KeyboardInterrupt):
         stop_workers()
 
 
@@ -173,10 +187,10 @@ def _register() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console script ``dfalens``."""
     _register()
-    sys.exit(_run(cli, argv))
+    sys.exit(_run(cli, argv, final=True))
 
 
 def extract_dfa_main(argv: list[str] | None = None) -> None:
     """Console script ``extract-dfa`` (the same as ``dfalens extract``)."""
 
-    sys.exit(_run(extract, argv, "extract-dfa"))
+    sys.exit(_run(extract, argv, "extract-dfa", final=True))

@@ -42,6 +42,11 @@ def _wait_for(path: Path, proc: subprocess.Popen[str], seconds: float = 40) -> N
         time.sleep(0.1)
 
 
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
 def _signal(proc: subprocess.Popen[str], sig: int) -> tuple[int, str]:
     os.killpg(proc.pid, sig)
     try:
@@ -86,3 +91,24 @@ def test_a_sweep_with_workers_stops_them_and_says_what_was_kept(tmp_path: Path) 
     )
     assert "Traceback" not in err and "resource_tracker" not in err and "leaked" not in err, err
     assert not (out / ".dfalens.lock").exists()
+
+
+def test_a_timeline_with_workers_is_interrupted_cleanly(tmp_path: Path) -> None:
+    from dfalens.trainers import make_config, train
+
+    run = tmp_path / "run"
+    config = make_config("paper", hidden=16, max_len=6, epochs=200, test_lengths=(20,), seed=0)
+    train(config, run)
+    out = tmp_path / "timeline"
+    args = ["timeline", str(run), "--jobs", "2", "--max-len", "12", "-o", str(out)]
+    proc = _start(args, tmp_path)
+    deadline = time.monotonic() + 30
+    while len(_children(proc.pid)) < 2:  # the loky workers are up
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.1)
+    time.sleep(1)  # they collect states (the whole timeline takes far longer)
+    assert proc.poll() is None, "the timeline finished before it could be interrupted"
+    returncode, err = _signal(proc, signal.SIGINT)
+    assert returncode == 130, err
+    assert err == "interrupted; nothing was written; rerun the same command\n"
+    assert not out.exists()
