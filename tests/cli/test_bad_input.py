@@ -376,3 +376,39 @@ def test_a_task_with_other_outputs_than_the_network_is_refused(
     out = tmp_path / "out"
     refused([command, str(run_dir), "--task", "mod3", "-o", str(out)], capsys, "output classes")
     assert not out.exists()
+
+
+def test_a_write_error_in_the_timeline_leaves_no_half_pair(
+    run_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dfalens.timeline import timelines
+
+    real = timelines.atomic_write
+
+    def second_fails(path: Path, data: object) -> object:
+        if Path(path).name == "timeline.json":
+            raise OSError(errno.EIO, "Input/output error", str(path))
+        return real(path, data)
+
+    monkeypatch.setattr(timelines, "atomic_write", second_fails)
+    out = tmp_path / "out"
+    err = refused(["timeline", str(run_dir), "-o", str(out)], capsys, "input/output error")
+    assert "kept: no timeline" in err
+    assert sorted(p.name for p in out.iterdir()) == []
+
+
+@pytest.mark.skipif(
+    getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
+    reason="needs a machine without an Apple GPU",
+)
+def test_mps_without_the_device_points_at_auto(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    refused(
+        ["train", "--task", "parity", "--device", "mps", "-o", str(out)], capsys, "--device auto"
+    )
+    assert not out.exists()
