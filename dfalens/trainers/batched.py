@@ -55,12 +55,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from dfalens._budget import check_memory
 from dfalens.automata import Machine, get_task_machine
 from dfalens.errors import ConfigError
 from dfalens.trainers import checkpoints as ck
 from dfalens.trainers.config import TrainConfig
 from dfalens.trainers.data import TaskData, enumerate_words, make_task_data, word_targets
-from dfalens.trainers.loop import derived_seed, resolve_device
+from dfalens.trainers.loop import derived_seed, resolve_device, training_bytes
 from dfalens.trainers.models import ModelConfig, RecurrentModel, build_model
 
 __all__ = [
@@ -769,6 +770,12 @@ def train_batched(
     ([2, 2], 0.5)
     """
     configs = _check_members(config, members)
+    machine = get_task_machine(config.task)
+    check_memory(
+        len(configs) * training_bytes(config, machine.n_symbols, int(machine.output.max()) + 1),
+        f"{len(configs)} stacked networks of {config.hidden} units on {config.task}",
+        "train fewer members together (--members) or lower hidden or max_len",
+    )
     dev = resolve_device(config.device) if device is None else torch.device(device)
     previous_threads = torch.get_num_threads()
     if dev.type == "cpu" and config.threads is not None:

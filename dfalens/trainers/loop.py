@@ -49,6 +49,7 @@ __all__ = [
     "derived_seed",
     "STATE_INTERVAL_S",
     "check_training_memory",
+    "training_bytes",
 ]
 
 STATE_INTERVAL_S = 60.0
@@ -199,13 +200,8 @@ def _versions() -> dict[str, str]:
 _GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 
 
-def check_training_memory(config: TrainConfig, n_symbols: int, n_classes: int) -> None:
-    """Refuse a run whose words, model and activations cannot fit the memory budget (before allocating).
-
-    Raises
-    ------
-    BudgetError
-    """
+def training_bytes(config: TrainConfig, n_symbols: int, n_classes: int) -> float:
+    """Estimated bytes of one training run: its words, test words, activations and model state."""
     gates = _GATES[config.cell]
     units = config.hidden * config.layers * gates
     longest = max([config.max_len, *config.test_lengths])
@@ -217,8 +213,19 @@ def check_training_memory(config: TrainConfig, n_symbols: int, n_classes: int) -
         16.0 * units * (config.batch_size * config.max_len + config.n_test_words * longest)
     )
     weights = 4 * model_bytes(config.hidden, config.layers, n_symbols, max(n_classes, 2), gates)
+    return words + tests + activations + weights
+
+
+def check_training_memory(config: TrainConfig, n_symbols: int, n_classes: int) -> None:
+    """Refuse a run whose words, model and activations cannot fit the memory budget (before allocating).
+
+    Raises
+    ------
+    BudgetError
+    """
+    longest = max([config.max_len, *config.test_lengths])
     check_memory(
-        words + tests + activations + weights,
+        training_bytes(config, n_symbols, n_classes),
         f"training {config.task} (hidden {config.hidden}, max_len {config.max_len}, data fraction "
         f"{config.data_fraction:g}, test lengths up to {longest})",
         "lower hidden, max_len, data_fraction, batch_size or the test lengths",
