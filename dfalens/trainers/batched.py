@@ -55,7 +55,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from dfalens._budget import check_memory
+from dfalens._budget import check_memory, model_bytes
 from dfalens.automata import Machine, get_task_machine
 from dfalens.errors import ConfigError
 from dfalens.trainers import checkpoints as ck
@@ -771,8 +771,13 @@ def train_batched(
     """
     configs = _check_members(config, members)
     machine = get_task_machine(config.task)
+    # the words are shared; every member has its own weights and activations
+    units = config.hidden * config.layers * (3 if config.cell == "gru" else 1)
+    per_member = 4 * model_bytes(config.hidden, config.layers, machine.n_symbols, 2, 3)
+    per_member += 8.0 * units * config.batch_size * config.max_len
     check_memory(
-        len(configs) * training_bytes(config, machine.n_symbols, int(machine.output.max()) + 1),
+        training_bytes(config, machine.n_symbols, int(machine.output.max()) + 1)
+        + len(configs) * per_member,
         f"{len(configs)} stacked networks of {config.hidden} units on {config.task}",
         "train fewer members together (--members) or lower hidden or max_len",
     )
