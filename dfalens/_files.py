@@ -192,7 +192,10 @@ def write_failure(exc: OSError, target: str | os.PathLike[str], kept: str = "") 
 def writing(
     target: str | os.PathLike[str], kept: str = "", remove: Iterable[str | os.PathLike[str]] = ()
 ) -> Iterator[None]:
-    """Turn an ``OSError`` raised while writing ``target`` into a one-line :class:`OutputError`.
+    """Turn a failure to write ``target`` into a one-line :class:`OutputError`.
+
+    Disk full, quota, I/O errors, read-only file systems and permissions are converted; other
+    ``OSError`` s (a missing input, say) pass through unchanged.
 
     Parameters
     ----------
@@ -207,6 +210,8 @@ def writing(
     try:
         yield
     except OSError as exc:
+        if exc.errno not in _WRITE_ERRNOS:
+            raise  # not a write failure (a missing input, say): the caller reports it
         for path in remove:
             with contextlib.suppress(OSError):
                 os.unlink(path)
