@@ -20,7 +20,10 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
+import struct
 import sys
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
@@ -178,6 +181,58 @@ class JoblibExecutor(Executor):
         yield from parallel(delayed(_single_threaded)(fn, item) for item in items)
 
 
+_MAX_HANDSHAKE_BYTES = 1 << 20
+"""A Dask scheduler's first message (its handshake) is far smaller than this."""
+
+
+def _unreachable(address: str, why: str) -> str:
+    return (
+        f"cannot reach a Dask scheduler at {address} ({why}); start one (`dask scheduler`, then "
+        "`dask worker HOST:PORT`) or use --executor local"
+    )
+
+
+def _probe_scheduler(address: str, timeout: float) -> None:
+    """Check within ``timeout`` seconds that a Dask scheduler listens at ``HOST:PORT``.
+
+    A scheduler sends its handshake as soon as a connection opens: an 8-byte little-endian length
+    followed by that many bytes. A closed port, an unroutable host, a server that stays silent (HTTP)
+    or one that sends something else (SSH, a greeting banner) is refused with :class:`ConfigError`,
+    before distributed tries to read (and allocate) a frame of whatever length the bytes spell.
+    """
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    deadline = time.monotonic() + timeout
+    try:
+        sock = socket.create_connection((host, int(port)), timeout=timeout)
+    except TimeoutError:
+        raise ConfigError(_unreachable(address, f"no connection within {timeout:g} s")) from None
+    except OSError as exc:
+        raise ConfigError(_unreachable(address, exc.strerror or type(exc).__name__)) from None
+    with sock:
+        header = b""
+        try:
+            while len(header) < 8:
+                sock.settimeout(max(deadline - time.monotonic(), 0.05))
+                chunk = sock.recv(8 - len(header))
+                if not chunk:
+                    break
+                header += chunk
+        except TimeoutError:
+            raise ConfigError(
+                _unreachable(
+                    address, f"a server listens but sent no Dask handshake in {timeout:g} s"
+                )
+            ) from None
+        except OSError as exc:
+            raise ConfigError(_unreachable(address, exc.strerror or type(exc).__name__)) from None
+    if len(header) < 8:
+        raise ConfigError(_unreachable(address, "the server closed the connection"))
+    size = struct.unpack("<Q", header)[0]
+    if not 0 < size <= _MAX_HANDSHAKE_BYTES:
+        raise ConfigError(_unreachable(address, "the server there does not speak Dask's protocol"))
+
+
 class DaskExecutor(Executor):
     """Tasks on a Dask distributed cluster: an existing scheduler, or a ``LocalCluster`` started here.
 
@@ -221,13 +276,11 @@ class DaskExecutor(Executor):
             self.jobs = jobs
             self.name = f"local-dask ({jobs} workers)"
         else:
+            _probe_scheduler(address, timeout)
             try:
                 self._client = Client(f"tcp://{address}", timeout=f"{timeout}s")
-            except (OSError, TimeoutError) as exc:
-                raise ConfigError(
-                    f"cannot reach the Dask scheduler at {address} within {timeout:g} s; start one "
-                    "(`dask scheduler`, then `dask worker HOST:PORT`) or use --executor local"
-                ) from exc
+            except (OSError, TimeoutError, ValueError, MemoryError) as exc:
+                raise ConfigError(_unreachable(address, f"no answer within {timeout:g} s")) from exc
             threads = sum(self._client.nthreads().values())
             self.jobs = max(1, threads)
             self.name = f"dask ({address}, {threads} worker threads)"

@@ -15,6 +15,8 @@ __all__ = [
     "BudgetError",
     "DataError",
     "ClassifierError",
+    "LockError",
+    "OutputError",
 ]
 
 
@@ -48,3 +50,11 @@ class DataError(DfalensError, ValueError):
 
 class ClassifierError(DfalensError, ValueError):
     """A user's classify function raised or returned something other than one label per word."""
+
+
+class LockError(DfalensError):
+    """Another process is writing the same run, sweep or output directory."""
+
+
+class OutputError(ConfigError):
+    """An output cannot be written: a bad path, or a write error (disk full, I/O error, read-only)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dfalens._budget import check_memory
 from dfalens.automata.io import from_json
 from dfalens.automata.machine import UNDEFINED, Machine
 from dfalens.automata.minimization import minimize
@@ -31,6 +32,8 @@ __all__ = [
 ]
 
 BINARY = ("0", "1")
+_STATE_BYTES = 160
+"""Bytes per state of a machine while it is built and minimised (transitions, outputs, partitions)."""
 
 # (delta, output) of the minimal complete Tomita DFAs; state 0 is the start.
 _TOMITA: dict[int, tuple[list[list[int]], list[int]]] = {
@@ -80,6 +83,9 @@ def mod_count(k: int) -> Machine:
     """
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 2:
         raise TaskError(f"mod_count needs an integer modulus >= 2, got {k!r}")
+    check_memory(
+        _STATE_BYTES * int(k), f"task mod{int(k)} ({int(k):,} states)", "choose a smaller K"
+    )
     states = np.arange(int(k))
     delta = np.stack([states, (states + 1) % k], axis=1)
     return Machine(delta, states, 0, BINARY)
@@ -136,6 +142,20 @@ def random_machine(
     thrown away and the whole machine (transitions and outputs) drawn again from the same generator, up
     to ``max_tries`` times; so a seed always gives the same machine.
     """
+    for name, value in (
+        ("max_states", max_states),
+        ("n_symbols", n_symbols),
+        ("n_outputs", n_outputs),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise ConfigError(f"{name} must be an integer, got {value!r}")
+    if not isinstance(p_new, int | float | np.floating) or isinstance(p_new, bool):
+        raise ConfigError(f"p_new must be a number in (0, 1], got {p_new!r}")
+    check_memory(
+        _STATE_BYTES * int(max_states) * max(int(n_symbols), 1),
+        f"a random machine of {int(max_states):,} states x {int(n_symbols):,} symbols",
+        "choose fewer states or symbols",
+    )
     if max_states < 2:
         raise ConfigError(f"max_states must be >= 2 for a non-trivial machine, got {max_states}")
     if not 0.0 < p_new <= 1.0:

@@ -21,11 +21,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from dfalens import plots
+from dfalens._files import DirectoryLock, check_output_dir, writing
 from dfalens.automata import minimize, render
 from dfalens.automata.rendering import RenderWarning
+from dfalens.cli._signals import set_kept
 from dfalens.errors import ConfigError, DfalensError
 from dfalens.plots.report import run_report
 from dfalens.timeline.timelines import timeline
+from dfalens.trainers import checkpoints as ck
 from dfalens.trainers import load_run, make_config, train
 
 if TYPE_CHECKING:
@@ -66,6 +69,20 @@ def _finished(run_dir: Path, config: Any) -> bool:
     return run.config == config and run.epochs_done >= config.epochs
 
 
+def _holds_run(run_dir: Path) -> bool:
+    """Any dfalens run files in ``run_dir``."""
+    return any((run_dir / name).exists() for name in (ck.RUN_JSON, ck.METRICS, ck.CHECKPOINT_DIR))
+
+
+def _same_settings(run_dir: Path, config: Any) -> bool:
+    """The run in ``run_dir`` was started with ``config`` (so it can be continued)."""
+    try:
+        run = load_run(run_dir)
+    except DfalensError:
+        return False
+    return run.config == config
+
+
 def _render(machine: Any, path: Path) -> tuple[Path, str | None]:
 
     with warnings.catch_warnings(record=True) as caught:
@@ -101,21 +118,43 @@ def demo(out_dir: Path, paper: bool, seed: int, retrain: bool, jobs: int | None)
     OUT/report.html (the interactive report: see `dfalens report`).
     """
 
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"output {out_dir} exists and is not a directory; choose another -o")
+    check_output_dir(out_dir)
     started = time.perf_counter()
     run_dir = out_dir / "run"
     config = demo_config(paper, seed)
+    with DirectoryLock(out_dir, name=".demo.lock"), writing(out_dir, f"the run in {run_dir}"):
+        return _demo(out_dir, run_dir, config, paper, retrain, jobs, started)
+
+
+def _demo(
+    out_dir: Path,
+    run_dir: Path,
+    config: Any,
+    paper: bool,
+    retrain: bool,
+    jobs: int | None,
+    started: float,
+) -> int:
     if not retrain and _finished(run_dir, config):
         click.echo(f"reusing the finished run in {run_dir} (pass --retrain to train again)")
     else:
+        resume = not retrain and _holds_run(run_dir)
+        if resume and not _same_settings(run_dir, config):
+            raise ConfigError(
+                f"{run_dir} holds a run with other settings; pass --retrain to replace it or "
+                "choose another -o"
+            )
         what = "the paper's setting" if paper else "a small version of the paper's network"
         click.echo(
             f"training {what}: {config.hidden} ReLU units, words up to length {config.max_len}, "
             f"{config.epochs} epochs of SGD (lr {config.lr:g}) -> {run_dir}"
         )
-        out_dir.mkdir(parents=True, exist_ok=True)
-        train(config, run_dir, force=True, progress=True)
+        set_kept(
+            f"the run in {run_dir} is saved up to its last checkpoint; rerun the same command to "
+            "continue it"
+        )
+        train(config, run_dir, resume=resume, force=retrain and _holds_run(run_dir), progress=True)
+    set_kept(f"the finished run in {run_dir}; rerun the same command to reuse it")
     trained = time.perf_counter()
     click.echo("extracting the automaton at every checkpoint ...")
     tl = timeline(run_dir, jobs=jobs, progress=True)

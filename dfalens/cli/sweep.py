@@ -9,9 +9,12 @@ from typing import Any
 import click
 
 from dfalens import plots
+from dfalens._files import writing
+from dfalens.cli._signals import set_kept
 from dfalens.errors import ConfigError
 from dfalens.sweeps.grid import parse_grid_items, run_grid
 from dfalens.sweeps.phase_diagram import axis_values, phase_config, run_phase_diagram
+from dfalens.trainers.loop import resolve_device
 
 EXECUTOR_HELP = (
     "Where cells run: 'local' (worker processes), 'local-dask' (a Dask LocalCluster) or "
@@ -125,7 +128,7 @@ def sweep() -> None:
     help="Extraction threshold relative to the state scale.",
 )
 @click.option(
-    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+    "--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True
 )
 @click.option(
     "--batched/--no-batched",
@@ -157,6 +160,7 @@ def phase_diagram(
     scores it on 30 words of length 100. Writes DIR/results.csv and DIR/phase_diagram.png.
     """
 
+    resolve_device(device)  # a missing GPU is refused here, not in every worker
     if seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {seeds}")
     if max_epochs < 1:
@@ -166,6 +170,7 @@ def phase_diagram(
     fractions = axis_values(resolution, *fraction_range)
     gains = axis_values(resolution, *gain_range)
     config = phase_config(max_epochs, hidden=hidden, device=device)
+    set_kept(f"the finished cells in {out / 'results.csv'}; rerun the same command to resume")
     update, close = _progress("phase diagram")
     try:
         rows = run_phase_diagram(
@@ -184,7 +189,8 @@ def phase_diagram(
         )
     finally:
         close()
-    plots.save_figure(plots.plot_phase_diagram(rows), out / "phase_diagram.png")
+    with writing(out / "phase_diagram.png", f"every cell in {out / 'results.csv'}"):
+        plots.save_figure(plots.plot_phase_diagram(rows), out / "phase_diagram.png")
     n = len(rows)
     converged = sum(r["converged"] == "true" for r in rows)
     solved = sum(r["equivalent"] == "true" for r in rows)
@@ -248,6 +254,7 @@ def grid(
     """
 
     axes = parse_grid_items(list(items))
+    set_kept(f"the finished cells in {out / 'results.csv'}; rerun the same command to resume")
     update, close = _progress("grid")
     try:
         rows = run_grid(

@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from dfalens import plots
+from dfalens._files import DirectoryLock, check_output_dir, refuse_existing, writing
+from dfalens.cli._signals import set_kept
 from dfalens.theory.run import theory_run, write_theory
 
 
@@ -57,6 +59,9 @@ from dfalens.theory.run import theory_run, write_theory
     "--no-refine", is_flag=True, help="Closed-form rate estimates only (no ODE least squares)."
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="Seeds the pair sample.")
+@click.option(
+    "--force", is_flag=True, help="Replace a theory report already in the output directory."
+)
 def theory(
     run_dir: Path,
     out_dir: Path,
@@ -68,6 +73,7 @@ def theory(
     n_checkpoints: int,
     no_refine: bool,
     seed: int,
+    force: bool,
 ) -> int:
     """Predict which pairs of hidden states merge, from the first part of a run, and score it.
 
@@ -77,6 +83,10 @@ def theory(
     import torch
 
     torch.set_num_threads(1)
+    names = ["theory.json", "theory.txt"]
+    check_output_dir(out_dir)
+    refuse_existing(out_dir, names, force)
+    set_kept("nothing was written; rerun the same command")
     result = theory_run(
         run_dir,
         task=task,
@@ -88,14 +98,19 @@ def theory(
         refine=not no_refine,
         seed=seed,
     )
-    write_theory(result, out_dir)
-    if result.fitted and result.prediction is not None:
-        for name, draw in (
-            ("theory_fig10.png", plots.plot_fig10),
-            ("theory_prediction.png", plots.plot_prediction),
-            ("theory_fits.png", plots.plot_pair_fits),
-        ):
-            plots.save_figure(draw(result), out_dir / name, dpi=110)
+    with (
+        DirectoryLock(out_dir, name=".theory.lock"),
+        writing(out_dir, "no report", [out_dir / n for n in names]),
+    ):
+        refuse_existing(out_dir, names, force)  # again: another process may have written them
+        write_theory(result, out_dir)
+        if result.fitted and result.prediction is not None:
+            for name, draw in (
+                ("theory_fig10.png", plots.plot_fig10),
+                ("theory_prediction.png", plots.plot_prediction),
+                ("theory_fits.png", plots.plot_pair_fits),
+            ):
+                plots.save_figure(draw(result), out_dir / name, dpi=110)
     click.echo(result.report(), nl=False)
     click.echo(f"wrote {out_dir / 'theory.json'}")
     if not result.fitted:

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 import click
 
 from dfalens import plots
+from dfalens._files import DirectoryLock, check_output_dir, refuse_existing, writing
+from dfalens.cli._signals import set_kept
 from dfalens.errors import CheckpointError
 from dfalens.plots.report import write_report
 from dfalens.plots.report._output import check_output
@@ -60,6 +62,7 @@ def _epoch(value: int | None) -> str:
     "2 is faster on idle cores).",
 )
 @click.option("--plot", is_flag=True, help="Also write timeline.png (the Fig. 6 view).")
+@click.option("--force", is_flag=True, help="Replace a timeline already in the output directory.")
 @click.option(
     "--html",
     "html_path",
@@ -80,6 +83,7 @@ def timeline(
     jobs: int | None,
     plot: bool,
     html_path: Path | None,
+    force: bool,
     as_json: bool,
 ) -> int:
     """Extract the automaton at every checkpoint of RUN_DIR; write timeline.csv and timeline.json.
@@ -96,6 +100,11 @@ def timeline(
         )
     if html_path is not None:
         check_output(html_path, (".html", ".htm"), "the report")
+    out = out_dir if out_dir is not None else run_dir
+    names = ["timeline.csv", "timeline.json"] + (["timeline.png"] if plot else [])
+    check_output_dir(out)
+    refuse_existing(out, names, force)
+    set_kept("nothing was written; rerun the same command")
     tl = compute(
         run_dir,
         task,
@@ -106,12 +115,16 @@ def timeline(
         jobs=jobs,
         progress=True,
     )
-    out = out_dir if out_dir is not None else run_dir
-    csv_path, json_path = tl.write(out)
     png = None
-    if plot:
-        png = out / "timeline.png"
-        _plot(tl, png)
+    with (
+        DirectoryLock(out, name=".timeline.lock"),
+        writing(out, "no timeline", [out / n for n in names]),
+    ):
+        refuse_existing(out, names, force)  # again: another process may have written them meanwhile
+        csv_path, json_path = tl.write(out)
+        if plot:
+            png = out / "timeline.png"
+            _plot(tl, png)
     page = write_report(tl, html_path)[0] if html_path is not None else None
     last = tl.rows[-1]
     if as_json:

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from dfalens.cli._signals import set_kept
 from dfalens.errors import ConfigError
 from dfalens.trainers import make_config
 from dfalens.trainers import train as run_training
@@ -66,7 +67,7 @@ def _fmt(value: float | None) -> str:
 )
 @click.option("--epochs", type=int, help="Epochs to train (with --resume: the new total).")
 @click.option("--seed", type=int, help="Seed of data, test words, initial weights and batches.")
-@click.option("--device", help="auto (CUDA when present), cpu or cuda.")
+@click.option("--device", help="auto (CUDA when present), cpu, cuda or mps.")
 @click.option("--cell", help="rnn, gru or lstm.")
 @click.option("--hidden", type=int, help="Units per layer.")
 @click.option("--layers", type=int, help="Recurrent layers.")
@@ -117,15 +118,11 @@ def train(
     if overrides["test_lengths"] is not None:
         overrides["test_lengths"] = str(overrides["test_lengths"])
     config = _config(preset, resume, out_dir, overrides)
-    try:
-        run = run_training(config, out_dir, resume=resume, force=force, progress=True)
-    except KeyboardInterrupt:
-        click.echo(
-            f"interrupted; the run is saved up to its last checkpoint: continue it with "
-            f"`dfalens train -o {out_dir} --resume`",
-            err=True,
-        )
-        return 130
+    set_kept(
+        f"the run is saved up to its last checkpoint: continue it with "
+        f"`dfalens train -o {out_dir} --resume`"
+    )
+    run = run_training(config, out_dir, resume=resume, force=force, progress=True)
     if run.diverged:
         raise ConfigError(
             f"training diverged at epoch {run.epochs_done} (the loss is not finite); the checkpoints "

@@ -23,6 +23,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from dfalens._args import check_number
 from dfalens.errors import BudgetError, ConfigError, DataError
 from dfalens.probes.scaling import state_moments
 from dfalens.probes.stateset import StateSet
@@ -119,6 +120,7 @@ def _moments(x: np.ndarray) -> Moments:
 
 
 def _eps_abs(eps: float, relative: bool, scale: float) -> float:
+    check_number("eps", eps)
     eps = float(eps)
     if not np.isfinite(eps) or eps < 0:
         raise ConfigError(f"eps must be a finite number >= 0, got {eps}")

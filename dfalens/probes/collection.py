@@ -137,7 +137,10 @@ def _fill(
     hidden[0] = h0[0].cpu().numpy()
     output[0] = probe.readout(h0)[0].cpu().numpy()
     device = probe.device
-    levels = tqdm(bounds[1:], desc="collect", unit="depth", disable=None if progress else True)
+    # no tqdm without a bar: even a disabled one makes a multiprocessing lock a killed worker leaks
+    levels = (
+        tqdm(bounds[1:], desc="collect", unit="depth", disable=None) if progress else bounds[1:]
+    )
     for length, (start, stop) in enumerate(levels, start=1):
         for s in range(start, stop, chunk_size):
             e = min(s + chunk_size, stop)

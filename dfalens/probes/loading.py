@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from dfalens._args import check_path
 from dfalens.errors import CheckpointError, ConfigError
 from dfalens.probes._conventions import find_vocab
 from dfalens.probes._inputs import H0
@@ -466,6 +467,8 @@ def from_checkpoint(
     DataError
         An alphabet whose size does not fit the input width.
     """
+    check_path("path", path)
+    p = Path(path)
     if nonlinearity is not None and nonlinearity not in ("tanh", "relu"):
         raise ConfigError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
     p = _resolve(Path(path))

@@ -20,13 +20,15 @@ import dataclasses
 import math
 import os
 import typing
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dfalens._args import check_int, check_number, check_path
+from dfalens._budget import check_cells
 from dfalens._executors import Executor, default_jobs, make_executor
-from dfalens._files import jsonable
+from dfalens._files import DirectoryLock, check_output_dir, jsonable, writing
 from dfalens.automata import equivalent, get_task_machine
 from dfalens.errors import ConfigError
 from dfalens.probes import extract, from_model
@@ -94,20 +96,27 @@ def run_tasks(
     leaves no files behind; an executor instance is left open.
     """
     own = isinstance(executor, str)
+    check_output_dir(table.directory, "sweep directory")
     ex = make_executor(executor, jobs) if own and tasks else executor
+    lock: DirectoryLock | None = None
+    kept = "the finished cells in results.csv; rerun the same command to resume"
     try:
-        table.start()
-        done = total - len(table.pending())
-        if progress is not None:
-            progress(done, total)
-        if not tasks or not isinstance(ex, Executor):
-            return
-        for rows in ex.map_unordered(fn, tasks):
-            table.add(rows)
-            done += len(rows)
+        lock = DirectoryLock(table.directory).acquire()
+        with writing(table.directory, kept):
+            table.start()
+            done = total - len(table.pending())
             if progress is not None:
                 progress(done, total)
+            if not tasks or not isinstance(ex, Executor):
+                return
+            for rows in ex.map_unordered(fn, tasks):
+                table.add(rows)
+                done += len(rows)
+                if progress is not None:
+                    progress(done, total)
     finally:
+        if lock is not None:
+            lock.release()
         if own and isinstance(ex, Executor):
             ex.close()
 
@@ -296,7 +305,32 @@ def run_grid(
         An empty grid, an unknown key, a bad value or setting, an unreachable scheduler, or a directory
         that holds another sweep (nothing is written then).
     """
+    check_path("directory", directory)
+    check_int("jobs", jobs, minimum=1, optional=True)
+    check_int("members", members, minimum=1, optional=True)
+    check_int("extract_len", extract_len, minimum=1, optional=True)
+    check_number("eps", eps, low=0, low_open=True, optional=True)
+    if not isinstance(preset, str):
+        raise ConfigError(f"preset must be a preset name such as 'paper', got {preset!r:.60}")
+    if not isinstance(executor, str | Executor):
+        raise ConfigError(
+            f"executor must be a name such as 'local' or an Executor, got {executor!r:.60}"
+        )
+    if base is not None and not isinstance(base, Mapping):
+        raise ConfigError(f"base must be a mapping of training settings, got {type(base).__name__}")
+    if isinstance(grid, str | bytes) or not isinstance(grid, Mapping | Sequence):
+        raise ConfigError(
+            "grid must be a mapping {setting: values} or a list of 'KEY=VALUES' strings, got "
+            f"{grid!r:.80}"
+        )
     if isinstance(grid, Mapping):
+        for key, values in grid.items():
+            if isinstance(values, str | bytes) or not isinstance(values, Iterable):
+                raise ConfigError(
+                    f"grid values of {key!r} must be a list of values, got {values!r:.80}"
+                )
+            if isinstance(values, Sized):
+                check_cells(len(values), f"grid axis {key!r}")
         axes = {str(k): list(v) for k, v in grid.items()}
         known = grid_fields()
         for key in axes:
@@ -305,6 +339,8 @@ def run_grid(
                     f"unknown grid key {key!r}; known keys: {', '.join(sorted(known))}"
                 )
     else:
+        if not all(isinstance(item, str) for item in grid):
+            raise ConfigError("grid items must be 'KEY=VALUES' strings, e.g. ['seed=0..3']")
         axes = parse_grid_items(list(grid))
     combos = expand_grid(axes)
     base_config = make_config(preset, **dict(base or {}))

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from dfalens._args import check_int, check_number, check_path
+from dfalens._budget import check_cells
 from dfalens._executors import Executor, default_jobs
 from dfalens.automata import equivalent, get_task_machine
 from dfalens.errors import ConfigError, DataError
@@ -80,8 +82,13 @@ def axis_values(resolution: int, low: float = 0.1, high: float = 1.0) -> tuple[f
     ConfigError
         For a resolution below 1 or a range outside (0, inf).
     """
-    if isinstance(resolution, bool) or int(resolution) != resolution or resolution < 1:
+    if (
+        isinstance(resolution, bool)
+        or not isinstance(resolution, int | np.integer)
+        or resolution < 1
+    ):
         raise ConfigError(f"--resolution must be a positive integer, got {resolution!r}")
+    check_cells(int(resolution) ** 2, f"a phase diagram of resolution {int(resolution):,}")
     if not (0 < low <= high and math.isfinite(high)):
         raise ConfigError(f"the range must satisfy 0 < low <= high, got {low}..{high}")
     values = np.linspace(low, high, int(resolution)) if resolution > 1 else np.array([high])
@@ -356,9 +363,28 @@ def run_phase_diagram(
         Bad settings, an unreachable scheduler, or a directory that holds another sweep (nothing is
         written then).
     """
-    fractions = axis_values(20) if fractions is None else tuple(float(f) for f in fractions)
-    gains = axis_values(20) if gains is None else tuple(float(g) for g in gains)
-    seeds = tuple(int(s) for s in seeds)
+    check_path("directory", directory)
+    check_number("eps", eps, low=0, low_open=True)
+    check_int("extract_len", extract_len, minimum=1)
+    check_int("jobs", jobs, minimum=1, optional=True)
+    check_int("members", members, minimum=1, optional=True)
+    if config is not None and not isinstance(config, TrainConfig):
+        raise ConfigError(
+            f"config must be a TrainConfig (see phase_config), got {type(config).__name__}"
+        )
+    if not isinstance(executor, str | Executor):
+        raise ConfigError(
+            f"executor must be a name such as 'local' or an Executor, got {executor!r:.60}"
+        )
+    sizes = [
+        20 if v is None else len(v) if isinstance(v, Sized) else 1
+        for v in (fractions, gains, seeds)
+    ]
+    check_cells(math.prod(sizes), "the phase diagram")
+    fractions = axis_values(20) if fractions is None else _numbers("fractions", fractions, float)
+    gains = axis_values(20) if gains is None else _numbers("gains", gains, float)
+    seeds = _numbers("seeds", seeds, int)
+    check_cells(len(fractions) * len(gains) * len(seeds), "the phase diagram")
     if not fractions or not gains or not seeds:
         raise ConfigError("the phase diagram needs at least one fraction, one gain and one seed")
     if any(not 0 < f <= 1 for f in fractions):
@@ -391,6 +417,19 @@ def run_phase_diagram(
     ]
     run_tasks(executor, jobs, _run_task, tasks, table, len(cells), progress)
     return table.finish()
+
+
+def _numbers(name: str, values: Any, kind: type) -> tuple[Any, ...]:
+    """``values`` as a tuple of ``kind``, or a :class:`ConfigError` naming the argument."""
+    if isinstance(values, str | bytes) or not isinstance(values, Iterable):
+        raise ConfigError(f"{name} must be a sequence of numbers, got {values!r}")
+    try:
+        out = tuple(kind(v) for v in values)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a sequence of numbers, got {values!r}") from None
+    if kind is float and not all(math.isfinite(v) for v in out):
+        raise ConfigError(f"{name} must be finite numbers, got {list(out)}")
+    return out
 
 
 def _on_gpu(device: str) -> bool:

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from dfalens._budget import cell_budget, check_cells
 from dfalens._files import atomic_write
 from dfalens.errors import ConfigError
 
@@ -119,6 +120,7 @@ def parse_values(key: str, text: str, tp: Any = str) -> list[Any]:
         The values, in the order given, duplicates removed.
     """
     out: list[Any] = []
+    limit = cell_budget()
     for part in text.split(","):
         part = part.strip()
         if not part:
@@ -135,19 +137,25 @@ def parse_values(key: str, text: str, tp: Any = str) -> list[Any]:
                     ) from exc
                 if b < a:
                     raise ConfigError(f"range {part!r} for {key!r} is empty (end below start)")
+                check_cells(len(out) + b - a + 1, f"grid axis {key!r}", limit)
                 out.extend(_convert(key, str(v), tp) for v in range(a, b + 1))
             else:
                 count = int(n)
                 if count < 1:
                     raise ConfigError(f"range {part!r} for {key!r} needs a count of at least 1")
+                check_cells(len(out) + count, f"grid axis {key!r}", limit)
                 a_f, b_f = float(lo), float(hi)
                 vals = [a_f + (b_f - a_f) * i / max(count - 1, 1) for i in range(count)]
                 out.extend(_convert(key, format_value(v), tp) for v in vals)
         else:
             out.append(_convert(key, part, tp))
+    check_cells(len(out), f"grid axis {key!r}", limit)
     unique: list[Any] = []
+    seen: set[str] = set()
     for v in out:
-        if v not in unique:
+        mark = repr(v)
+        if mark not in seen:
+            seen.add(mark)
             unique.append(v)
     if not unique:
         raise ConfigError(f"grid key {key!r} has no values; give e.g. --grid {key}=1,2,3")
@@ -188,6 +196,7 @@ def parse_grid(items: Sequence[str], fields: Mapping[str, Any]) -> dict[str, lis
         if key in axes:
             raise ConfigError(f"grid key {key!r} is given twice; put all its values in one --grid")
         axes[key] = parse_values(key, text, fields[key])
+    check_cells(math.prod(len(v) for v in axes.values()), "the grid")
     return axes
 
 
@@ -209,6 +218,7 @@ def expand_grid(axes: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     for key, values in axes.items():
         if len(values) == 0:
             raise ConfigError(f"grid key {key!r} has no values")
+    check_cells(math.prod(len(v) for v in axes.values()), "the grid")
     keys = list(axes)
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*axes.values())]
 

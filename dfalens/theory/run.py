@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from dfalens._args import check_int, check_number
 from dfalens._files import atomic_write, jsonable
 from dfalens.automata import Machine
 from dfalens.errors import ConfigError, DataError
@@ -314,6 +315,17 @@ def theory_run(
         When the run cannot be opened or its task is unknown.
     """
 
+    check_number("fraction", fraction, low=0, high=1, low_open=True, high_open=True)
+    check_int("max_pairs", max_pairs, minimum=1)
+    check_number("eps", eps, low=0, low_open=True)
+    check_int("n_checkpoints", n_checkpoints, minimum=2, optional=True)
+    check_int("max_len", max_len, minimum=1, optional=True)
+    check_int("max_fit_pairs", max_fit_pairs, minimum=1, optional=True)
+    check_int("seed", seed, minimum=0)
+    if task is not None and not isinstance(task, str | Machine | os.PathLike):
+        raise ConfigError(
+            f"task must be a task name, a machine JSON path or a Machine, got {task!r:.60}"
+        )
     if rates not in RATE_MODES:
         raise ConfigError(f"rates must be one of {', '.join(RATE_MODES)}, got {rates!r}")
     if not 0.0 < fraction < 1.0:

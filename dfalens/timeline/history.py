@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dfalens._args import check_path
 from dfalens.automata import Machine, get_task_machine
 from dfalens.errors import CheckpointError, ConfigError, TaskError
 from dfalens.probes.collection import collect, tree_arrays
@@ -103,6 +104,13 @@ def resolve_run(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
         When there are no checkpoints, or two files claim the same epoch.
     """
 
+    if not isinstance(source, str | os.PathLike):
+        if isinstance(source, bytes) or not isinstance(source, Sequence) or not source:
+            raise ConfigError(
+                f"source must be a run directory or a list of checkpoint files, got {source!r:.60}"
+            )
+        for item in source:
+            check_path("each checkpoint in source", item)
     run_dir: Path | None
     if isinstance(source, str | os.PathLike) and Path(source).is_dir():
         run_dir = Path(source)
@@ -178,6 +186,14 @@ def resolve_task(
         raise TaskError(
             f"task {name!r} has alphabet {list(machine.alphabet)} but the network reads "
             f"{[str(a) for a in alphabet]}; pass the task the run was trained on"
+        )
+    model_config = meta.get("model_config")
+    units = model_config.get("n_classes") if isinstance(model_config, dict) else None
+    outputs = max(int(machine.output.max()) + 1, 2) if machine.n_states else 2
+    if isinstance(units, int) and units != outputs:
+        raise TaskError(
+            f"task {name!r} has {outputs} output classes but the network has {units} output units; "
+            "pass the task the run was trained on"
         )
     return machine, name
 
@@ -317,8 +333,9 @@ def read_block(paths: Sequence[Path]) -> Block:
         except Exception:  # let the trainers' loader say what is wrong with the file
             load_checkpoint(p)
             raise CheckpointError(f"checkpoint {p} could not be read; use another one") from None
+        ck.check_tensors(p, t, meta := decode_meta(header))
         tensors.append(t)
-        metas.append(decode_meta(header))
+        metas.append(meta)
     return Block(list(paths), tensors, metas)
 
 

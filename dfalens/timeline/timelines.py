@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from dfalens._args import check_int, check_number
+from dfalens._budget import check_memory, words_up_to
 from dfalens.automata import Machine
 from dfalens.errors import ConfigError, DataError
 from dfalens.probes.collection import tree_arrays
@@ -65,7 +67,7 @@ def _blocks(n: int, jobs: int, block: int | None) -> list[slice]:
 def _words(info: Any, max_len: int) -> int:
     """Number of words up to ``max_len`` over the run's alphabet (binary when unknown)."""
     k = len(info.task_machine.alphabet) if info.task_machine is not None else 2
-    return sum(k**length for length in range(max_len + 1))
+    return words_up_to(k, max_len) + 1
 
 
 def _last(states: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, np.ndarray] | None:
@@ -192,20 +194,38 @@ def timeline(
         )
     if order not in ("bfs", "lexicographic"):
         raise ConfigError(f"order must be 'bfs' or 'lexicographic', got {order!r}")
-    if not (math.isfinite(eps) and eps > 0):
-        raise ConfigError(f"eps must be a positive number, got {eps}")
-    if jobs is not None and jobs < 1:
-        raise ConfigError(f"jobs must be >= 1, got {jobs}")
+    check_number("eps", eps, low=0, low_open=True)
+    check_int("jobs", jobs, minimum=1, optional=True)
+    check_int("max_len", max_len, minimum=1, optional=True)
+    check_int("block", block, minimum=1, optional=True)
+    check_int("fidelity_words", fidelity_words, minimum=0)
+    check_int("fidelity_length", fidelity_length, minimum=1)
+    check_int("seed", seed, minimum=0)
+    if task is not None and not isinstance(task, str | Machine | os.PathLike):
+        raise ConfigError(
+            f"task must be a task name, a machine JSON path or a Machine, got {task!r:.60}"
+        )
     info = resolve_run(source)
     if max_len is None:
         max_len = int(info.config.get("max_len", 10))
-    if max_len < 1:
-        raise ConfigError(f"max_len must be >= 1, got {max_len}")
+    if isinstance(max_len, bool) or not isinstance(max_len, int | np.integer) or max_len < 1:
+        raise ConfigError(f"max_len must be a positive integer, got {max_len!r}")
     paths = list(info.paths)
     # pass 1: metadata (do the checkpoints belong together?) and the states' scale; in this process
     # the states are kept for pass 2 when they fit in memory
     units = int(info.config.get("hidden", 128)) * int(info.config.get("layers", 1))
     units *= 2 if info.config.get("cell") == "lstm" else 1
+    try:
+        n_words = float(_words(info, max_len)) if max_len < 4096 else math.inf
+    except OverflowError:
+        n_words = math.inf
+    # each worker holds one block's states (float32) and its clustering; all labels are kept
+    check_memory(
+        n_words * (8.0 * (units + 2) * (jobs or 1) + 8.0 * len(paths)),
+        f"a timeline over every word up to length {max_len} ({len(paths)} checkpoints, "
+        f"{units} units)",
+        "lower --max-len",
+    )
     fits = 4 * len(paths) * _words(info, max_len) * (units + 2) <= KEEP_STATES_BYTES
     if jobs is None:
         jobs = 1 if fits else 2

@@ -57,12 +57,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from dfalens._budget import check_memory, model_bytes
 from dfalens.automata import Machine, get_task_machine
 from dfalens.errors import ConfigError
 from dfalens.trainers import checkpoints as ck
 from dfalens.trainers.config import TrainConfig
 from dfalens.trainers.data import TaskData, enumerate_words, make_task_data, word_targets
-from dfalens.trainers.loop import derived_seed, resolve_device
+from dfalens.trainers.loop import derived_seed, resolve_device, training_bytes
 from dfalens.trainers.models import ModelConfig, RecurrentModel, build_model
 from dfalens.trainers.stacked import (
     StackedOptimizer,
@@ -411,6 +412,17 @@ def train_batched(
     ([2, 2], 0.5)
     """
     configs = _check_members(config, members)
+    machine = get_task_machine(config.task)
+    # the words are shared; every member has its own weights and activations
+    units = config.hidden * config.layers * (3 if config.cell == "gru" else 1)
+    per_member = 4 * model_bytes(config.hidden, config.layers, machine.n_symbols, 2, 3)
+    per_member += 8.0 * units * config.batch_size * config.max_len
+    check_memory(
+        training_bytes(config, machine.n_symbols, int(machine.output.max()) + 1)
+        + len(configs) * per_member,
+        f"{len(configs)} stacked networks of {config.hidden} units on {config.task}",
+        "train fewer members together (--members) or lower hidden or max_len",
+    )
     dev = resolve_device(config.device) if device is None else torch.device(device)
     previous_threads = torch.get_num_threads()
     if dev.type == "cpu" and config.threads is not None:

@@ -30,7 +30,14 @@ from safetensors.torch import save as st_save
 from dfalens._files import atomic_write
 from dfalens.automata import Machine, from_dict
 from dfalens.errors import CheckpointError, DfalensError
-from dfalens.trainers.models import ModelConfig, RecurrentModel
+from dfalens.trainers._schema import (
+    DIGEST_KEY,
+    check_checkpoint_meta,
+    check_run_record,
+    check_weights,
+    weights_digest,
+)
+from dfalens.trainers.models import RecurrentModel
 
 __all__ = [
     "FORMAT",
@@ -50,6 +57,7 @@ __all__ = [
     "read_run_json",
     "RunFiles",
     "read_run_files",
+    "check_tensors",
     "RUN_JSON",
     "METRICS",
     "CHECKPOINT_DIR",
@@ -76,6 +84,7 @@ def _tensors(model: RecurrentModel) -> dict[str, torch.Tensor]:
 
 def checkpoint_bytes(model: RecurrentModel, meta: Mapping[str, Any]) -> bytes:
     """The bytes of a checkpoint file (see :func:`save_checkpoint`), for writing to several paths."""
+    tensors = _tensors(model)
     header = {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
@@ -83,7 +92,8 @@ def checkpoint_bytes(model: RecurrentModel, meta: Mapping[str, Any]) -> bytes:
     }
     for key, value in meta.items():
         header[key] = value if isinstance(value, str) else json.dumps(value)
-    return st_save(_tensors(model), metadata=header)
+    header[DIGEST_KEY] = weights_digest(tensors)
+    return st_save(tensors, metadata=header)
 
 
 def save_checkpoint(path: str | Path, model: RecurrentModel, meta: Mapping[str, Any]) -> None:
@@ -155,12 +165,25 @@ def _parse(path: Path, data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, 
             f"{path} is a safetensors file but not a dfalens checkpoint (no dfalens metadata); "
             "open foreign weights with dfalens.probes instead"
         )
-    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
-        raise CheckpointError(
-            f"checkpoint {path} has format version {meta['format_version']}, newer than this "
-            f"dfalens ({FORMAT_VERSION}); upgrade dfalens"
-        )
+    check_tensors(path, tensors, meta)
     return tensors, meta
+
+
+def check_tensors(
+    path: str | Path, tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]
+) -> None:
+    """Validate a dfalens checkpoint's decoded metadata and its weights against it.
+
+    Raises
+    ------
+    CheckpointError
+        One line listing the bad metadata fields, the weights whose shapes disagree with
+        ``model_config``, or a checksum that does not match (a damaged file).
+    BudgetError
+        When the metadata describes a model over the memory budget.
+    """
+    config = check_checkpoint_meta(Path(path), meta, FORMAT_VERSION)
+    check_weights(Path(path), tensors, meta, config)
 
 
 def read_checkpoint_meta(path: str | Path) -> dict[str, Any]:
@@ -193,11 +216,7 @@ def load_checkpoint(path: str | Path) -> tuple[RecurrentModel, dict[str, Any]]:
     """
     path = Path(path)
     tensors, meta = _parse(path, _read_bytes(path))
-    try:
-        config = ModelConfig.from_dict(meta["model_config"])
-    except (KeyError, TypeError) as exc:
-        raise CheckpointError(f"checkpoint {path} has no valid model_config ({exc})") from None
-    model = RecurrentModel(config)
+    model = RecurrentModel(check_checkpoint_meta(path, meta, FORMAT_VERSION))
     try:
         model.load_state_dict(tensors)
     except RuntimeError as exc:
@@ -348,9 +367,11 @@ def read_run_json(run_dir: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{run_dir} has no {RUN_JSON}; is it a dfalens run directory?")
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        record = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{path} is unreadable ({type(exc).__name__})") from None
+    check_run_record(path, record)
+    return record
 
 
 @dataclass(frozen=True, eq=False)

@@ -49,7 +49,7 @@ __all__ = [
 
 OPTIMIZERS = ("sgd", "adam")
 LOSSES = ("mse", "ce")
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class TrainConfig:
         Stop as soon as the training loss (over the whole training set, after an epoch) is below this.
     seed : int
         Seeds the data subset, the test words, the initial weights and the batch order.
-    device : {"auto", "cpu", "cuda"}
+    device : {"auto", "cpu", "cuda", "mps"}
         ``auto`` uses CUDA when available.
     checkpoints : str
         ``every``, ``every:K`` or ``log:N`` (see :func:`checkpoint_epochs`).

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dfalens._budget import check_memory, word_symbols
 from dfalens.automata import Machine, run
 from dfalens.errors import BudgetError, ConfigError, TaskError
 
@@ -40,6 +41,7 @@ MAX_TRAIN_SYMBOLS = 50_000_000
 """Refuse training sets holding more symbols than this (about 400 MB of int64 words)."""
 
 TARGET_MODES = ("last", "every")
+_BYTES_PER_SYMBOL = 32
 
 
 @dataclass(frozen=True, eq=False)
@@ -142,16 +144,19 @@ def _spell(index: np.ndarray, n_symbols: int, length: int) -> np.ndarray:
 
 
 def _check_budget(n_symbols_total: int, what: str) -> None:
+    """Refuse word arrays over :data:`MAX_TRAIN_SYMBOLS` symbols or over the memory budget."""
+    way_out = "lower max_len or use a data fraction below 1"
     if n_symbols_total > MAX_TRAIN_SYMBOLS:
         raise BudgetError(
-            f"{what} would hold {n_symbols_total:,} symbols (limit {MAX_TRAIN_SYMBOLS:,}); "
-            "lower max_len or use a data fraction below 1"
+            f"{what} would hold {n_symbols_total:,} symbols (limit {MAX_TRAIN_SYMBOLS:,}); {way_out}"
         )
+    # int64 words, their targets and the tensors built from them
+    check_memory(_BYTES_PER_SYMBOL * n_symbols_total, what, way_out)
 
 
 def enumerate_words(n_symbols: int, max_len: int) -> list[np.ndarray]:
     """All words of length 1..max_len, one array per length (2,046 binary words for max_len 10)."""
-    total = sum(n_symbols**length * length for length in range(1, max_len + 1))
+    total = int(min(word_symbols(n_symbols, max_len), 2.0**62))
     _check_budget(total, f"all words up to length {max_len}")
     return [all_words(n_symbols, length) for length in range(1, max_len + 1)]
 
@@ -174,6 +179,10 @@ def sample_words(
         raise ConfigError(f"data fraction must be in (0, 1], got {fraction}")
     if fraction == 1.0:
         return enumerate_words(n_symbols, max_len)
+    expected = word_symbols(n_symbols, max_len, fraction)
+    _check_budget(
+        int(min(expected, 2.0**62)), f"a {fraction:g} fraction of the words up to length {max_len}"
+    )
     groups = []
     counts = [int(rng.binomial(n_symbols**length, fraction)) for length in range(1, max_len + 1)]
     _check_budget(
@@ -308,6 +317,11 @@ def make_task_data(
     k = machine.n_symbols
     streaming = targets == "every"
     train_words = sample_words(k, max_len, data_fraction, np.random.default_rng(data_seq))
+    if not train_words:
+        raise ConfigError(
+            f"data fraction {data_fraction:g} leaves no training words of length 1..{max_len} "
+            f"({k} symbols) with seed {seed}; raise the data fraction or max_len"
+        )
     train = WordGroups(
         tuple(train_words), tuple(word_targets(machine, w, streaming) for w in train_words)
     )

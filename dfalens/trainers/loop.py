@@ -14,8 +14,10 @@ ends with the same weights as an uninterrupted one (bit-identical on the CPU).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -29,11 +31,12 @@ import torch
 from tqdm.auto import tqdm
 
 from dfalens import __version__
-from dfalens._files import atomic_write
+from dfalens._budget import check_memory, model_bytes, word_symbols
+from dfalens._files import DirectoryLock, atomic_write, check_output_dir, writing
 from dfalens.automata import Machine, get_task_machine, to_dict
 from dfalens.errors import CheckpointError, ConfigError
 from dfalens.trainers import checkpoints as ck
-from dfalens.trainers.config import TrainConfig, checkpoint_epochs
+from dfalens.trainers.config import DEVICES, TrainConfig, checkpoint_epochs
 from dfalens.trainers.data import TaskData, make_task_data
 from dfalens.trainers.evaluate import TensorGroups, evaluate_groups, evaluate_long, loss_terms
 from dfalens.trainers.landmarks import (
@@ -44,7 +47,16 @@ from dfalens.trainers.landmarks import (
 )
 from dfalens.trainers.models import ModelConfig, RecurrentModel, build_model
 
-__all__ = ["Run", "train", "load_run", "resolve_device", "derived_seed", "STATE_INTERVAL_S"]
+__all__ = [
+    "Run",
+    "train",
+    "load_run",
+    "resolve_device",
+    "derived_seed",
+    "STATE_INTERVAL_S",
+    "check_training_memory",
+    "training_bytes",
+]
 
 STATE_INTERVAL_S = 60.0
 """Besides every checkpoint, the training state is saved when this many seconds passed since the last."""
@@ -173,12 +185,21 @@ class Run:
 
 
 def resolve_device(device: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU raises :class:`ConfigError`."""
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` or ``mps`` without one raises :class:`ConfigError`."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(device, str) or device not in DEVICES:
+        raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
         raise ConfigError(
-            "device 'cuda' was asked for but torch sees no GPU; use --device cpu or auto"
+            "device 'cuda' was asked for but torch sees no CUDA GPU (or was built without CUDA); "
+            "use --device auto (or cpu)"
+        )
+    if device == "mps" and not (
+        getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    ):
+        raise ConfigError(
+            "device 'mps' was asked for but torch sees no Apple GPU; use --device auto (or cpu)"
         )
     return torch.device(device)
 
@@ -199,6 +220,41 @@ def _versions() -> dict[str, str]:
     }
 
 
+_GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+
+
+def training_bytes(config: TrainConfig, n_symbols: int, n_classes: int) -> float:
+    """Estimated bytes of one training run: its words, test words, activations and model state."""
+    gates = _GATES[config.cell]
+    units = config.hidden * config.layers * gates
+    longest = max([config.max_len, *config.test_lengths])
+    words = 32 * word_symbols(n_symbols, config.max_len, config.data_fraction)
+    tests = 16.0 * config.n_test_words * sum(config.test_lengths)
+    # a batch's forward and backward pass keeps a few float32 vectors per unit and step; evaluating
+    # the test words keeps their states
+    activations = (
+        16.0 * units * (config.batch_size * config.max_len + config.n_test_words * longest)
+    )
+    weights = 4 * model_bytes(config.hidden, config.layers, n_symbols, max(n_classes, 2), gates)
+    return words + tests + activations + weights
+
+
+def check_training_memory(config: TrainConfig, n_symbols: int, n_classes: int) -> None:
+    """Refuse a run whose words, model and activations cannot fit the memory budget (before allocating).
+
+    Raises
+    ------
+    BudgetError
+    """
+    longest = max([config.max_len, *config.test_lengths])
+    check_memory(
+        training_bytes(config, n_symbols, n_classes),
+        f"training {config.task} (hidden {config.hidden}, max_len {config.max_len}, data fraction "
+        f"{config.data_fraction:g}, test lengths up to {longest})",
+        "lower hidden, max_len, data_fraction, batch_size or the test lengths",
+    )
+
+
 class _Trainer:
     """The state of one training run (kept out of the public API)."""
 
@@ -206,6 +262,7 @@ class _Trainer:
         self.config = config
         self.device = device
         self.machine = get_task_machine(config.task)
+        check_training_memory(config, self.machine.n_symbols, int(self.machine.output.max()) + 1)
         self.data: TaskData = make_task_data(
             self.machine,
             max_len=config.max_len,
@@ -443,18 +500,54 @@ def train(
     >>> [row["epoch"] for row in run.metrics][:2]
     [0, 1]
     """
+    if not isinstance(config, TrainConfig):
+        raise ConfigError(
+            f"config must be a TrainConfig (make one with dfalens.trainers.make_config), got "
+            f"{type(config).__name__}"
+        )
+    if out_dir is not None and not isinstance(out_dir, str | os.PathLike):
+        raise ConfigError(f"out_dir must be a path or None, got {type(out_dir).__name__}")
     device = resolve_device(config.device)
     run_dir = None if out_dir is None else Path(out_dir)
-    resuming = False
-    if run_dir is not None:
-        resuming = _check_run_dir(run_dir, config, resume, force)
     previous_threads = torch.get_num_threads()
-    if device.type == "cpu" and config.threads is not None:
-        torch.set_num_threads(config.threads)
+    if run_dir is None:
+        lock: DirectoryLock | None = None
+        resuming = False
+    else:
+        check_output_dir(run_dir, "run directory")
+        created = not run_dir.exists()
+        lock = DirectoryLock(run_dir).acquire()
     try:
-        return _train(config, device, run_dir, resuming, progress, callback)
+        if run_dir is not None:
+            resuming = _check_run_dir(run_dir, config, resume, force)
+        if device.type == "cpu" and config.threads is not None:
+            torch.set_num_threads(config.threads)
+        kept = f"the run up to its last checkpoint; continue it with `dfalens train -o {run_dir} --resume`"
+        with writing(run_dir or ".", kept):
+            return _train(config, device, run_dir, resuming, progress, callback)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+            if created:
+                _remove_if_empty(run_dir)
+        raise
     finally:
         torch.set_num_threads(previous_threads)
+        if lock is not None:
+            lock.release()
+
+
+def _remove_if_empty(run_dir: Path) -> None:
+    """Remove a run directory this call created when it failed before its first checkpoint."""
+    folder = run_dir / ck.CHECKPOINT_DIR
+    if folder.is_dir() and any(folder.glob("*.safetensors")):
+        return
+    for name in (ck.RUN_JSON, ck.METRICS, ck.STATE_FILE):
+        with contextlib.suppress(OSError):
+            (run_dir / name).unlink()
+    for folder_name in (Path(ck.STATE_FILE).parent, Path(ck.CHECKPOINT_DIR), Path(".")):
+        with contextlib.suppress(OSError):
+            (run_dir / folder_name).rmdir()
 
 
 def _train(
@@ -519,12 +612,18 @@ def _train(
         save_state()
     last_state = time.perf_counter()
     diverged = False
-    bar = tqdm(
-        total=config.epochs,
-        initial=trainer.epoch,
-        unit="epoch",
-        disable=None if progress else True,
-        dynamic_ncols=True,
+    # no tqdm at all without a progress bar: even a disabled one creates a multiprocessing lock, which
+    # a worker process killed by Ctrl-C leaves behind (resource_tracker warnings)
+    bar: Any = (
+        tqdm(
+            total=config.epochs,
+            initial=trainer.epoch,
+            unit="epoch",
+            disable=None,
+            dynamic_ncols=True,
+        )
+        if progress
+        else _NoBar()
     )
     try:
         while trainer.epoch < config.epochs and not trainer.stopped:
@@ -561,6 +660,19 @@ def _train(
         machine=trainer.machine,
         diverged=diverged,
     )
+
+
+class _NoBar:
+    """The calls :func:`train` makes on a tqdm bar, doing nothing."""
+
+    def set_postfix(self, **kwargs: Any) -> None:
+        pass
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def load_run(run_dir: str | Path) -> Run:

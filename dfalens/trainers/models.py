@@ -31,6 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from dfalens._budget import check_memory, model_bytes
 from dfalens.errors import ConfigError
 from dfalens.trainers.fused import elman_final, elman_scan
 
@@ -95,6 +96,15 @@ class ModelConfig:
             raise ConfigError(f"n_classes must be at least 2, got {self.n_classes}")
         if not isinstance(self.gain, int | float) or not self.gain > 0:
             raise ConfigError(f"gain must be a positive number, got {self.gain!r}")
+        check_memory(
+            4
+            * model_bytes(
+                self.hidden, self.layers, self.n_symbols, self.n_classes, _GATES[self.cell]
+            ),
+            f"a {self.cell} network of {self.layers} x {self.hidden:,} units (weights, gradients and "
+            "optimizer state)",
+            "choose a smaller hidden size or fewer layers",
+        )
 
     @property
     def state_dim(self) -> int:

@@ -58,7 +58,7 @@ def test_unreachable_dask_scheduler_fails_fast_and_writes_nothing(
     ]
     assert _run(argv) == 2
     assert time.perf_counter() - start < 15
-    assert "cannot reach the Dask scheduler at 127.0.0.1:9" in _one_line_error(capsys)
+    assert "cannot reach a Dask scheduler at 127.0.0.1:9" in _one_line_error(capsys)
     assert not out.exists()
     assert _run(["sweep", "phase-diagram", "--executor", "ray", "-o", str(out)]) == 2
     assert "unknown executor 'ray'" in _one_line_error(capsys)

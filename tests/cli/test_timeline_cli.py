@@ -88,7 +88,8 @@ def test_bad_input_is_one_line_and_exit_2(
         "run": str(run_dir),
         "abc": str(abc),
     }
-    code, out, err = invoke([a.format(**subst) for a in args] + ["--jobs", "1"], capsys)
+    argv = [a.format(**subst) for a in args] + ["--jobs", "1", "-o", str(tmp_path / "out")]
+    code, out, err = invoke(argv, capsys)
     assert code == 2
     assert err.startswith("error: ") and err.count("\n") == 1, err
     assert needle in err

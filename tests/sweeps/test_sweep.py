@@ -118,9 +118,7 @@ def test_executor_specs_and_unreachable_scheduler() -> None:
     with pytest.raises(ConfigError, match="at least 1"):
         make_executor("local", 0)
     start = time.perf_counter()
-    with pytest.raises(
-        ConfigError, match=r"cannot reach the Dask scheduler at 127\.0\.0\.1:9 within"
-    ):
+    with pytest.raises(ConfigError, match=r"cannot reach a Dask scheduler at 127\.0\.0\.1:9 \("):
         make_executor("dask://127.0.0.1:9", timeout=1.0)
     assert time.perf_counter() - start < 10
 

@@ -1,0 +1,71 @@
+"""Argument checks for the public entry points: a wrong type is a :class:`ConfigError` naming the argument.
+
+Python raises ``TypeError: '<' not supported between instances of 'str' and 'int'`` deep inside a
+function when a string arrives where a number goes; these checks run first and say which argument was
+wrong and what it should be.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from typing import Any
+
+from dfalens.errors import ConfigError
+
+__all__ = ["check_path", "check_int", "check_number", "check_choice"]
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_path(name: str, value: Any, *, optional: bool = False) -> None:
+    """``value`` must be a path (``str`` or ``os.PathLike``), or None when ``optional``."""
+    if value is None and optional:
+        return
+    if isinstance(value, bytes) or not isinstance(value, str | os.PathLike) or value == "":
+        raise ConfigError(f"{name} must be a path, got {_show(value)}")
+
+
+def check_int(name: str, value: Any, *, minimum: int | None = None, optional: bool = False) -> None:
+    """``value`` must be an integer (not a bool) at least ``minimum``, or None when ``optional``."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(f"{name} must be an integer, got {_show(value)}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+
+
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    optional: bool = False,
+) -> None:
+    """``value`` must be a finite real number inside the given bounds, or None when ``optional``."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {_show(value)}")
+    below = low is not None and (value <= low if low_open else value < low)
+    above = high is not None and (value >= high if high_open else value > high)
+    if below or above:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        raise ConfigError(f"{name} must be in {left}{lo}, {hi}{right}, got {value}")
+
+
+def check_choice(name: str, value: Any, options: tuple[str, ...]) -> None:
+    """``value`` must be one of ``options``."""
+    if not isinstance(value, str) or value not in options:
+        raise ConfigError(f"{name} must be one of {', '.join(options)}, got {_show(value)}")
