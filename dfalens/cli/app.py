@@ -12,9 +12,8 @@ from typing import Any
 import click
 
 from dfalens import __version__
-from dfalens.cli import commands
 from dfalens.cli._signals import Terminated, handle_sigterm, kept, stop_workers
-from dfalens.cli.extract import extract
+from dfalens.cli.commands import LazyGroup, load
 from dfalens.errors import DfalensError
 
 EXIT_OK = 0
@@ -169,7 +168,7 @@ def _stdout_error(exc: OSError) -> int:
     return EXIT_USER
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(version=__version__, prog_name="dfalens")
 def cli() -> None:
     """dfalens: extract finite automata from recurrent networks and time their emergence.
@@ -178,20 +177,12 @@ def cli() -> None:
     """
 
 
-def _register() -> None:
-    """Attach every subcommand (one module each) to the group."""
-
-    for command in commands.COMMANDS:
-        cli.add_command(command)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Console script ``dfalens``."""
-    _register()
     sys.exit(_run(cli, argv, final=True))
 
 
 def extract_dfa_main(argv: list[str] | None = None) -> None:
     """Console script ``extract-dfa`` (the same as ``dfalens extract``)."""
 
-    sys.exit(_run(extract, argv, "extract-dfa", final=True))
+    sys.exit(_run(load("extract"), argv, "extract-dfa", final=True))

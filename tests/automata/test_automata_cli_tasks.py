@@ -52,6 +52,5 @@ def test_bad_task_is_one_line_and_exit_2(
 def test_click_runner_on_the_group() -> None:
     from click.testing import CliRunner
 
-    app._register()
     result = CliRunner().invoke(app.cli, ["tasks", "parity"])
     assert result.exit_code == 0 and "2 states complete, 2 without the dead state" in result.output

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import click
 import pytest
 
 from dfalens.cli import app
+from dfalens.cli.commands import COMMANDS, load
 from dfalens.errors import TaskError
 
 
@@ -33,6 +37,29 @@ def test_version_and_help_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert "0.1.0" in capsys.readouterr().out
     assert _exit_code(["--help"]) == 0
     assert "Usage" in capsys.readouterr().out
+
+
+def test_commands_load_when_they_run_and_help_imports_no_torch() -> None:
+    for name in COMMANDS:
+        command = load(name)
+        assert isinstance(command, click.Command) and command.name == name and command.help
+    script = (
+        "import sys\n"
+        "from dfalens.cli.app import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "assert 'torch' not in sys.modules and 'matplotlib' not in sys.modules\n"
+        "print('ok', ' '.join(sorted(n for n in sys.modules if n.startswith('dfalens.cli.'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines()[-1].split() == [
+        "ok",
+        "dfalens.cli._signals",
+        "dfalens.cli.app",
+        "dfalens.cli.commands",
+    ]
 
 
 def _group_with(callback: object) -> click.Group:
