@@ -17,6 +17,13 @@ file (it takes an Axes or a figure, and releases the figure)::
 """
 
 from dfalens.plots._save import save_figure
+from dfalens.plots.automaton import automaton, automaton_layout
+from dfalens.plots.pairs import (
+    far_pairs_plot,
+    length_heatmap,
+    mean_distance_plot,
+    pair_distance_plot,
+)
 from dfalens.plots.phase import plot_phase_diagram
 from dfalens.plots.report import (
     run_report,
@@ -36,14 +43,8 @@ from dfalens.plots.theory import (
     plot_xor,
 )
 from dfalens.plots.timeline import (
-    automaton,
-    automaton_layout,
-    far_pairs_plot,
-    length_heatmap,
     loss_by_length,
-    mean_distance_plot,
     overview,
-    pair_distance_plot,
     snapshot_epochs,
     snapshots,
     timeline_plot,

@@ -19,8 +19,8 @@ import numpy as np
 
 from dfalens._files import atomic_write
 from dfalens.errors import ConfigError, DataError
+from dfalens.plots.automaton import automaton
 from dfalens.plots.report._output import check_output
-from dfalens.plots.timeline import automaton
 from dfalens.timeline import Timeline
 from dfalens.timeline.frames import select_frames
 
