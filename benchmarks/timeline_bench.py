@@ -51,7 +51,7 @@ def sequential(paths: list[Path], task_name: str | None, max_len: int) -> tuple[
             lab = cluster(s, "leader", eps, relative=False)
             machine, stats = quotient(s, lab, names=False)
             small = minimize(machine)
-            equivalent(small, task, ignore_empty=True)
+            equivalent(small, task, include_empty=False)
             if stats.closed:
                 with torch.no_grad():
                     net = model(torch.from_numpy(words)).argmax(-1).numpy()

@@ -24,6 +24,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from dfalens.errors import BudgetError, ConfigError, DataError
+from dfalens.probes._eps import accepts_relative, pick_eps
 from dfalens.probes.hooks import PrefixProbe
 from dfalens.probes.probe import Probe
 from dfalens.probes.scaling import scale
@@ -511,11 +512,12 @@ def _nearest(x: Tensor, ref: Tensor, block: int = 1024) -> tuple[Tensor, Tensor]
     return dmin, arg
 
 
+@accepts_relative
 def explore(
     probe: Probe,
-    eps: float,
+    eps: float | None = None,
     *,
-    relative: bool = True,
+    eps_abs: float | None = None,
     max_states: int = 10_000,
     max_depth: int | None = None,
     scale_len: int | None = None,
@@ -533,13 +535,14 @@ def explore(
     Parameters
     ----------
     probe : Probe
-    eps : float
-        Merge distance. Relative by default: the absolute distance is ``eps × scale(H)`` where ``H`` are
-        the states of all words up to length ``scale_len`` (by default the largest length with at most
-        2,047 words, e.g. 10 for two symbols, the paper's evaluation set) and :func:`scale` is the norm of
-        the per-unit standard deviation.
-    relative : bool, default True
-        False: ``eps`` is an absolute Euclidean distance.
+    eps : float, optional
+        Merge distance relative to the state scale: the absolute distance is ``eps × scale(H)`` where
+        ``H`` are the states of all words up to length ``scale_len`` (by default the largest length with
+        at most 2,047 words, e.g. 10 for two symbols, the paper's evaluation set) and :func:`scale` is
+        the norm of the per-unit standard deviation.
+    eps_abs : float, optional
+        Merge distance as an absolute Euclidean distance, instead of ``eps`` (give exactly one). The
+        ``relative=False`` of earlier versions is a deprecated spelling of this.
     max_states : int, default 10,000
         Stop (not closed) when this many states are kept.
     max_depth : int, optional
@@ -553,6 +556,9 @@ def explore(
     -------
     Exploration
     """
+    eps, relative = pick_eps(eps, eps_abs)
+    if eps is None:
+        raise ConfigError("explore needs a merge distance: eps (relative) or eps_abs (absolute)")
     if eps < 0:
         raise ConfigError(f"eps must be >= 0, got {eps}")
     if max_states < 1:

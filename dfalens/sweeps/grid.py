@@ -137,7 +137,7 @@ def _extraction_row(model: Any, config: TrainConfig, task: _GridTask) -> dict[st
         eps=task.eps,
         fidelity_lengths=(),
     )
-    verdict = equivalent(ex.minimal, get_task_machine(config.task), ignore_empty=True)
+    verdict = equivalent(ex.minimal, get_task_machine(config.task), include_empty=False)
     return {
         "states": ex.n_raw,
         "minimal_states": ex.n_minimal_trimmed,

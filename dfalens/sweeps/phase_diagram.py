@@ -182,7 +182,7 @@ def cell_row(
         fidelity_lengths=(),
         holdout_words=0,
     )
-    verdict = equivalent(ex.minimal, machine, ignore_empty=True)  # empty-word output: untrained
+    verdict = equivalent(ex.minimal, machine, include_empty=False)  # empty-word output: untrained
     return {
         "fraction": cell.fraction,
         "gain": cell.gain,

@@ -327,7 +327,7 @@ def theory_run(
     info = resolve_run(source)
     chosen = _pick_epochs(info.epochs, n_checkpoints)
     hist = load_history(source, task=task, max_len=max_len, epochs=chosen.tolist())
-    eps_abs = float(eps * hist.scale(pooled=True))
+    eps_abs = float(eps * hist.scale())
     pairs = make_pairs(
         hist.parent, hist.symbol, hist.depth, hist.task, n_pairs=max_pairs, seed=seed
     )

@@ -134,7 +134,7 @@ def test_json_output_and_machine_file(tomita3_pt: Path, tmp_path: Path, capsys) 
     assert record["settings"]["method"] == "threshold"
     machine = from_json(out_json)
     assert json.loads(to_json(machine)) == record["machine"]
-    assert equivalent(machine, tomita(3), ignore_empty=True).equal
+    assert equivalent(machine, tomita(3), include_empty=False).equal
 
 
 @pytest.mark.slow

@@ -59,7 +59,7 @@ def parity_states(parity_probe) -> StateSet:
 
 
 def is_parity(ex: Extraction) -> bool:
-    return ex.closed and equivalent(ex.minimal, parity(), ignore_empty=True).equal
+    return ex.closed and equivalent(ex.minimal, parity(), include_empty=False).equal
 
 
 @pytest.mark.slow

@@ -195,7 +195,7 @@ def test_history_matches_the_timeline(run_dir: Path, tl: Timeline) -> None:
     assert h.hidden.shape == (3, 127, 32) and h.epochs.tolist() == [0, 100, 300]
     assert h.words[:4] == ("ε", "0", "1", "00")
     assert math.isclose(h.stateset(2).hidden[5, 0], float(h.hidden[2, 5, 0]))
-    assert h.scale(pooled=False).shape == (3,)
+    assert h.scales().shape == (3,)
     with pytest.raises(CheckpointError, match="epoch 7"):
         load_history(run_dir, epochs=[7])
 
@@ -231,7 +231,7 @@ def test_pair_trajectories_of_a_run(run_dir: Path, tl: Timeline) -> None:
 
     traj = pair_trajectories(run_dir, n_pairs=200, seed=1)
     assert traj.distance.shape == (200, len(tl)) and traj.epochs.tolist() == tl.epochs.tolist()
-    np.testing.assert_allclose(traj.eps, tl.column("eps"), rtol=1e-5)
+    np.testing.assert_allclose(traj.eps_abs, tl.column("eps"), rtol=1e-5)
     assert np.all(traj.pairs.length_i >= 1)
     far = far_counts(traj)
     # at the end no disagreeing pair is within eps, and some agreeing pairs are
