@@ -285,7 +285,7 @@ def test_every_row_is_what_extract_gives(run_dir: Path, tl: Timeline) -> None:
     for i in (0, 10, 15, len(tl.rows) - 1):
         s = tl.settings
         ex = extract(
-            h.stateset(i), method=s["method"], eps=eps_abs, relative=False, order=s["order"]
+            h.stateset(i), method=s["method"], eps_abs=eps_abs, order=s["order"]
         )
         row = tl.rows[i]
         assert (ex.n_raw, ex.n_minimal, ex.closed) == (
