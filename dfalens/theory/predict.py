@@ -27,6 +27,7 @@ from typing import Literal
 import numpy as np
 
 from dfalens.errors import ConfigError, DataError
+from dfalens.probes._eps import renamed
 from dfalens.theory.equations import a_high, a_low, final_distance, integrate_pairs, merges
 from dfalens.theory.fit import (
     PairObservables,
@@ -356,9 +357,10 @@ class MergerPrediction:
         return int(self.fitted.size)
 
 
+@renamed(eps="eps_abs")
 def predict_mergers(
     obs: PairObservables,
-    eps: float,
+    eps_abs: float,
     *,
     fraction: float = 0.5,
     rates: RateMode = "pooled",
@@ -376,8 +378,8 @@ def predict_mergers(
     ----------
     obs : PairObservables
         Pair observables at every checkpoint (the last one is "the end").
-    eps : float
-        Absolute merge threshold on the distance ``√H``.
+    eps_abs : float
+        Absolute merge threshold on the distance ``√H`` (``eps=`` is its deprecated old name).
     fraction : float, default 0.5
         Fit on the checkpoints with ``t <= t0 + fraction·(t_end − t0)``; predict from the last of them.
     rates : {"pooled", "pair"}, default "pooled"
@@ -409,8 +411,9 @@ def predict_mergers(
     """
     if not 0.0 < fraction < 1.0:
         raise ConfigError(f"fraction must be in (0, 1), got {fraction}")
-    if not eps > 0:
-        raise ConfigError(f"eps must be positive, got {eps}")
+    if not eps_abs > 0:
+        raise ConfigError(f"eps_abs must be positive, got {eps_abs}")
+    eps = eps_abs
     if rates not in RATE_MODES:
         raise ConfigError(f"rates must be one of {', '.join(RATE_MODES)}, got {rates!r}")
     p = obs.n_pairs

@@ -307,7 +307,7 @@ def timeline(
                 equivalent=bool(r["closed"] and r["equal"]),
                 counterexample=None if r["equal"] else r["counterexample"],
                 fidelity=r["fidelity"],
-                eps=float(eps_abs[c]),
+                eps_abs=float(eps_abs[c]),
                 merges=None if change is None else change.merges,
                 splits=None if change is None else change.splits,
                 merged_away=None if change is None else change.merged_away,

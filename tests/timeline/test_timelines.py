@@ -79,13 +79,13 @@ def test_parallel_and_per_checkpoint_eps(run_dir: Path, tl: Timeline) -> None:
     assert par.merger_epoch == tl.merger_epoch
     assert [e.to_dict() for e in par.events] == [e.to_dict() for e in tl.events]
     assert _rows(par) == _rows(tl)
-    np.testing.assert_allclose(par.column("eps"), tl.column("eps"), rtol=1e-12)
+    np.testing.assert_allclose(par.column("eps_abs"), tl.column("eps_abs"), rtol=1e-12)
     # other blocks, in this process: the same result
     again = timeline(run_dir, jobs=1, block=7)
     assert np.array_equal(again.labels, tl.labels)
     assert _rows(again) == _rows(tl)
     per = timeline(run_dir, jobs=1, pooled=False, method="threshold", events=False)
-    eps = per.column("eps")
+    eps = per.column("eps_abs")
     assert not np.allclose(eps, eps[0]) and per.events == ()
     assert per.settings["pooled"] is False and per.settings["scale"] is None
 
@@ -231,7 +231,7 @@ def test_pair_trajectories_of_a_run(run_dir: Path, tl: Timeline) -> None:
 
     traj = pair_trajectories(run_dir, n_pairs=200, seed=1)
     assert traj.distance.shape == (200, len(tl)) and traj.epochs.tolist() == tl.epochs.tolist()
-    np.testing.assert_allclose(traj.eps_abs, tl.column("eps"), rtol=1e-5)
+    np.testing.assert_allclose(traj.eps_abs, tl.column("eps_abs"), rtol=1e-5)
     assert np.all(traj.pairs.length_i >= 1)
     far = far_counts(traj)
     # at the end no disagreeing pair is within eps, and some agreeing pairs are
