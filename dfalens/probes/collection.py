@@ -15,6 +15,7 @@ words of length ``l`` occupy the global indices ``off[l] .. off[l] + k**l - 1`` 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -480,8 +481,8 @@ class Exploration:
         True when the frontier emptied: every successor of every kept state lies within ε of a kept state.
     steps : int
         Number of (state, symbol) successors computed; equals ``n_kept * n_symbols`` when closed.
-    eps : float
-        The absolute distance used.
+    eps_abs : float
+        The absolute distance used (:attr:`eps` is its deprecated old name).
     depth : int
         Number of breadth-first levels expanded.
     reason : str
@@ -492,9 +493,19 @@ class Exploration:
     delta: np.ndarray
     closed: bool
     steps: int
-    eps: float
+    eps_abs: float
     depth: int
     reason: str
+
+    @property
+    def eps(self) -> float:
+        """Deprecated name of :attr:`eps_abs` (``eps`` is relative everywhere else)."""
+        warnings.warn(
+            "Exploration.eps is deprecated and will be removed in the next release; use .eps_abs",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.eps_abs
 
     @property
     def n_states(self) -> int:
@@ -657,7 +668,7 @@ def explore(
         delta=delta[:m].copy(),
         closed=closed,
         steps=int(steps),
-        eps=eps_abs,
+        eps_abs=eps_abs,
         depth=level,
         reason=reason,
     )

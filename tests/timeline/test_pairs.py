@@ -126,3 +126,24 @@ def test_diverged_fraction_finds_pairs_that_once_separated() -> None:
     assert f[0, 2] == 1 and f[2, 0] == 1 and f[1, 2] == 1
     sub = diverged_fraction(hidden, depth, eps_abs=0.5, max_pairs=5)
     assert sub.denominator.sum() <= 2 * 5
+
+
+def test_old_pair_keywords_are_deprecated_aliases() -> None:
+    parent, symbol, depth, _ = tree(3)
+    hidden = np.random.default_rng(1).normal(size=(3, depth.size, 2))
+    new = make_pairs(parent, symbol, depth, parity(), n_pairs=None, include_empty=True)
+    assert 0 in new.i  # the empty word (node 0) takes part
+    assert 0 not in make_pairs(parent, symbol, depth, parity(), n_pairs=None).i
+    with pytest.warns(DeprecationWarning, match="include_empty"):
+        old = make_pairs(parent, symbol, depth, parity(), n_pairs=None, include_root=True)
+    assert np.array_equal(old.i, new.i) and np.array_equal(old.j, new.j)
+    traj = trajectories(hidden, new, eps_abs=0.7)
+    with pytest.warns(DeprecationWarning, match="eps_abs"):
+        old_traj = trajectories(hidden, new, eps=0.7)
+    assert np.array_equal(old_traj.merged, traj.merged)
+    with pytest.warns(DeprecationWarning, match="eps_abs"):
+        assert np.array_equal(traj.eps, traj.eps_abs)
+    with pytest.warns(DeprecationWarning):
+        old_div = diverged_fraction(hidden, depth, eps=0.7, factor=2.0)
+    new_div = diverged_fraction(hidden, depth, eps_abs=0.7, factor=2.0)
+    assert np.array_equal(old_div.numerator, new_div.numerator)

@@ -13,7 +13,7 @@ import torch
 
 from dfalens.automata import tomita
 from dfalens.errors import CheckpointError, ConfigError, DataError, TaskError
-from dfalens.probes import extract
+from dfalens.probes import extract, scale
 from dfalens.timeline.events import compare_partitions
 from dfalens.timeline.history import load_history, resolve_run
 from dfalens.timeline.timelines import Row, Timeline, derived_epochs, first_stable, timeline
@@ -293,3 +293,59 @@ def test_every_row_is_what_extract_gives(run_dir: Path, tl: Timeline) -> None:
             row.states_minimal,
             row.closed,
         )
+
+
+# -- one vocabulary: eps relative, eps_abs absolute; one return type per method ----------------------
+def test_timeline_eps_abs_and_the_deprecated_relative(run_dir: Path) -> None:
+    files = sorted((run_dir / "checkpoints").glob("epoch_*.safetensors"))[::8]
+    rel = timeline(files, jobs=1, events=False)
+    x = rel.settings["eps"] * rel.settings["scale"]
+    ab = timeline(files, jobs=1, events=False, eps_abs=x)
+    assert ab.settings["eps"] is None and ab.settings["eps_abs"] == x
+    assert ab.column("states_raw").tolist() == rel.column("states_raw").tolist()
+    np.testing.assert_allclose(ab.column("eps_abs"), rel.column("eps_abs"), rtol=1e-12)
+    with pytest.warns(DeprecationWarning, match="relative"):
+        old = timeline(files, jobs=1, events=False, eps=x, relative=False)
+    assert old.column("states_raw").tolist() == ab.column("states_raw").tolist()
+    with pytest.raises(ConfigError, match="not both"):
+        timeline(files, eps=0.01, eps_abs=x)
+
+
+def test_a_timeline_written_with_eps_rows_still_loads(tmp_path: Path, tl: Timeline) -> None:
+    d = json.loads(tl.to_json())
+    for r in d["rows"]:
+        r["eps"] = r.pop("eps_abs")  # the previous version's name of the absolute distance
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(d), encoding="utf-8")
+    old = Timeline.from_json(path)
+    np.testing.assert_allclose(old.column("eps_abs"), tl.column("eps_abs"))
+    with pytest.warns(DeprecationWarning, match="eps_abs"):
+        assert old.rows[3].eps == tl.rows[3].eps_abs
+    with pytest.warns(DeprecationWarning, match="eps_abs"):
+        np.testing.assert_allclose(old.column("eps"), tl.column("eps_abs"))
+
+
+def test_history_scale_and_scales(run_dir: Path, tl: Timeline) -> None:
+    h = load_history(run_dir, epochs=[0, 100, 300])
+    pooled, per = h.scale(), h.scales()
+    assert isinstance(pooled, float) and per.shape == (3,)
+    assert pooled == pytest.approx(scale(h.hidden.reshape(-1, h.hidden.shape[2])), rel=1e-6)
+    assert per[1] == pytest.approx(scale(h.hidden[1]), rel=1e-6)
+    with pytest.warns(DeprecationWarning, match="scales"):
+        assert h.scale(pooled=False).tolist() == per.tolist()  # type: ignore[attr-defined]
+    with pytest.warns(DeprecationWarning):
+        assert h.scale(pooled=True) == pooled
+    assert load_history(run_dir).scale() == pytest.approx(tl.settings["scale"], rel=1e-5)
+
+
+def test_block_states_and_hidden(run_dir: Path) -> None:
+    from dfalens.timeline.history import read_block
+
+    block = read_block(sorted((run_dir / "checkpoints").glob("epoch_*.safetensors"))[:2])
+    h, o = block.states(3)
+    assert o.shape[:2] == h.shape[:2] == (2, 15)
+    np.testing.assert_array_equal(block.hidden(3), h)
+    with pytest.warns(DeprecationWarning, match="hidden"):
+        h2, none = block.states(3, outputs=False)
+    assert none is None
+    np.testing.assert_array_equal(h2, h)
