@@ -227,6 +227,23 @@ def test_absolute_eps_needs_eps_and_bad_method(untrained_pt: Path, capsys) -> No
     assert_one_line_error(*run_cli([untrained_pt, "--eps", "-1"], capsys)[::2])
 
 
+def test_eps_abs_option_and_the_old_absolute_eps_flag(untrained_pt: Path, capsys) -> None:
+    base = [untrained_pt, "--max-len", "4", "--method", "threshold", "--json"]
+    records = []
+    for extra in (["--eps-abs", "0.05"], ["--absolute-eps", "--eps", "0.05"]):
+        code, out, _ = run_cli([*base, *extra], capsys)
+        assert code in (0, 4)
+        records.append(json.loads(out)["settings"])
+    for s in records:
+        assert s["eps"] is None and s["eps_abs"] == 0.05 and s["relative"] is False
+    rel_code, rel_out, _ = run_cli([*base, "--eps", "0.05"], capsys)
+    rel = json.loads(rel_out)["settings"]
+    assert rel["eps"] == 0.05 and rel["eps_abs"] == pytest.approx(0.05 * rel["scale"])
+    code, _, err = run_cli([*base, "--eps", "0.1", "--eps-abs", "0.1"], capsys)
+    assert_one_line_error(code, err)
+    assert "not both" in err
+
+
 def test_max_states_budget_option(untrained_pt: Path, capsys) -> None:
     code, _, err = run_cli([untrained_pt, "--max-len", "8", "--max-states", "100"], capsys)
     assert_one_line_error(code, err)
