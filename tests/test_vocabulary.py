@@ -39,7 +39,9 @@ def _public_functions(tree: ast.Module) -> list[ast.FunctionDef | ast.AsyncFunct
     """Module-level functions and methods of module-level classes whose names are public."""
     found = []
     for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and not node.name.startswith("_"):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and not node.name.startswith(
+            "_"
+        ):
             found.append(node)
         elif isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
             found.extend(

@@ -20,6 +20,8 @@ from dfalens.automata.machine import UNDEFINED, Machine
 from dfalens.automata.ops import complete_arrays
 from dfalens.errors import ConfigError, MachineError
 
+__all__ = ["Verdict", "equivalent", "consistent"]
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -55,8 +57,6 @@ def _accepts_ignore_empty(position: int) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
-
-__all__ = ["Verdict", "equivalent", "consistent"]
 
 
 @dataclass(frozen=True)

@@ -407,7 +407,9 @@ def extract(
     """
     _limit_threads(threads)
     if eps is not None and eps_abs is not None:
-        raise ConfigError("give --eps (relative to the state scale) or --eps-abs (absolute), not both")
+        raise ConfigError(
+            "give --eps (relative to the state scale) or --eps-abs (absolute), not both"
+        )
     if absolute_eps:  # the old spelling of --eps-abs
         if eps is None and eps_abs is None:
             raise ConfigError("--absolute-eps needs --eps (the distance to use); or use --eps-abs")

@@ -132,7 +132,8 @@ class Row:
                 raise DataError(f"timeline row lacks {key!r}; the file is not a dfalens timeline")
         kwargs["closed"] = bool(kwargs["closed"])
         kwargs["equivalent"] = bool(kwargs["equivalent"])
-        if kwargs["eps_abs"] is None:  # timelines of earlier versions: "eps" was the absolute distance
+        # timelines of earlier versions call the absolute distance "eps"
+        if kwargs["eps_abs"] is None:
             kwargs["eps_abs"] = d.get("eps")
         kwargs["eps_abs"] = float(kwargs["eps_abs"]) if kwargs["eps_abs"] is not None else math.nan
         loss = {int(k): float(v) for k, v in (d.get("loss") or {}).items() if v is not None}

@@ -284,9 +284,7 @@ def test_every_row_is_what_extract_gives(run_dir: Path, tl: Timeline) -> None:
     eps_abs = tl.settings["eps"] * tl.settings["scale"]
     for i in (0, 10, 15, len(tl.rows) - 1):
         s = tl.settings
-        ex = extract(
-            h.stateset(i), method=s["method"], eps_abs=eps_abs, order=s["order"]
-        )
+        ex = extract(h.stateset(i), method=s["method"], eps_abs=eps_abs, order=s["order"])
         row = tl.rows[i]
         assert (ex.n_raw, ex.n_minimal, ex.closed) == (
             row.states_raw,
