@@ -21,6 +21,7 @@ and ``k_y ∝ 1/N``; one constant each for the whole network) or fitted *per pai
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -325,8 +326,8 @@ class MergerPrediction:
     score, score_persistence, score_agreement : Score
         The theory and the two baselines, over the ``fitted`` pairs.
     fit : RateFit
-    eps : float
-        Absolute merge threshold.
+    eps_abs : float
+        Absolute merge threshold (:attr:`eps` is its deprecated old name).
     t_cut, t_end : float
         Last epoch used for fitting; epoch predicted.
     settings : dict
@@ -346,10 +347,20 @@ class MergerPrediction:
     score_persistence: Score
     score_agreement: Score
     fit: RateFit
-    eps: float
+    eps_abs: float
     t_cut: float
     t_end: float
     settings: dict = field(default_factory=dict)
+
+    @property
+    def eps(self) -> float:
+        """Deprecated name of :attr:`eps_abs` (``eps`` is relative everywhere else)."""
+        warnings.warn(
+            "MergerPrediction.eps is deprecated and will be removed in the next release; use .eps_abs",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.eps_abs
 
     @property
     def n_pairs(self) -> int:
@@ -497,7 +508,7 @@ def predict_mergers(
         "max_iter": max_iter,
         "seed": seed,
         "method": method,
-        "eps": float(eps),
+        "eps_abs": float(eps),
         "t_cut": t_cut,
         "t_end": t_end,
         "n_checkpoints_fit": int(window.n_times),
@@ -518,7 +529,7 @@ def predict_mergers(
         score_persistence=score_persist,
         score_agreement=score_agree,
         fit=fit,
-        eps=float(eps),
+        eps_abs=float(eps),
         t_cut=t_cut,
         t_end=t_end,
         settings=settings,

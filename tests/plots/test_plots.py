@@ -161,7 +161,7 @@ def _theory_run(fitted: bool = False) -> TheoryRun:
         words=("", "0", "1", "00", "01"),
         epochs=epochs,
         train_loss=np.linspace(0.3, 0.01, epochs.size),
-        eps=0.01,
+        eps_abs=0.01,
     )
 
 
