@@ -230,7 +230,7 @@ def part_b_child(checkpoint: str, max_len: int, eps: float) -> None:
                 "closed": ex.closed,
                 "agreement": ex.agreement,
                 "equivalent_parity": equivalent(
-                    ex.minimal, dl.automata.parity(), ignore_empty=True
+                    ex.minimal, dl.automata.parity(), include_empty=False
                 ).equal,
             }
         )
@@ -320,7 +320,7 @@ def part_c(networks: dict[str, tuple[Path, str]], repeat: int) -> dict[str, Any]
             cpu = float(np.median([r[4] for r in rs]))
             m = rs[-1][1]
             fid = {n: float(np.mean(run(m, tests[n]) == net[n])) for n in tests}
-            eq = equivalent(m, truth, ignore_empty=True).equal
+            eq = equivalent(m, truth, include_empty=False).equal
             summary[who] = {
                 "time_s": t,
                 "cpu_s": cpu,

@@ -48,10 +48,10 @@ def sequential(paths: list[Path], task_name: str | None, max_len: int) -> tuple[
         words = np.random.default_rng(0).integers(0, 2, size=(32, 50))
         labels = []
         for model, s in zip(models, states, strict=True):
-            lab = cluster(s, "leader", eps, relative=False)
+            lab = cluster(s, "leader", eps_abs=eps)
             machine, stats = quotient(s, lab, names=False)
             small = minimize(machine)
-            equivalent(small, task, ignore_empty=True)
+            equivalent(small, task, include_empty=False)
             if stats.closed:
                 with torch.no_grad():
                     net = model(torch.from_numpy(words)).argmax(-1).numpy()

@@ -23,7 +23,7 @@ def main() -> None:
     raw = tl.machines[-1]
     small = minimize(raw, keep_sink=False)
     task = minimize(tl.task_machine, keep_sink=False)
-    verdict = equivalent(small, task, ignore_empty=True)
+    verdict = equivalent(small, task, include_empty=False)
     print(
         f"final extraction: {raw.n_states} states -> {small.n_states} after minimisation; {verdict}"
     )

@@ -32,7 +32,7 @@ def main() -> None:
         fn(traj, ax=fig.subplots())
         save(fig, args.out_dir, name)
     agree = int(traj.pairs.agree.sum())
-    print(f"{len(traj.pairs)} pairs, {agree} agreeing; eps = {traj.eps[0]:.4g}")
+    print(f"{len(traj.pairs)} pairs, {agree} agreeing; eps = {traj.eps_abs[0]:.4g}")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ def main() -> None:
     tl = get_timeline(args.run, machines=True, method="threshold")
     task = minimize(tl.task_machine, keep_sink=False)
     learned = minimize(tl.machines[-1], keep_sink=False)
-    verdict = equivalent(learned, task, ignore_empty=True)
+    verdict = equivalent(learned, task, include_empty=False)
     print(f"task {tl.task}: {task.n_states} states; learned: {learned.n_states} states; {verdict}")
     fig = Figure(figsize=(12, 3.8), layout="constrained")
     a, b, c = fig.subplots(1, 3, width_ratios=[1.0, 1.0, 1.3])

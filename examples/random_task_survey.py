@@ -50,7 +50,7 @@ def survey_one(task: str, seed: int, epochs: int, out_dir: Path) -> dict[str, An
         "task_states": minimize(machine, keep_sink=False).n_states,
         "extracted_states": ex.n_minimal_trimmed,
         "closed": ex.closed,
-        "equivalent": bool(equivalent(ex.minimal, machine, ignore_empty=True)),
+        "equivalent": bool(equivalent(ex.minimal, machine, include_empty=False)),
         "fidelity": ex.fidelity,
         "accuracy_1000": last["val_accuracy"]["1000"],
         "loss_1000": last["val_loss"]["1000"],

@@ -8,7 +8,11 @@ the least among the shortest.
 
 from __future__ import annotations
 
+import functools
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -17,6 +21,42 @@ from dfalens.automata.ops import complete_arrays
 from dfalens.errors import ConfigError, MachineError
 
 __all__ = ["Verdict", "equivalent", "consistent"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _accepts_ignore_empty(position: int) -> Callable[[F], F]:
+    """Accept the deprecated ``ignore_empty`` (keyword, or positional at ``position``) for one release.
+
+    ``ignore_empty=x`` becomes ``include_empty=not x`` with a :class:`DeprecationWarning`; it is not
+    part of the signature.
+    """
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            old = kwargs.pop("ignore_empty", None)
+            if len(args) > position:  # the old positional ignore_empty
+                if old is not None:
+                    raise TypeError(f"{fn.__name__}() got ignore_empty twice")
+                args, old = args[:position] + args[position + 1 :], args[position]
+            if old is None:
+                return fn(*args, **kwargs)
+            if "include_empty" in kwargs:
+                raise ConfigError(
+                    f"{fn.__name__}: pass include_empty= only (ignore_empty= is its deprecated opposite)"
+                )
+            warnings.warn(
+                f"{fn.__name__}(ignore_empty=...) is deprecated and will be removed in the next "
+                "release; pass include_empty=not ignore_empty",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            return fn(*args, include_empty=not old, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 @dataclass(frozen=True)
@@ -178,7 +218,8 @@ def _output_of(m: Machine, delta: np.ndarray, word: tuple[int, ...]) -> int:
     return int(m.output[state])
 
 
-def equivalent(a: Machine, b: Machine, ignore_empty: bool = False) -> Verdict:
+@_accepts_ignore_empty(2)
+def equivalent(a: Machine, b: Machine, *, include_empty: bool = True) -> Verdict:
     """Whether two machines give the same output on every word, with the shortest counterexample.
 
     Parameters
@@ -186,8 +227,10 @@ def equivalent(a: Machine, b: Machine, ignore_empty: bool = False) -> Verdict:
     a, b : Machine
         Complete or partial. An undefined transition counts as its own output (``-1``), so a word on
         which one machine is defined and the other is not separates them.
-    ignore_empty : bool, default False
-        Compare only non-empty words (a network's output before any input is usually untrained).
+    include_empty : bool, default True
+        Compare the empty word too; False compares only non-empty words (a network's output before
+        any input is usually untrained). ``ignore_empty=x`` is the deprecated spelling of
+        ``include_empty=not x``.
 
     Returns
     -------
@@ -210,7 +253,7 @@ def equivalent(a: Machine, b: Machine, ignore_empty: bool = False) -> Verdict:
     delta_b = _aligned_delta(a, b)
     da, oa = complete_arrays(a.delta, a.output, UNDEFINED)
     db, ob = complete_arrays(delta_b, b.output, UNDEFINED)
-    word = _product_search(da, oa, a.start, db, ob, b.start, not ignore_empty, None)
+    word = _product_search(da, oa, a.start, db, ob, b.start, include_empty, None)
     if word is None:
         return Verdict(True, alphabet=a.alphabet)
     return Verdict(
@@ -218,8 +261,9 @@ def equivalent(a: Machine, b: Machine, ignore_empty: bool = False) -> Verdict:
     )
 
 
+@_accepts_ignore_empty(3)
 def consistent(
-    partial: Machine, full: Machine, max_len: int | None = None, ignore_empty: bool = False
+    partial: Machine, full: Machine, max_len: int | None = None, *, include_empty: bool = True
 ) -> Verdict:
     """Whether ``partial`` agrees with ``full`` on every word on which ``partial`` is defined.
 
@@ -232,8 +276,9 @@ def consistent(
         disagreement).
     max_len : int, optional
         Only check words up to this length; None checks all lengths (the search is finite).
-    ignore_empty : bool, default False
-        Skip the empty word.
+    include_empty : bool, default True
+        Check the empty word too (False skips it). ``ignore_empty=x`` is the deprecated spelling of
+        ``include_empty=not x``.
 
     Returns
     -------
@@ -253,7 +298,7 @@ def consistent(
     delta_f = _aligned_delta(partial, full)
     df, of = complete_arrays(delta_f, full.output, UNDEFINED)
     word = _product_search(
-        partial.delta, partial.output, partial.start, df, of, full.start, not ignore_empty, max_len
+        partial.delta, partial.output, partial.start, df, of, full.start, include_empty, max_len
     )
     if word is None:
         return Verdict(True, alphabet=partial.alphabet)

@@ -236,8 +236,10 @@ def _summary(ex: Any, description: str, tv: Any, task: str | None) -> list[str]:
         how = f"kmeans k={s.get('n_clusters')}"
     else:
         eps = s.get("eps")
-        scale = "" if not s.get("relative", True) else f" x scale {s['scale']:.3g}"
-        how = f"{s['method']} eps={eps:.3g}{scale} (= {s['eps_abs']:.3g})"
+        if eps is None or not s.get("relative", True):
+            how = f"{s['method']} eps_abs={s['eps_abs']:.3g}"
+        else:
+            how = f"{s['method']} eps={eps:.3g} x scale {s['scale']:.3g} (= {s['eps_abs']:.3g})"
     strategy = s.get("strategy", "fixed")
     if strategy != "fixed":
         tried = len(s.get("trace", []))
@@ -293,7 +295,16 @@ def _summary(ex: Any, description: str, tv: Any, task: str | None) -> list[str]:
     type=float,
     help="Merge distance, relative to the states' scale (0.01 = the paper's cutoff).",
 )
-@click.option("--absolute-eps", is_flag=True, help="Read --eps as an absolute distance.")
+@click.option(
+    "--eps-abs",
+    type=float,
+    help="Merge distance as an absolute Euclidean distance (instead of --eps).",
+)
+@click.option(
+    "--absolute-eps",
+    is_flag=True,
+    help="Deprecated: --absolute-eps --eps X is --eps-abs X.",
+)
 @click.option(
     "-o",
     "--output",
@@ -365,6 +376,7 @@ def extract(
     max_states: int | None,
     method: str | None,
     eps: float | None,
+    eps_abs: float | None,
     absolute_eps: bool,
     output: Path | None,
     as_json: bool,
@@ -394,8 +406,14 @@ def extract(
     printed); 4 extracted, but the machine does not reproduce the network; 1 internal error.
     """
     _limit_threads(threads)
-    if absolute_eps and eps is None:
-        raise ConfigError("--absolute-eps needs --eps (the distance to use)")
+    if eps is not None and eps_abs is not None:
+        raise ConfigError(
+            "give --eps (relative to the state scale) or --eps-abs (absolute), not both"
+        )
+    if absolute_eps:  # the old spelling of --eps-abs
+        if eps is None and eps_abs is None:
+            raise ConfigError("--absolute-eps needs --eps (the distance to use); or use --eps-abs")
+        eps, eps_abs = None, eps if eps_abs is None else eps_abs
     if output is not None:
         _check_output(output)
     truth = get_task_machine(task) if task is not None else None
@@ -423,7 +441,7 @@ def extract(
         max_len=max_len,
         method=method,
         eps=eps,
-        relative=not absolute_eps,
+        eps_abs=eps_abs,
         seed=seed,
         include_empty=include_empty,
         max_states=max_states,

@@ -82,7 +82,7 @@ def mean_distance_plot(traj: PairTrajectories, ax: Axes | None = None) -> Axes:
         lw=1.5,
         label=f"mean distance ({len(traj.pairs)} pairs)",
     )
-    ax.plot(traj.epochs, traj.eps, color="#d62728", lw=1.0, ls="--", label="eps")
+    ax.plot(traj.epochs, traj.eps_abs, color="#d62728", lw=1.0, ls="--", label="eps")
     ax.set_xlabel("epoch")
     ax.set_ylabel("distance")
     ax.set_ylim(bottom=0)
@@ -112,7 +112,7 @@ def pair_distance_plot(traj: PairTrajectories, ax: Axes | None = None, seed: int
     ends merged and one random disagreeing pair."""
     ax = new_axes(ax)
     rng = np.random.default_rng(seed)
-    final_merged = traj.distance[:, -1] < traj.eps[-1]
+    final_merged = traj.distance[:, -1] < traj.eps_abs[-1]
     agree = traj.pairs.agree
     drawn = False
     for mask, colour, name in (

@@ -56,18 +56,18 @@ def plot_phase_diagram(
     fi = {f: i for i, f in enumerate(fractions)}
     gi = {g: i for i, g in enumerate(gains)}
     shape = (len(gains), len(fractions))
-    sums = {k: np.zeros(shape) for k in ("states", "val_accuracy", "solved", "converged")}
+    sums = {k: np.zeros(shape) for k in ("states_raw", "val_accuracy", "solved", "converged")}
     counts = np.zeros(shape)
     for r in table:
         at = (gi[r["gain"]], fi[r["fraction"]])
         counts[at] += 1
-        sums["states"][at] += r["states"]
+        sums["states_raw"][at] += r["states_raw"]
         sums["val_accuracy"][at] += r["val_accuracy"]
         sums["solved"][at] += float(r["closed"] and r["equivalent"])
         sums["converged"][at] += float(r["converged"])
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = {k: np.where(counts > 0, v / counts, np.nan) for k, v in sums.items()}
-    states = mean["states"]
+    states = mean["states_raw"]
     finite = states[np.isfinite(states)]
     xe, ye = _edges(fractions), _edges(gains)
     if fig is None:

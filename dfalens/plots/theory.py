@@ -149,7 +149,7 @@ def plot_fig10_run(result: TheoryRun, ax: Axes | None = None, seed: int = 0) -> 
     obs = result.obs
     rng = np.random.default_rng(seed)
     if obs is not None:
-        merged = np.sqrt(obs.H[:, -1]) < result.eps
+        merged = np.sqrt(obs.H[:, -1]) < result.eps_abs
         for mask, color, label in (
             (result.agree & merged, AGREE_COLOR, "agreeing pair (merged)"),
             (~result.agree, DISAGREE_COLOR, "disagreeing pair"),
@@ -178,7 +178,7 @@ def plot_prediction(result: TheoryRun, ax: Axes | None = None) -> Axes:
         a.text(0.5, 0.5, "not fitted", ha="center", transform=a.transAxes)
         return a
     ok = pr.fitted
-    floor = pr.eps * 1e-3
+    floor = pr.eps_abs * 1e-3
     pred = np.sqrt(np.maximum(pr.predicted_h[ok], floor**2))
     meas = np.sqrt(np.maximum(pr.measured_h[ok], floor**2))
     agree = pr.agree[ok]
@@ -186,8 +186,8 @@ def plot_prediction(result: TheoryRun, ax: Axes | None = None) -> Axes:
     a.scatter(meas[~agree], pred[~agree], s=6, alpha=0.5, color=DISAGREE_COLOR, label="disagreeing")
     lo, hi = floor, max(float(pred.max(initial=1.0)), float(meas.max(initial=1.0)))
     a.plot([lo, hi], [lo, hi], "k:", lw=1)
-    a.axvline(pr.eps, color="grey", lw=0.8)
-    a.axhline(pr.eps, color="grey", lw=0.8)
+    a.axvline(pr.eps_abs, color="grey", lw=0.8)
+    a.axhline(pr.eps_abs, color="grey", lw=0.8)
     a.set_xscale("log")
     a.set_yscale("log")
     a.set_xlabel("measured final distance")

@@ -70,7 +70,7 @@ def cluster_fixed(
 
     ``threshold`` and ``leader`` without extra options run their covers directly on ``moments``
     (computed when not given); every other case goes through :func:`dfalens.probes.cluster` with
-    ``relative=False``. Labels are numbered by first appearance.
+    ``eps_abs``. Labels are numbered by first appearance.
     """
     options = options or {}
     if method in ("threshold", "leader") and not options:
@@ -80,7 +80,7 @@ def cluster_fixed(
             cover = leader_cover(x, eps_abs / 2, moments=moments)
             return canonical_labels(components_at(x, cover, eps_abs))
         return canonical_labels(leader_cover(x, eps_abs, order, moments=moments).group)
-    return cluster(x, method, eps_abs, relative=False, order=order, seed=seed, **options)
+    return cluster(x, method, eps_abs=eps_abs, order=order, seed=seed, **options)
 
 
 def minimal_of(

@@ -7,9 +7,9 @@ current leaders in one matrix product, and only the points that no leader covers
 themselves. A network whose states have merged has few leaders, so the cost is about ``n x n_leaders
 x d``; no pairwise ``n x n`` matrix is ever built for the threshold methods.
 
-Distances are Euclidean. ``eps`` is relative by default: the absolute radius is ``eps x scale``
-where ``scale`` is the norm of the per-unit standard deviation of the states
-(:func:`dfalens.probes.scale`, the paper's "representational standard deviation"). Two states closer
+Distances are Euclidean. ``eps`` is relative: the absolute radius is ``eps x scale`` where ``scale`` is
+the norm of the per-unit standard deviation of the states (:func:`dfalens.probes.scale`, the paper's
+"representational standard deviation"); an absolute radius is given as ``eps_abs`` instead. Two states closer
 than about ``1e-5 x scale`` are treated as identical whatever ``eps`` (floating-point rounding).
 """
 
@@ -25,6 +25,7 @@ from scipy.sparse.csgraph import connected_components
 
 from dfalens._args import check_number
 from dfalens.errors import BudgetError, ConfigError, DataError
+from dfalens.probes._eps import accepts_relative, pick_eps
 from dfalens.probes.scaling import state_moments
 from dfalens.probes.stateset import StateSet
 
@@ -132,14 +133,22 @@ def _eps_abs(eps: float, relative: bool, scale: float) -> float:
     return eps * scale
 
 
+@accepts_relative
 def absolute_eps(
-    hidden: np.ndarray | StateSet, eps: float, *, relative: bool = True, scale: float | None = None
+    hidden: np.ndarray | StateSet,
+    eps: float | None = None,
+    *,
+    eps_abs: float | None = None,
+    scale: float | None = None,
 ) -> float:
-    """The absolute radius for ``eps``: ``eps x scale`` when relative, else ``eps`` itself.
+    """The absolute radius: ``eps x scale`` for a relative ``eps``, or ``eps_abs`` itself.
 
     ``scale`` defaults to :func:`dfalens.probes.scale` of ``hidden``; pass it to pool one scale over
-    several checkpoints.
+    several checkpoints. Give one of ``eps`` and ``eps_abs``.
     """
+    eps, relative = pick_eps(eps, eps_abs)
+    if eps is None:
+        raise ConfigError("absolute_eps needs eps (relative) or eps_abs (absolute)")
     if relative and scale is None:
         scale = _moments(_as_array(hidden)).scale
     return _eps_abs(eps, relative, 1.0 if scale is None else scale)
@@ -671,12 +680,13 @@ def components_at(x: np.ndarray, cover: Cover, eps: float) -> np.ndarray:
 
 
 # -- the public function ---------------------------------------------------------------------------
+@accepts_relative
 def cluster(
     hidden: np.ndarray | StateSet,
     method: str = "threshold",
     eps: float | None = None,
     *,
-    relative: bool = True,
+    eps_abs: float | None = None,
     scale: float | None = None,
     order: np.ndarray | None = None,
     n_clusters: int | None = None,
@@ -711,11 +721,11 @@ def cluster(
         - ``dbscan``: scikit-learn ``DBSCAN`` with ``eps`` and ``min_samples`` (default 1, which
           makes it the threshold method); noise points become singleton clusters.
     eps : float, optional
-        The merge distance; relative to :func:`dfalens.probes.scale` unless ``relative=False``.
-        Default :data:`DEFAULT_EPS` (0.01, the paper's cutoff; 0 for hdbscan). Distances equal to
-        eps merge.
-    relative : bool, default True
-        Interpret ``eps`` as a multiple of ``scale``.
+        The merge distance relative to :func:`dfalens.probes.scale`. Default :data:`DEFAULT_EPS`
+        (0.01, the paper's cutoff; 0 for hdbscan). Distances equal to eps merge.
+    eps_abs : float, optional
+        The merge distance as an absolute Euclidean distance, instead of ``eps`` (give at most one).
+        The ``relative=False`` of earlier versions is a deprecated spelling of this.
     scale : float, optional
         The unit of a relative eps; default the norm of the per-unit standard deviation of
         ``hidden``. Pass a pooled value to use one scale across checkpoints.
@@ -754,6 +764,7 @@ def cluster(
         raise ConfigError(
             f"unknown clustering method {method!r}; choose one of {', '.join(METHODS)}"
         )
+    eps, relative = pick_eps(eps, eps_abs)
     if method == "kmeans":
         return _kmeans(x, n_clusters, seed)
     if eps is None:

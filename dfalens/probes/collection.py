@@ -15,6 +15,7 @@ words of length ``l`` occupy the global indices ``off[l] .. off[l] + k**l - 1`` 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from dfalens.errors import BudgetError, ConfigError, DataError
+from dfalens.probes._eps import accepts_relative, pick_eps
 from dfalens.probes.hooks import PrefixProbe
 from dfalens.probes.probe import Probe
 from dfalens.probes.scaling import scale
@@ -482,8 +484,8 @@ class Exploration:
         True when the frontier emptied: every successor of every kept state lies within ε of a kept state.
     steps : int
         Number of (state, symbol) successors computed; equals ``n_kept * n_symbols`` when closed.
-    eps : float
-        The absolute distance used.
+    eps_abs : float
+        The absolute distance used (:attr:`eps` is its deprecated old name).
     depth : int
         Number of breadth-first levels expanded.
     reason : str
@@ -494,9 +496,19 @@ class Exploration:
     delta: np.ndarray
     closed: bool
     steps: int
-    eps: float
+    eps_abs: float
     depth: int
     reason: str
+
+    @property
+    def eps(self) -> float:
+        """Deprecated name of :attr:`eps_abs` (``eps`` is relative everywhere else)."""
+        warnings.warn(
+            "Exploration.eps is deprecated and will be removed in the next release; use .eps_abs",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.eps_abs
 
     @property
     def n_states(self) -> int:
@@ -514,11 +526,12 @@ def _nearest(x: Tensor, ref: Tensor, block: int = 1024) -> tuple[Tensor, Tensor]
     return dmin, arg
 
 
+@accepts_relative
 def explore(
     probe: Probe,
-    eps: float,
+    eps: float | None = None,
     *,
-    relative: bool = True,
+    eps_abs: float | None = None,
     max_states: int = 10_000,
     max_depth: int | None = None,
     scale_len: int | None = None,
@@ -536,13 +549,14 @@ def explore(
     Parameters
     ----------
     probe : Probe
-    eps : float
-        Merge distance. Relative by default: the absolute distance is ``eps × scale(H)`` where ``H`` are
-        the states of all words up to length ``scale_len`` (by default the largest length with at most
-        2,047 words, e.g. 10 for two symbols, the paper's evaluation set) and :func:`scale` is the norm of
-        the per-unit standard deviation.
-    relative : bool, default True
-        False: ``eps`` is an absolute Euclidean distance.
+    eps : float, optional
+        Merge distance relative to the state scale: the absolute distance is ``eps × scale(H)`` where
+        ``H`` are the states of all words up to length ``scale_len`` (by default the largest length with
+        at most 2,047 words, e.g. 10 for two symbols, the paper's evaluation set) and :func:`scale` is
+        the norm of the per-unit standard deviation.
+    eps_abs : float, optional
+        Merge distance as an absolute Euclidean distance, instead of ``eps`` (give exactly one). The
+        ``relative=False`` of earlier versions is a deprecated spelling of this.
     max_states : int, default 10,000
         Stop (not closed) when this many states are kept.
     max_depth : int, optional
@@ -556,6 +570,9 @@ def explore(
     -------
     Exploration
     """
+    eps, relative = pick_eps(eps, eps_abs)
+    if eps is None:
+        raise ConfigError("explore needs a merge distance: eps (relative) or eps_abs (absolute)")
     if eps < 0:
         raise ConfigError(f"eps must be >= 0, got {eps}")
     if max_states < 1:
@@ -654,7 +671,7 @@ def explore(
         delta=delta[:m].copy(),
         closed=closed,
         steps=int(steps),
-        eps=eps_abs,
+        eps_abs=eps_abs,
         depth=level,
         reason=reason,
     )

@@ -25,6 +25,7 @@ from dfalens.automata import Machine, dead_states, to_dict
 from dfalens.errors import BudgetError, ConfigError
 from dfalens.probes._checking import Candidate, Checker, given_words
 from dfalens.probes._core import cluster_fixed
+from dfalens.probes._eps import accepts_relative, pick_eps
 from dfalens.probes.clustering import (
     DEFAULT_EPS,
     METHODS,
@@ -98,11 +99,12 @@ class Extraction:
         None), ``words`` (how many words were given, or None) and ``trace`` (one entry per
         candidate tried), plus method options.
     n_raw : int
-        States of the quotient (clusters).
+        States of the quotient (clusters); the column ``states_raw`` of every table (the
+        :meth:`summary`, timeline rows, sweep ``results.csv``).
     n_minimal : int
-        States of ``minimal`` (complete; a dead state counted).
+        States of ``minimal`` (complete; a dead state counted); the column ``states_minimal``.
     n_minimal_trimmed : int
-        States of the minimal machine without its dead state.
+        States of the minimal machine without its dead state; the column ``states_minimal_trimmed``.
     consistent : bool
         ``minimal`` reproduces the network on every word it was checked on: the collected words,
         the held-out words and the given words (within ``tolerance``; the empty word only with
@@ -205,13 +207,14 @@ def lexicographic_order(states: StateSet) -> np.ndarray:
 
 
 # -- the public function ---------------------------------------------------------------------------
+@accepts_relative
 def extract(
     source: Probe | StateSet,
     *,
     max_len: int = 10,
     method: str | None = None,
     eps: float | None = None,
-    relative: bool = True,
+    eps_abs: float | None = None,
     scale: float | None = None,
     seed: int = 0,
     include_empty: bool = False,
@@ -244,10 +247,11 @@ def extract(
         Clustering method (see :func:`dfalens.probes.cluster`). None (default) runs the default
         strategy below, or ``threshold`` at ``eps`` when ``eps`` is given.
     eps : float, optional
-        Merge distance; relative to the states' scale unless ``relative=False``. Default per method
-        (0.01 for the threshold methods, the paper's cutoff).
-    relative : bool, default True
-        Interpret ``eps`` as a multiple of ``scale``.
+        Merge distance relative to the states' scale. Default per method (0.01 for the threshold
+        methods, the paper's cutoff).
+    eps_abs : float, optional
+        Merge distance as an absolute Euclidean distance, instead of ``eps`` (give at most one).
+        The ``relative=False`` of earlier versions is a deprecated spelling of this.
     scale : float, optional
         Unit of a relative eps; default the norm of the per-unit std of the collected states. A
         timeline passes one scale pooled over all checkpoints.
@@ -331,6 +335,7 @@ def extract(
     >>> ex.n_raw, ex.n_minimal, ex.closed, ex.settings["method"]          # doctest: +SKIP
     (6, 5, True, 'threshold')
     """
+    eps, relative = pick_eps(eps, eps_abs)
     if method is not None and method not in METHODS:
         raise ConfigError(
             f"unknown clustering method {method!r}; choose one of {', '.join(METHODS)} "
@@ -409,8 +414,8 @@ def extract(
             x, states, moments, unit, checker, method, eps, relative, order, seed, options
         )
     settings = {**base, **settings}
-    if not relative and settings.get("eps_abs") is not None:
-        settings["eps"] = settings["eps_abs"]
+    if not relative:
+        settings["eps"] = None  # eps is relative; the absolute distance is settings["eps_abs"]
     final = checker.finish(best)
     assert final.minimal is not None and final.agreement is not None
     consistent = checker.reproduces(final)

@@ -156,7 +156,7 @@ def verdict(ex: Extraction, task: Machine, probe: Probe | None = None) -> TaskVe
     include_empty = bool(ex.settings.get("include_empty", False))
     alphabet = ex.minimal.alphabet
     truth = _aligned(task, alphabet)
-    machine = equivalent(ex.minimal, truth, ignore_empty=not include_empty)
+    machine = equivalent(ex.minimal, truth, include_empty=include_empty)
     found = None if ex.evidence is None else ex.evidence.disagreement(truth)
     checked = 0 if ex.evidence is None else ex.evidence.n_words
     consistent = ex.consistent

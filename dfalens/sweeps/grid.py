@@ -4,7 +4,7 @@
 stacked trainer for combinations that differ only in ``seed``, ``gain``, ``data_fraction`` or ``lr``),
 extracts its automaton and writes one row per combination to ``DIR/results.csv``: the grid values, the
 final training loss and accuracy, the loss and accuracy at every test length, and the extraction summary
-(states, minimal states, closed, equivalent to the task). Each final model is kept as
+(``states_raw``, ``states_minimal_trimmed``, closed, equivalent to the task). Each final model is kept as
 ``DIR/models/cell_NNNN.safetensors`` (an ordinary dfalens checkpoint). The table resumes like the phase
 diagram's and is the same under any executor.
 
@@ -50,7 +50,7 @@ MEMBER_KEYS = ("seed", "gain", "data_fraction", "lr")
 """Settings the stacked trainer varies per member (other grid keys make separate batched runs)."""
 
 _OUTCOME = ("epochs_done", "stopped_early", "train_loss", "train_accuracy")
-_EXTRACTION = ("states", "minimal_states", "closed", "equivalent")
+_EXTRACTION = ("states_raw", "states_minimal_trimmed", "closed", "equivalent")
 
 
 def grid_fields() -> dict[str, Any]:
@@ -146,10 +146,10 @@ def _extraction_row(model: Any, config: TrainConfig, task: _GridTask) -> dict[st
         eps=task.eps,
         fidelity_lengths=(),
     )
-    verdict = equivalent(ex.minimal, get_task_machine(config.task), ignore_empty=True)
+    verdict = equivalent(ex.minimal, get_task_machine(config.task), include_empty=False)
     return {
-        "states": ex.n_raw,
-        "minimal_states": ex.n_minimal_trimmed,
+        "states_raw": ex.n_raw,
+        "states_minimal_trimmed": ex.n_minimal_trimmed,
         "closed": bool(ex.closed),
         "equivalent": bool(ex.closed and verdict.equal),
     }
@@ -275,7 +275,8 @@ def run_grid(
     base : mapping, optional
         Fixed overrides of the preset (for example ``{"task": "tomita3", "epochs": 200}``).
     extract : bool
-        Extract each final model's automaton (states, minimal states, closed, equivalent).
+        Extract each final model's automaton (``states_raw``, ``states_minimal_trimmed``: the
+        minimal count without a dead state, ``closed``, ``equivalent``).
     eps : float, optional
         Threshold clustering at this relative ε; None uses the extraction's default strategy.
     extract_len : int, optional

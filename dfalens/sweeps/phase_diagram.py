@@ -30,7 +30,7 @@ from dfalens.automata import equivalent, get_task_machine
 from dfalens.errors import ConfigError, DataError
 from dfalens.probes import extract, from_model
 from dfalens.sweeps.grid import run_meta, run_tasks
-from dfalens.sweeps.table import ResultsTable, format_value
+from dfalens.sweeps.table import ResultsTable, current_names, format_value
 from dfalens.trainers import checkpoints as ck
 from dfalens.trainers.batched import Member, train_batched
 from dfalens.trainers.config import TrainConfig, make_config
@@ -51,8 +51,8 @@ PHASE_COLUMNS = (
     "fraction",
     "gain",
     "seed",
-    "states",
-    "minimal_states",
+    "states_raw",
+    "states_minimal_trimmed",
     "closed",
     "equivalent",
     "open_states",
@@ -64,11 +64,14 @@ PHASE_COLUMNS = (
     "n_train",
     "model",
 )
-"""Columns of ``results.csv``: the cell, the extraction at convergence, the training outcome and the
-final model's checkpoint (relative to the sweep directory; empty when models are not kept)."""
+"""Columns of ``results.csv``: the cell, the extraction at convergence (``states_raw`` clusters,
+``states_minimal_trimmed`` states of the minimal machine without a dead state, as
+:attr:`Extraction.n_raw <dfalens.probes.Extraction>` and ``n_minimal_trimmed``), the training outcome and
+the final model's checkpoint (relative to the sweep directory; empty when models are not kept). Tables
+with the previous names ``states`` and ``minimal_states`` are read as these."""
 
 _KEY = ("fraction", "gain", "seed")
-_INT_COLUMNS = {"seed", "states", "minimal_states", "open_states", "epochs", "n_train"}
+_INT_COLUMNS = {"seed", "states_raw", "states_minimal_trimmed", "open_states", "epochs", "n_train"}
 _BOOL_COLUMNS = {"closed", "equivalent", "converged"}
 _CONFIG_FIXED = ("seed", "gain", "data_fraction", "device", "threads", "checkpoints")
 """TrainConfig fields a cell overrides, or that do not change results; left out of the manifest."""
@@ -189,13 +192,13 @@ def cell_row(
         fidelity_lengths=(),
         holdout_words=0,
     )
-    verdict = equivalent(ex.minimal, machine, ignore_empty=True)  # empty-word output: untrained
+    verdict = equivalent(ex.minimal, machine, include_empty=False)  # empty-word output: untrained
     return {
         "fraction": cell.fraction,
         "gain": cell.gain,
         "seed": cell.seed,
-        "states": ex.n_raw,
-        "minimal_states": ex.n_minimal_trimmed,
+        "states_raw": ex.n_raw,
+        "states_minimal_trimmed": ex.n_minimal_trimmed,
         "closed": bool(ex.closed),
         "equivalent": bool(ex.closed and verdict.equal),
         "open_states": int(np.count_nonzero((ex.machine.delta < 0).any(axis=1))),
@@ -441,9 +444,10 @@ def _on_gpu(device: str) -> bool:
 
 
 def typed_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A results row with numbers and booleans parsed from their text."""
+    """A results row with numbers and booleans parsed from their text (old column names renamed, see
+    :data:`~dfalens.sweeps.table.RENAMED_COLUMNS`)."""
     out: dict[str, Any] = {}
-    for key, value in row.items():
+    for key, value in current_names(row).items():
         if not isinstance(value, str):
             out[key] = value
         elif key in _BOOL_COLUMNS:
@@ -475,7 +479,8 @@ def read_results(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         raise DataError(f"{path} not found; run `dfalens sweep phase-diagram -o DIR` first")
     with open(path, encoding="utf-8", newline="") as fh:
         reader = csv.DictReader(fh)
-        missing = [c for c in PHASE_COLUMNS if c not in (reader.fieldnames or [])]
+        names = current_names(dict.fromkeys(reader.fieldnames or []))
+        missing = [c for c in PHASE_COLUMNS if c not in names]
         if missing:
             raise DataError(f"{path} is not a phase-diagram table (no columns {missing})")
         return [typed_row(r) for r in reader]

@@ -31,7 +31,26 @@ __all__ = [
     "expand_grid",
     "format_value",
     "ResultsTable",
+    "RENAMED_COLUMNS",
+    "current_names",
 ]
+
+RENAMED_COLUMNS = {"states": "states_raw", "minimal_states": "states_minimal_trimmed"}
+"""Columns of ``results.csv`` renamed since the previous version (old name -> new name): the counts
+have one name everywhere (``states_raw``, ``states_minimal`` complete, ``states_minimal_trimmed``).
+Tables written with the old names are read, resumed and rewritten under the new ones."""
+
+
+def current_names(row: Mapping[str, Any]) -> dict[str, Any]:
+    """``row`` with old column names (:data:`RENAMED_COLUMNS`) replaced by the current ones.
+
+    A column whose new name is already present keeps its old name (nothing is overwritten).
+    """
+    return {
+        RENAMED_COLUMNS[k] if k in RENAMED_COLUMNS and RENAMED_COLUMNS[k] not in row else k: v
+        for k, v in row.items()
+    }
+
 
 _RANGE = re.compile(r"^(?P<lo>[-+0-9.eE]+)\.\.(?P<hi>[-+0-9.eE]+)(?::(?P<n>\d+))?$")
 
@@ -310,11 +329,11 @@ class ResultsTable:
         reader = csv.DictReader(io.StringIO(text))
         if reader.fieldnames is None:
             return
-        if list(reader.fieldnames) != self.columns:
+        if list(current_names(dict.fromkeys(reader.fieldnames))) != self.columns:
             raise ConfigError(
                 f"{self.csv_path} has other columns than this sweep writes; use a new -o DIR"
             )
-        for row in reader:
+        for row in map(current_names, reader):
             k = tuple(row[c] for c in self.key)
             if k not in self.order:
                 raise ConfigError(

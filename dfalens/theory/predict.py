@@ -21,12 +21,14 @@ and ``k_y ∝ 1/N``; one constant each for the whole network) or fitted *per pai
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
 from dfalens.errors import ConfigError, DataError
+from dfalens.probes._eps import renamed
 from dfalens.theory.equations import a_high, a_low, final_distance, integrate_pairs, merges
 from dfalens.theory.fit import (
     PairObservables,
@@ -324,8 +326,8 @@ class MergerPrediction:
     score, score_persistence, score_agreement : Score
         The theory and the two baselines, over the ``fitted`` pairs.
     fit : RateFit
-    eps : float
-        Absolute merge threshold.
+    eps_abs : float
+        Absolute merge threshold (:attr:`eps` is its deprecated old name).
     t_cut, t_end : float
         Last epoch used for fitting; epoch predicted.
     settings : dict
@@ -345,10 +347,20 @@ class MergerPrediction:
     score_persistence: Score
     score_agreement: Score
     fit: RateFit
-    eps: float
+    eps_abs: float
     t_cut: float
     t_end: float
     settings: dict = field(default_factory=dict)
+
+    @property
+    def eps(self) -> float:
+        """Deprecated name of :attr:`eps_abs` (``eps`` is relative everywhere else)."""
+        warnings.warn(
+            "MergerPrediction.eps is deprecated and will be removed in the next release; use .eps_abs",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.eps_abs
 
     @property
     def n_pairs(self) -> int:
@@ -356,9 +368,10 @@ class MergerPrediction:
         return int(self.fitted.size)
 
 
+@renamed(eps="eps_abs")
 def predict_mergers(
     obs: PairObservables,
-    eps: float,
+    eps_abs: float,
     *,
     fraction: float = 0.5,
     rates: RateMode = "pooled",
@@ -376,8 +389,8 @@ def predict_mergers(
     ----------
     obs : PairObservables
         Pair observables at every checkpoint (the last one is "the end").
-    eps : float
-        Absolute merge threshold on the distance ``√H``.
+    eps_abs : float
+        Absolute merge threshold on the distance ``√H`` (``eps=`` is its deprecated old name).
     fraction : float, default 0.5
         Fit on the checkpoints with ``t <= t0 + fraction·(t_end − t0)``; predict from the last of them.
     rates : {"pooled", "pair"}, default "pooled"
@@ -409,8 +422,9 @@ def predict_mergers(
     """
     if not 0.0 < fraction < 1.0:
         raise ConfigError(f"fraction must be in (0, 1), got {fraction}")
-    if not eps > 0:
-        raise ConfigError(f"eps must be positive, got {eps}")
+    if not eps_abs > 0:
+        raise ConfigError(f"eps_abs must be positive, got {eps_abs}")
+    eps = eps_abs
     if rates not in RATE_MODES:
         raise ConfigError(f"rates must be one of {', '.join(RATE_MODES)}, got {rates!r}")
     p = obs.n_pairs
@@ -494,7 +508,7 @@ def predict_mergers(
         "max_iter": max_iter,
         "seed": seed,
         "method": method,
-        "eps": float(eps),
+        "eps_abs": float(eps),
         "t_cut": t_cut,
         "t_end": t_end,
         "n_checkpoints_fit": int(window.n_times),
@@ -515,7 +529,7 @@ def predict_mergers(
         score_persistence=score_persist,
         score_agreement=score_agree,
         fit=fit,
-        eps=float(eps),
+        eps_abs=float(eps),
         t_cut=t_cut,
         t_end=t_end,
         settings=settings,

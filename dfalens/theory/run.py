@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,8 +144,9 @@ class TheoryRun:
         The word of every node.
     epochs : ndarray of int
     train_loss : ndarray of float
-    eps : float
-        Absolute merge threshold used.
+    eps_abs : float
+        Absolute merge threshold used (:attr:`eps` is its deprecated old name; the relative one is
+        ``settings["eps"]``).
     settings : dict
     """
 
@@ -160,8 +162,18 @@ class TheoryRun:
     words: tuple[str, ...]
     epochs: FArray
     train_loss: FArray
-    eps: float
+    eps_abs: float
     settings: dict = field(default_factory=dict)
+
+    @property
+    def eps(self) -> float:
+        """Deprecated name of :attr:`eps_abs` (``eps`` is relative everywhere else)."""
+        warnings.warn(
+            "TheoryRun.eps is deprecated and will be removed in the next release; use .eps_abs",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.eps_abs
 
     @property
     def n_pairs(self) -> int:
@@ -187,7 +199,7 @@ class TheoryRun:
                 "agreement": pr.score_agreement.to_dict() if pr is not None else None,
             },
             "fit": pr.fit.summary() if pr is not None else None,
-            "eps": self.eps,
+            "eps_abs": self.eps_abs,
             "t_cut": pr.t_cut if pr is not None else None,
             "t_end": pr.t_end if pr is not None else None,
             "n_agreeing": int(self.agree.sum()),
@@ -204,7 +216,7 @@ class TheoryRun:
         lines = [
             f"effective theory on {s.get('run', '?')} (task {s.get('task', '?')})",
             f"pairs: {self.n_pairs} random pairs of training words, {int(self.agree.sum())} agreeing; "
-            f"eps = {s.get('eps_factor')} x scale = {self.eps:.4g}",
+            f"eps = {s.get('eps')} x scale = {self.eps_abs:.4g}",
         ]
         if not self.fitted or self.prediction is None:
             lines.append(f"NOT FITTED: {self.message}")
@@ -339,7 +351,7 @@ def theory_run(
     info = resolve_run(source)
     chosen = _pick_epochs(info.epochs, n_checkpoints)
     hist = load_history(source, task=task, max_len=max_len, epochs=chosen.tolist())
-    eps_abs = float(eps * hist.scale(pooled=True))
+    eps_abs = float(eps * hist.scale())
     pairs = make_pairs(
         hist.parent, hist.symbol, hist.depth, hist.task, n_pairs=max_pairs, seed=seed
     )
@@ -354,7 +366,7 @@ def theory_run(
         "fraction": fraction,
         "rates": rates,
         "max_pairs": max_pairs,
-        "eps_factor": eps,
+        "eps": eps,
         "n_checkpoints_loaded": int(hist.epochs.size),
         "n_checkpoints_run": int(info.epochs.size),
         "max_len": int(hist.depth.max()),
@@ -372,7 +384,7 @@ def theory_run(
         "words": hist.words,
         "epochs": hist.epochs,
         "train_loss": hist.train_loss,
-        "eps": eps_abs,
+        "eps_abs": eps_abs,
         "settings": settings,
     }
     try:

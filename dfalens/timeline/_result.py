@@ -10,6 +10,7 @@ import io
 import json
 import math
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -43,7 +44,7 @@ _SCALAR_FIELDS = (
     "equivalent",
     "counterexample",
     "fidelity",
-    "eps",
+    "eps_abs",
     "merges",
     "splits",
     "merged_away",
@@ -76,8 +77,9 @@ class Row:
     fidelity : float or None
         Fraction of long random words on which the closed extraction predicts the network's output
         (None when the extraction is not closed).
-    eps : float
-        The absolute merge distance used.
+    eps_abs : float
+        The absolute merge distance used (``eps`` in timelines of earlier versions, and the
+        deprecated name of this attribute).
     merges, splits, merged_away, split_created : int or None
         Against the previous checkpoint (None for the first); see :mod:`dfalens.timeline.events`.
     loss, accuracy : dict of int to float
@@ -94,13 +96,23 @@ class Row:
     equivalent: bool
     counterexample: str | None
     fidelity: float | None
-    eps: float
+    eps_abs: float
     merges: int | None = None
     splits: int | None = None
     merged_away: int | None = None
     split_created: int | None = None
     loss: dict[int, float] = field(default_factory=dict, hash=False)
     accuracy: dict[int, float] = field(default_factory=dict, hash=False)
+
+    @property
+    def eps(self) -> float:
+        """Deprecated name of :attr:`eps_abs` (``eps`` is relative everywhere else)."""
+        warnings.warn(
+            "Row.eps is deprecated and will be removed in the next release; use Row.eps_abs",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.eps_abs
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (NaN becomes None)."""
@@ -120,7 +132,10 @@ class Row:
                 raise DataError(f"timeline row lacks {key!r}; the file is not a dfalens timeline")
         kwargs["closed"] = bool(kwargs["closed"])
         kwargs["equivalent"] = bool(kwargs["equivalent"])
-        kwargs["eps"] = float(kwargs["eps"]) if kwargs["eps"] is not None else math.nan
+        # timelines of earlier versions call the absolute distance "eps"
+        if kwargs["eps_abs"] is None:
+            kwargs["eps_abs"] = d.get("eps")
+        kwargs["eps_abs"] = float(kwargs["eps_abs"]) if kwargs["eps_abs"] is not None else math.nan
         loss = {int(k): float(v) for k, v in (d.get("loss") or {}).items() if v is not None}
         acc = {int(k): float(v) for k, v in (d.get("accuracy") or {}).items() if v is not None}
         return cls(**kwargs, loss=loss, accuracy=acc)
@@ -260,6 +275,14 @@ class Timeline:
             key = int(length)
             src = "loss" if kind == "loss" else "accuracy"
             return np.array([getattr(r, src).get(key, np.nan) for r in self.rows], dtype=float)
+        if name == "eps":
+            warnings.warn(
+                'the timeline column "eps" is now "eps_abs" (the absolute distance); the old name '
+                "will be removed in the next release",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            name = "eps_abs"
         if name not in _SCALAR_FIELDS:
             raise DataError(f"no timeline column {name!r}; columns: {', '.join(self.columns())}")
         values = [getattr(r, name) for r in self.rows]

@@ -49,7 +49,7 @@ def collect_block(paths: list[Path], max_len: int, keep: bool = False) -> dict[s
     with one_thread():
         block = read_block(paths)
         metas = block.metas
-        h, o = block.states(max_len, outputs=keep)
+        h, o = block.states(max_len) if keep else (block.hidden(max_len), None)
         c, n, d = h.shape
         finite = np.isfinite(h.reshape(c, -1)).all(axis=1)
         if not finite.all():
@@ -124,7 +124,7 @@ def extract_block(
                 order=visit_of(h[c], o[c]),
             )  # cluster -> quotient -> minimise, as extract() does
             labels, machine, stats, minimal = core.labels, core.machine, core.stats, core.minimal
-            verdict = equivalent(minimal, task, ignore_empty=not include_empty)
+            verdict = equivalent(minimal, task, include_empty=include_empty)
             if stats.closed:
                 closed.append(c)
                 minimals.append(minimal)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -286,9 +287,31 @@ class Block:
     def _relu(self) -> bool:
         return (self.metas[0].get("model_config") or {}).get("nonlinearity", "relu") == "relu"
 
-    def states(self, max_len: int, outputs: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-        """States and outputs on every word up to ``max_len``: ``(c, n, d)`` and ``(c, n, k)`` float32
-        (the outputs are None with ``outputs=False``, which saves the readout)."""
+    def states(self, max_len: int, outputs: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """States and outputs on every word up to ``max_len``: ``(c, n, d)`` and ``(c, n, k)`` float32.
+
+        :meth:`hidden` gives the states alone (and saves the readout). The ``outputs=False`` of
+        earlier versions is deprecated (it returned ``(states, None)``).
+        """
+        if outputs is not None:
+            warnings.warn(
+                "Block.states(outputs=...) is deprecated and will be removed in the next release; "
+                "use Block.states(max_len) for states and outputs, Block.hidden(max_len) for states",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            if not outputs:
+                return self.hidden(max_len), None  # type: ignore[return-value]
+        h, o = self._tree(max_len, True)
+        assert o is not None
+        return h, o
+
+    def hidden(self, max_len: int) -> np.ndarray:
+        """States on every word up to ``max_len``, ``(c, n, d)`` float32 (no readout computed for the
+        stacked Elman path)."""
+        return self._tree(max_len, False)[0]
+
+    def _tree(self, max_len: int, outputs: bool) -> tuple[np.ndarray, np.ndarray | None]:
         if self.elman:
             with torch.no_grad():
                 h, o = stacked_tree_states(self._stacked(), max_len, self._relu, outputs)
@@ -401,11 +424,26 @@ class History:
             self.alphabet,
         )
 
-    def scale(self, pooled: bool = True) -> float | np.ndarray:
-        """Norm of the per-unit std of the states: pooled over all checkpoints and words (a float,
-        the paper's), or per checkpoint (an array of shape (c,))."""
-        per = state_moments(self.hidden)  # chunked: no float64 copy of everything
-        return float(per.pooled().scale) if pooled else per.scale
+    def scale(self, pooled: bool | None = None) -> float:
+        """Norm of the per-unit std of the states pooled over all checkpoints and words (the paper's).
+
+        :meth:`scales` gives one per checkpoint. The ``pooled=`` flag of earlier versions is
+        deprecated (``pooled=False`` returned the per-checkpoint array).
+        """
+        if pooled is not None:
+            warnings.warn(
+                "History.scale(pooled=...) is deprecated and will be removed in the next release; "
+                "use History.scale() (pooled) or History.scales() (per checkpoint)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            if not pooled:
+                return self.scales()  # type: ignore[return-value]
+        return float(state_moments(self.hidden).pooled().scale)  # chunked: no float64 copy
+
+    def scales(self) -> np.ndarray:
+        """Norm of the per-unit std of the states of each checkpoint, shape (c,)."""
+        return np.asarray(state_moments(self.hidden).scale, dtype=np.float64)
 
     @property
     def words(self) -> tuple[str, ...]:

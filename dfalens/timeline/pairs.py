@@ -16,6 +16,7 @@ fits).
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ import numpy as np
 
 from dfalens.automata import Machine, minimize
 from dfalens.errors import DataError, TaskError
+from dfalens.probes._eps import pick_eps, renamed
 from dfalens.timeline.history import load_history
 
 __all__ = [
@@ -94,8 +96,9 @@ class PairTrajectories:
     epochs : ndarray of int, shape (c,)
     distance : ndarray of float, shape (p, c)
         Euclidean distance between the two hidden states of each pair at each checkpoint.
-    eps : ndarray of float, shape (c,)
-        The absolute merge threshold at each checkpoint (all equal when pooled).
+    eps_abs : ndarray of float, shape (c,)
+        The absolute merge threshold at each checkpoint (all equal when pooled); :attr:`eps` is its
+        deprecated old name.
     train_loss : ndarray of float, shape (c,), optional
         Training loss at each checkpoint (NaN where unknown).
     """
@@ -103,7 +106,7 @@ class PairTrajectories:
     pairs: Pairs
     epochs: np.ndarray
     distance: np.ndarray
-    eps: np.ndarray
+    eps_abs: np.ndarray
     train_loss: np.ndarray | None = None
 
     def __post_init__(self) -> None:
@@ -112,17 +115,28 @@ class PairTrajectories:
             raise DataError(
                 f"distance must have shape ({len(self.pairs)}, {c}), got {np.shape(self.distance)}"
             )
-        eps = np.broadcast_to(np.asarray(self.eps, dtype=np.float64), (c,))
+        eps = np.broadcast_to(np.asarray(self.eps_abs, dtype=np.float64), (c,))
         object.__setattr__(self, "epochs", _ro(np.asarray(self.epochs, dtype=np.int64)))
         object.__setattr__(self, "distance", _ro(np.asarray(self.distance, dtype=np.float64)))
-        object.__setattr__(self, "eps", _ro(eps))
+        object.__setattr__(self, "eps_abs", _ro(eps))
         if self.train_loss is not None:
             object.__setattr__(self, "train_loss", _ro(np.asarray(self.train_loss, dtype=float)))
 
     @property
+    def eps(self) -> np.ndarray:
+        """Deprecated name of :attr:`eps_abs` (``eps`` is relative everywhere else)."""
+        warnings.warn(
+            "PairTrajectories.eps is deprecated and will be removed in the next release; use "
+            ".eps_abs (the absolute threshold)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.eps_abs
+
+    @property
     def merged(self) -> np.ndarray:
-        """Bool (p, c): the pair is closer than eps at each checkpoint."""
-        return self.distance < self.eps[None, :]
+        """Bool (p, c): the pair is closer than eps_abs at each checkpoint."""
+        return self.distance < self.eps_abs[None, :]
 
 
 @dataclass(frozen=True, eq=False)
@@ -221,6 +235,7 @@ def random_pairs(nodes: np.ndarray, n_pairs: int, seed: int = 0) -> tuple[np.nda
     return nodes[a], nodes[b]
 
 
+@renamed(include_root="include_empty")
 def make_pairs(
     parent: np.ndarray,
     symbol: np.ndarray,
@@ -228,7 +243,7 @@ def make_pairs(
     task: Machine,
     n_pairs: int | None = 1000,
     seed: int = 0,
-    include_root: bool = False,
+    include_empty: bool = False,
     i: np.ndarray | None = None,
     j: np.ndarray | None = None,
 ) -> Pairs:
@@ -243,8 +258,9 @@ def make_pairs(
     n_pairs : int or None, default 1000
         Number of random pairs (the paper's code uses 1000); None for all pairs.
     seed : int, default 0
-    include_root : bool, default False
-        Whether the empty word takes part (the paper's pairs are over the training words).
+    include_empty : bool, default False
+        Whether the empty word takes part (the paper's pairs are over the training words);
+        ``include_root=`` is its deprecated old name.
     i, j : ndarray of int, optional
         Explicit pairs instead of random ones.
     """
@@ -252,7 +268,7 @@ def make_pairs(
     if (i is None) != (j is None):
         raise DataError("give both i and j for explicit pairs, or neither")
     if i is None or j is None:
-        nodes = np.arange(depth.size) if include_root else np.nonzero(depth > 0)[0]
+        nodes = np.arange(depth.size) if include_empty else np.nonzero(depth > 0)[0]
         n = nodes.size * (nodes.size - 1) // 2 if n_pairs is None else n_pairs
         i, j = random_pairs(nodes, n, seed)
     else:
@@ -303,10 +319,11 @@ def pair_distances(hidden: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarr
     return out
 
 
+@renamed(eps="eps_abs")
 def trajectories(
     hidden: np.ndarray,
     pairs: Pairs,
-    eps: float | np.ndarray,
+    eps_abs: float | np.ndarray,
     epochs: np.ndarray | None = None,
     train_loss: np.ndarray | None = None,
 ) -> PairTrajectories:
@@ -317,8 +334,9 @@ def trajectories(
     hidden : ndarray, shape (c, n, d)
         Hidden states of every node at each checkpoint (for example ``History.hidden``).
     pairs : Pairs
-    eps : float or ndarray of shape (c,)
-        Absolute merge threshold (pooled, or one per checkpoint).
+    eps_abs : float or ndarray of shape (c,)
+        Absolute merge threshold (pooled, or one per checkpoint); ``eps=`` is its deprecated old
+        name.
     epochs : ndarray of int, shape (c,), optional
         Default ``0..c-1``.
     train_loss : ndarray, shape (c,), optional
@@ -329,7 +347,7 @@ def trajectories(
     if epochs.shape != (c,):
         raise DataError(f"epochs must have shape ({c},) to match the hidden states")
     dist = pair_distances(h, pairs.i, pairs.j)
-    return PairTrajectories(pairs, epochs, dist, eps, train_loss)
+    return PairTrajectories(pairs, epochs, dist, eps_abs, train_loss)
 
 
 def mean_distance(traj: PairTrajectories) -> np.ndarray:
@@ -346,7 +364,7 @@ def far_counts(traj: PairTrajectories) -> dict[str, np.ndarray]:
     -------
     dict with keys ``"total"``, ``"agreeing"``, ``"disagreeing"``, each an int array of shape (c,).
     """
-    far = traj.distance >= traj.eps[None, :]
+    far = traj.distance >= traj.eps_abs[None, :]
     agree = traj.pairs.agree[:, None]
     return {
         "total": far.sum(axis=0),
@@ -400,15 +418,16 @@ def _final_close_pairs(
     return nodes[a], nodes[b], agree
 
 
+@renamed(eps="eps_abs")
 def merged_fraction(
     final_hidden: np.ndarray,
     parent: np.ndarray,
     symbol: np.ndarray,
     depth: np.ndarray,
     task: Machine,
-    eps: float,
+    eps_abs: float,
 ) -> tuple[ByLength, int, int]:
-    """Fig. 7: fraction of agreeing pairs that are merged (closer than eps), by length pair.
+    """Fig. 7: fraction of agreeing pairs that are merged (closer than eps_abs), by length pair.
 
     All pairs of non-empty words are considered (the diagonal excludes self-pairs).
 
@@ -418,8 +437,8 @@ def merged_fraction(
         Hidden states at the checkpoint of interest (the final one in the paper).
     parent, symbol, depth : ndarray of int, shape (n,)
     task : Machine
-    eps : float
-        Absolute merge threshold.
+    eps_abs : float
+        Absolute merge threshold (``eps=`` is its deprecated old name).
 
     Returns
     -------
@@ -442,7 +461,7 @@ def merged_fraction(
     cnt = np.bincount(code, minlength=L * n_states).reshape(L, n_states).astype(np.int64)
     den = cnt @ cnt.T
     den[np.diag_indices(L)] = (cnt * (cnt - 1) // 2).sum(axis=1)
-    a, b, agree = _final_close_pairs(final, nodes, float(eps), state)
+    a, b, agree = _final_close_pairs(final, nodes, float(eps_abs), state)
     merged = _by_length(depth[a[agree]], depth[b[agree]], np.ones(int(agree.sum()), bool), lengths)
     return (
         ByLength(_ro(lengths), merged.numerator, _ro(den)),
@@ -451,23 +470,24 @@ def merged_fraction(
     )
 
 
+@renamed(eps="eps_abs")
 def diverged_fraction(
     hidden: np.ndarray,
     depth: np.ndarray,
-    eps: float,
+    eps_abs: float,
     factor: float = 10.0,
     max_pairs: int | None = 20000,
     seed: int = 0,
 ) -> ByLength:
-    """Fig. 14: fraction of final mergers that were once more than ``factor * eps`` apart, by lengths.
+    """Fig. 14: fraction of final mergers once more than ``factor * eps_abs`` apart, by lengths.
 
     Parameters
     ----------
     hidden : ndarray, shape (c, n, d)
         Hidden states of every node at every checkpoint; the last is the final one.
     depth : ndarray of int, shape (n,)
-    eps : float
-        Absolute merge threshold (pooled).
+    eps_abs : float
+        Absolute merge threshold (pooled; ``eps=`` is its deprecated old name).
     factor : float, default 10
     max_pairs : int or None, default 20000
         Subsample of the final mergers to follow (None: all; the paper's run has ~10^5).
@@ -476,32 +496,35 @@ def diverged_fraction(
     Returns
     -------
     by_length : ByLength
-        ``numerator`` = mergers that were once farther than ``factor * eps``, ``denominator`` = mergers
+        ``numerator`` = mergers that were once farther than ``factor * eps_abs``, ``denominator`` = mergers
         followed.
     """
     h = _as_history(hidden)
     depth = np.asarray(depth, dtype=np.int64)
     nodes = np.nonzero(depth > 0)[0]
     lengths = np.unique(depth[nodes])
-    a, b, _ = _final_close_pairs(h[-1], nodes, float(eps), None)
+    a, b, _ = _final_close_pairs(h[-1], nodes, float(eps_abs), None)
     if max_pairs is not None and a.size > max_pairs:
         pick = np.sort(np.random.default_rng(seed).choice(a.size, size=max_pairs, replace=False))
         a, b = a[pick], b[pick]
     far = np.zeros(a.size, dtype=bool)
     if a.size:
-        far = pair_distances(h, a, b).max(axis=1) > factor * eps
+        far = pair_distances(h, a, b).max(axis=1) > factor * eps_abs
     return _by_length(depth[a], depth[b], far, lengths)
 
 
+@renamed(include_root="include_empty")
 def pair_trajectories(
     source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     task: Machine | str | None = None,
     n_pairs: int | None = 1000,
     seed: int = 0,
-    eps: float = 0.01,
+    eps: float | None = None,
     max_len: int | None = None,
     epochs: Sequence[int] | None = None,
-    include_root: bool = False,
+    include_empty: bool = False,
+    *,
+    eps_abs: float | None = None,
 ) -> PairTrajectories:
     """Distance trajectories of random word pairs over every checkpoint of a run.
 
@@ -518,20 +541,24 @@ def pair_trajectories(
     n_pairs : int or None, default 1000
         Random pairs (the paper's code uses 1000); None for all pairs.
     seed : int, default 0
-    eps : float, default 0.01
-        Relative merge threshold; the absolute one is ``eps`` times the norm of the per-unit std pooled
-        over all the checkpoints loaded.
+    eps : float, optional
+        Relative merge threshold (default 0.01); the absolute one is ``eps`` times the norm of the
+        per-unit std pooled over all the checkpoints loaded.
+    eps_abs : float, optional
+        Absolute merge threshold, instead of ``eps`` (give at most one).
     max_len : int, optional
         Longest word (default: the run's training length).
     epochs : sequence of int, optional
         Only these checkpoints (the pooled scale is then over these too).
-    include_root : bool, default False
-        Let the empty word take part.
+    include_empty : bool, default False
+        Let the empty word take part (``include_root=`` is its deprecated old name).
     """
+    given, relative = pick_eps(eps, eps_abs)
+    given = 0.01 if given is None else given
 
     h = load_history(source, task=task, max_len=max_len, epochs=epochs)
     pairs = make_pairs(
-        h.parent, h.symbol, h.depth, h.task, n_pairs=n_pairs, seed=seed, include_root=include_root
+        h.parent, h.symbol, h.depth, h.task, n_pairs=n_pairs, seed=seed, include_empty=include_empty
     )
-    scale = float(h.scale(pooled=True))
-    return trajectories(h.hidden, pairs, eps * scale, h.epochs, h.train_loss)
+    threshold = float(given) * h.scale() if relative else float(given)
+    return trajectories(h.hidden, pairs, threshold, h.epochs, h.train_loss)

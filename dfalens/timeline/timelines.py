@@ -22,6 +22,7 @@ from dfalens._args import check_int, check_number
 from dfalens._budget import check_memory, words_up_to
 from dfalens.automata import Machine
 from dfalens.errors import ConfigError, DataError
+from dfalens.probes._eps import accepts_relative, pick_eps
 from dfalens.probes.collection import tree_arrays
 from dfalens.probes.scaling import pool
 from dfalens.timeline._result import Row, Timeline, derived_epochs
@@ -112,15 +113,16 @@ def _opt(v: float) -> float | None:
     return None if not math.isfinite(v) else float(v)
 
 
+@accepts_relative
 def timeline(
     source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     task: str | Machine | None = None,
     *,
     max_len: int | None = None,
     method: str = "leader",
-    eps: float = 0.01,
+    eps: float | None = None,
+    eps_abs: float | None = None,
     pooled: bool = True,
-    relative: bool = True,
     order: str = "bfs",
     include_empty: bool = False,
     fidelity_words: int = 32,
@@ -144,13 +146,15 @@ def timeline(
         2,047 words).
     method : {"leader", "threshold", "dbscan", "agglomerative", "hdbscan"}, default "leader"
         Clustering (see :func:`dfalens.probes.cluster`); ``leader`` is the paper's greedy grouping.
-    eps : float, default 0.01
-        Merge distance, relative to the representational scale (the paper's 0.01) unless
-        ``relative=False``.
+    eps : float, optional
+        Merge distance relative to the representational scale; default 0.01 (the paper's) unless
+        ``eps_abs`` is given.
+    eps_abs : float, optional
+        Merge distance as an absolute Euclidean distance, instead of ``eps`` (give at most one). The
+        ``relative=False`` of earlier versions is a deprecated spelling of this.
     pooled : bool, default True
         The scale is the norm of the per-unit std pooled over all checkpoints and words (the paper);
-        False: each checkpoint's own.
-    relative : bool, default True
+        False: each checkpoint's own. Not used with ``eps_abs``.
     order : {"bfs", "lexicographic"}, default "bfs"
         Visiting order of ``leader``: shorter words first, or the paper code's string order.
     include_empty : bool, default False
@@ -187,6 +191,8 @@ def timeline(
         A bad setting.
     """
 
+    eps, relative = pick_eps(eps, eps_abs)
+    eps = 0.01 if eps is None else eps
     if method not in TIMELINE_METHODS:
         raise ConfigError(
             f"timeline method must be one of {', '.join(TIMELINE_METHODS)} (merge-distance methods), "
@@ -321,7 +327,7 @@ def timeline(
                 equivalent=bool(r["closed"] and r["equal"]),
                 counterexample=None if r["equal"] else r["counterexample"],
                 fidelity=r["fidelity"],
-                eps=float(eps_abs[c]),
+                eps_abs=float(eps_abs[c]),
                 merges=None if change is None else change.merges,
                 splits=None if change is None else change.splits,
                 merged_away=None if change is None else change.merged_away,
@@ -347,7 +353,8 @@ def timeline(
         derived = derived_epochs(epochs_arr, loss_rows, ok, epochs_arr, loss_rows, acc_rows)
     settings = {
         "method": method,
-        "eps": float(eps),
+        "eps": float(eps) if relative else None,
+        "eps_abs": None if relative else float(eps),
         "relative": bool(relative),
         "pooled": bool(pooled),
         "scale": unit if isinstance(unit, float) else None,

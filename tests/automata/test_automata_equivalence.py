@@ -71,7 +71,7 @@ def test_counterexample_is_real_shortest_and_least(
     ab: tuple[Machine, Machine], ignore_empty: bool
 ) -> None:
     a, b = ab
-    _check_verdict(equivalent(a, b, ignore_empty=ignore_empty), a, b, ignore_empty)
+    _check_verdict(equivalent(a, b, include_empty=not ignore_empty), a, b, ignore_empty)
 
 
 @given(ab=pairs())
@@ -99,14 +99,14 @@ def test_undefined_differs_from_defined() -> None:
     assert not equivalent(part, Machine([[0, 1], [1, 1]], [0, 0]))
 
 
-def test_ignore_empty_skips_only_the_empty_word() -> None:
+def test_include_empty_false_skips_only_the_empty_word() -> None:
     a = Machine([[1, 1], [1, 1]], [0, 1])  # output 0 on the empty word, 1 after
     b = Machine([[0, 0]], [1])
     assert equivalent(a, b).counterexample == ()
-    assert equivalent(a, b, ignore_empty=True).equal
+    assert equivalent(a, b, include_empty=False).equal
     # the start pair met again later is still compared
     c = Machine([[0, 0]], [0])
-    v = equivalent(c, Machine([[1, 1], [1, 1]], [0, 1]), ignore_empty=True)
+    v = equivalent(c, Machine([[1, 1], [1, 1]], [0, 1]), include_empty=False)
     assert v.counterexample == (0,)
 
 
@@ -164,7 +164,7 @@ def test_inconsistency_is_found_at_the_shortest_word(m: Machine, data: st.DataOb
         assert consistent(part, m, max_len=len(expected)).counterexample == expected
         if expected:
             assert consistent(part, m, max_len=len(expected) - 1).equal
-            assert consistent(part, m, ignore_empty=True).counterexample == expected
+            assert consistent(part, m, include_empty=False).counterexample == expected
 
 
 def test_consistent_checks_partial_against_partial_and_rejects_negative_length() -> None:
@@ -195,8 +195,8 @@ def test_large_product_mode_gives_the_same_answers(monkeypatch: pytest.MonkeyPat
         b = random_machine(max_states=6, seed=seed + 1000)
         c = permuted_copy(a, np.random.default_rng(seed), extra=3)
         cases += [(a, b), (a, c), (c, b)]
-    expected = [(equivalent(a, b), equivalent(a, b, ignore_empty=True)) for a, b in cases]
+    expected = [(equivalent(a, b), equivalent(a, b, include_empty=False)) for a, b in cases]
     monkeypatch.setattr(_PairSet, "BITMAP_LIMIT", 0)  # force the sorted-array set
     for (a, b), (v, w) in zip(cases, expected, strict=True):
         assert equivalent(a, b) == v and v.counterexample == shortest_cex(a, b)
-        assert equivalent(a, b, ignore_empty=True) == w
+        assert equivalent(a, b, include_empty=False) == w

@@ -35,7 +35,7 @@ def recovered(code: int, rec: dict, err: str, checkpoint: Path) -> None:
     verdict must be exit 3 naming a word on which the saved network really disagrees with parity.
     """
     machine = from_dict(rec["machine"])
-    assert equivalent(machine, parity(), ignore_empty=True).equal, err
+    assert equivalent(machine, parity(), include_empty=False).equal, err
     if code == 0:
         assert rec["equivalent"] is True
         return

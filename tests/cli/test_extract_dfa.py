@@ -134,7 +134,7 @@ def test_json_output_and_machine_file(tomita3_pt: Path, tmp_path: Path, capsys) 
     assert record["settings"]["method"] == "threshold"
     machine = from_json(out_json)
     assert json.loads(to_json(machine)) == record["machine"]
-    assert equivalent(machine, tomita(3), ignore_empty=True).equal
+    assert equivalent(machine, tomita(3), include_empty=False).equal
 
 
 @pytest.mark.slow
@@ -225,6 +225,23 @@ def test_absolute_eps_needs_eps_and_bad_method(untrained_pt: Path, capsys) -> No
     assert_one_line_error(*run_cli([untrained_pt, "--absolute-eps"], capsys)[::2])
     assert_one_line_error(*run_cli([untrained_pt, "--method", "spectral"], capsys)[::2])
     assert_one_line_error(*run_cli([untrained_pt, "--eps", "-1"], capsys)[::2])
+
+
+def test_eps_abs_option_and_the_old_absolute_eps_flag(untrained_pt: Path, capsys) -> None:
+    base = [untrained_pt, "--max-len", "4", "--method", "threshold", "--json"]
+    records = []
+    for extra in (["--eps-abs", "0.05"], ["--absolute-eps", "--eps", "0.05"]):
+        code, out, _ = run_cli([*base, *extra], capsys)
+        assert code in (0, 4)
+        records.append(json.loads(out)["settings"])
+    for s in records:
+        assert s["eps"] is None and s["eps_abs"] == 0.05 and s["relative"] is False
+    rel_code, rel_out, _ = run_cli([*base, "--eps", "0.05"], capsys)
+    rel = json.loads(rel_out)["settings"]
+    assert rel["eps"] == 0.05 and rel["eps_abs"] == pytest.approx(0.05 * rel["scale"])
+    code, _, err = run_cli([*base, "--eps", "0.1", "--eps-abs", "0.1"], capsys)
+    assert_one_line_error(code, err)
+    assert "not both" in err
 
 
 def test_max_states_budget_option(untrained_pt: Path, capsys) -> None:

@@ -56,7 +56,7 @@ def synthetic_timeline() -> Timeline:
                 equivalent=eq,
                 counterexample=None if eq else "1",
                 fidelity=1.0 if closed else None,
-                eps=0.01,
+                eps_abs=0.01,
             )
         )
     return Timeline(

@@ -51,7 +51,7 @@ def tl() -> Timeline:
                 equivalent=e >= 70,
                 counterexample=None if e >= 70 else "1",
                 fidelity=1.0 if closed else None,
-                eps=0.01,
+                eps_abs=0.01,
                 loss={25: 0.25 if e < 60 else 0.0, 100: 0.25 if e < 60 else 0.01},
                 accuracy={25: 0.5 if e < 60 else 1.0, 100: 0.5 if e < 60 else 1.0},
             )
@@ -161,7 +161,7 @@ def _theory_run(fitted: bool = False) -> TheoryRun:
         words=("", "0", "1", "00", "01"),
         epochs=epochs,
         train_loss=np.linspace(0.3, 0.01, epochs.size),
-        eps=0.01,
+        eps_abs=0.01,
     )
 
 

@@ -61,39 +61,39 @@ def test_threshold_and_leader_match_brute_force(
     dist = cdist(x, x)
     # distances within rounding of eps are decided by a documented tolerance (1e-5 x scale)
     assume(not np.any((np.abs(dist - eps) < 1e-4 * max(scale(x), 1e-9)) & (dist > 0)))
-    got = cluster(x, "threshold", eps, relative=False)
+    got = cluster(x, "threshold", eps_abs=eps)
     assert same_partition(got, brute_threshold(x, eps))
     order = np.random.default_rng(seed).permutation(n)
-    got = cluster(x, "leader", eps, relative=False, order=order)
+    got = cluster(x, "leader", eps_abs=eps, order=order)
     assert same_partition(got, brute_leader(x, eps, order))
 
 
 def test_threshold_is_order_independent_but_leader_is_not() -> None:
     x = np.array([[0.0], [0.6], [1.2]])
-    assert cluster(x, "threshold", 1.0, relative=False).tolist() == [0, 0, 0]
+    assert cluster(x, "threshold", eps_abs=1.0).tolist() == [0, 0, 0]
     # leader in row order: 1.2 is 1.2 from the first member (0.0) -> its own group
-    assert cluster(x, "leader", 1.0, relative=False).tolist() == [0, 0, 1]
+    assert cluster(x, "leader", eps_abs=1.0).tolist() == [0, 0, 1]
     # visiting 0.6 first makes it the leader and both others join
-    assert cluster(x, "leader", 1.0, relative=False, order=np.array([1, 0, 2])).tolist() == [
+    assert cluster(x, "leader", eps_abs=1.0, order=np.array([1, 0, 2])).tolist() == [
         0,
         0,
         0,
     ]
     perm = np.array([2, 0, 1])
-    assert cluster(x[perm], "threshold", 1.0, relative=False).tolist() == [0, 0, 0]
+    assert cluster(x[perm], "threshold", eps_abs=1.0).tolist() == [0, 0, 0]
 
 
 def test_leader_joins_the_first_group_not_the_nearest() -> None:
     x = np.array([[0.0], [2.0], [1.1]])  # 1.1 is nearer to 2.0 but within eps of 0.0, created first
-    assert cluster(x, "leader", 1.5, relative=False).tolist() == [0, 1, 0]
+    assert cluster(x, "leader", eps_abs=1.5).tolist() == [0, 1, 0]
 
 
 def test_many_distinct_points_and_exact_duplicates() -> None:
     rng = np.random.default_rng(1)
     x = rng.normal(size=(700, 5))
-    assert cluster(x, "leader", 1e-6, relative=False).max() == 699
+    assert cluster(x, "leader", eps_abs=1e-6).max() == 699
     dup = np.repeat(x[:3], 50, axis=0)
-    labels = cluster(dup, "threshold", 0.0, relative=False)
+    labels = cluster(dup, "threshold", eps_abs=0.0)
     assert labels.max() == 2 and np.array_equal(labels, np.repeat([0, 1, 2], 50))
 
 
@@ -101,11 +101,11 @@ def test_eps_is_relative_to_the_scale_by_default() -> None:
     x = blobs(3, 200, 8, 3, 0.05)
     base = cluster(x, "threshold", 0.05)
     assert same_partition(cluster(x * 1000.0, "threshold", 0.05), base)
-    assert same_partition(cluster(x, "threshold", 0.05 * scale(x), relative=False), base)
+    assert same_partition(cluster(x, "threshold", eps_abs=0.05 * scale(x)), base)
     assert absolute_eps(x, 0.05) == pytest.approx(0.05 * scale(x))
     # an explicit scale (pooled over checkpoints) replaces the states' own
     assert same_partition(cluster(x, "threshold", 1.0, scale=0.05 * scale(x)), base)
-    assert cluster(x * 1000.0, "threshold", 0.05, relative=False).max() == 199
+    assert cluster(x * 1000.0, "threshold", eps_abs=0.05).max() == 199
 
 
 def test_internal_scale_matches_the_probes_helper() -> None:
@@ -135,7 +135,7 @@ def test_single_linkage_agglomerative_and_dbscan_equal_threshold(eps: float) -> 
 def test_average_linkage_separates_blobs() -> None:
     x = np.vstack([np.zeros((20, 3)), np.full((20, 3), 5.0)])
     x += np.random.default_rng(0).normal(size=x.shape) * 0.01
-    lab = cluster(x, "agglomerative", 1.0, relative=False, linkage="average")
+    lab = cluster(x, "agglomerative", eps_abs=1.0, linkage="average")
     assert lab.tolist() == [0] * 20 + [1] * 20
 
 
@@ -159,7 +159,7 @@ def test_noise_points_become_singletons() -> None:
     assert len(set(lab[:40].tolist())) == 1 and len(set(lab[40:80].tolist())) == 1
     assert lab[0] != lab[40]
     assert len(set(lab[80:].tolist())) == 3 and not set(lab[80:]) & set(lab[:80])
-    lab = cluster(x, "dbscan", 0.5, relative=False, min_samples=5)
+    lab = cluster(x, "dbscan", eps_abs=0.5, min_samples=5)
     assert lab.max() == 4 and len(set(lab[80:].tolist())) == 3
 
 
@@ -193,8 +193,8 @@ def test_budget_refuses_unmerged_states_with_the_way_out(monkeypatch: pytest.Mon
     monkeypatch.setattr(cl, "_COVER_BUDGET", 2_000.0)
     x = np.random.default_rng(0).normal(size=(200, 4))
     with pytest.raises(BudgetError, match="raise eps"):
-        cluster(x, "threshold", 1e-9, relative=False)
-    assert cluster(x, "threshold", 100.0, relative=False).max() == 0
+        cluster(x, "threshold", eps_abs=1e-9)
+    assert cluster(x, "threshold", eps_abs=100.0).max() == 0
     monkeypatch.setattr(cl, "_PAIRWISE_LIMIT", 100)
     with pytest.raises(BudgetError, match="threshold"):
         cluster(x, "agglomerative")
@@ -203,8 +203,8 @@ def test_budget_refuses_unmerged_states_with_the_way_out(monkeypatch: pytest.Mon
 def test_threshold_groups_that_touch_only_through_members() -> None:
     # leaders far apart, but two members close: the member-by-member check must join them
     x = np.array([[0.0, 0.0], [0.45, 0.0], [1.4, 0.0], [0.95, 0.0]])
-    assert cluster(x, "threshold", 0.5, relative=False).tolist() == [0, 0, 0, 0]
-    assert cluster(x, "threshold", 0.49, relative=False).tolist() == [0, 0, 1, 1]
+    assert cluster(x, "threshold", eps_abs=0.5).tolist() == [0, 0, 0, 0]
+    assert cluster(x, "threshold", eps_abs=0.49).tolist() == [0, 0, 1, 1]
 
 
 @pytest.mark.parametrize(("big_pair", "brute"), [(1 << 20, 1 << 22), (0, 1 << 22), (0, 16)])

@@ -119,7 +119,7 @@ def test_nan_states_are_refused():
     with pytest.raises(DataError, match="NaN or inf at word length 1"):
         collect(probe, 3)
     with pytest.raises(DataError, match="NaN or inf"):
-        explore(probe, 0.1, relative=False)
+        explore(probe, eps_abs=0.1)
 
 
 def test_collect_words_prefix_tree():
@@ -192,9 +192,9 @@ def test_explore_parity_closes_after_states_times_symbols():
     noisy = explore(_parity_probe(noise=1e-4), 0.01)
     assert noisy.closed and noisy.n_states == 2 and noisy.steps == 4
     # eps smaller than the noise: every successor is new, so budgets stop the walk
-    open_ = explore(_parity_probe(noise=1e-2), 1e-6, relative=False, max_states=20)
+    open_ = explore(_parity_probe(noise=1e-2), eps_abs=1e-6, max_states=20)
     assert not open_.closed and open_.reason == "max_states" and open_.n_states == 20
-    deep = explore(_parity_probe(noise=1e-2), 1e-6, relative=False, max_depth=3)
+    deep = explore(_parity_probe(noise=1e-2), eps_abs=1e-6, max_depth=3)
     assert not deep.closed and deep.reason == "max_depth" and deep.n_states == 15
     assert (deep.delta[:7] >= 0).all() and (deep.delta[7:] == -1).all()
 
@@ -202,7 +202,7 @@ def test_explore_parity_closes_after_states_times_symbols():
 def test_explore_counter_grows_then_budget():
     # a counter of ones: infinitely many states, never closes
     probe = from_step(torch.zeros(1), lambda h, s: h + s[:, None].float(), lambda h: h, "01")
-    ex = explore(probe, 0.5, relative=False, max_states=50)
+    ex = explore(probe, eps_abs=0.5, max_states=50)
     assert not ex.closed and ex.n_states == 50
     np.testing.assert_allclose(np.sort(ex.stateset.hidden[:, 0]), np.arange(50))
     assert all(ex.stateset.parent[i] < i for i in range(1, 50))

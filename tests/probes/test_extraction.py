@@ -59,7 +59,7 @@ def parity_states(parity_probe) -> StateSet:
 
 
 def is_parity(ex: Extraction) -> bool:
-    return ex.closed and equivalent(ex.minimal, parity(), ignore_empty=True).equal
+    return ex.closed and equivalent(ex.minimal, parity(), include_empty=False).equal
 
 
 @pytest.mark.slow
@@ -150,7 +150,7 @@ def test_result_serialises(parity_states) -> None:
 def test_absolute_eps_and_pooled_scale(parity_states) -> None:
     rel = extract(parity_states, method="threshold", eps=0.2)
     unit = rel.settings["scale"]
-    ab = extract(parity_states, method="threshold", eps=0.2 * unit, relative=False)
+    ab = extract(parity_states, method="threshold", eps_abs=0.2 * unit)
     assert np.array_equal(ab.labels, rel.labels) and ab.settings["relative"] is False
     pooled = extract(parity_states, method="threshold", eps=0.1, scale=2 * unit)
     assert np.array_equal(pooled.labels, rel.labels) and pooled.settings["scale"] == 2 * unit

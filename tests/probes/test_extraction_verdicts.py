@@ -97,7 +97,7 @@ def test_parity_machine_of_a_network_that_is_not_parity_is_not_equivalent() -> N
     # the reported bug: the machine is parity, so "equivalent" was printed with exit 0
     probe = parity_but_one_probe()
     ex = extract(probe, method="threshold", eps=0.05)
-    assert equivalent(ex.minimal, parity(), ignore_empty=True).equal
+    assert equivalent(ex.minimal, parity(), include_empty=False).equal
     assert not ex.consistent and ex.agreement == pytest.approx(2045 / 2046)
     assert "consistent=False" in repr(ex)
     tv = verdict(ex, parity(), probe)

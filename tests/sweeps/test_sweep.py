@@ -164,7 +164,7 @@ def test_phase_diagram_writes_table_and_figure_and_resumes(tmp_path: Path) -> No
     png = save_figure(plot_phase_diagram(rows), tmp_path / "phase_diagram.png")
     assert png.stat().st_size > 10_000
     typed = read_results(tmp_path)
-    assert typed[0]["states"] >= 1 and 0.0 <= typed[0]["val_accuracy"] <= 1.0
+    assert typed[0]["states_raw"] >= 1 and 0.0 <= typed[0]["val_accuracy"] <= 1.0
     model, meta = load_checkpoint(tmp_path / rows[2]["model"])
     assert rows[2]["model"] == "models/fraction0.5_gain1_seed0.safetensors"
     assert model.config.gain == 1.0 and meta["config"]["data_fraction"] == 0.5
@@ -202,7 +202,7 @@ def test_phase_diagram_plot_marks_capped_cells(tmp_path: Path) -> None:
             "fraction": f,
             "gain": g,
             "seed": 0,
-            "states": s,
+            "states_raw": s,
             "closed": c,
             "equivalent": c,
             "val_accuracy": a,
@@ -232,14 +232,14 @@ def test_grid_sweep_rows_models_and_batched_agreement(tmp_path: Path) -> None:
         ("8", "0"),
         ("8", "1"),
     ]
-    assert {"train_loss", "val_accuracy_20", "states", "equivalent", "model"} <= set(rows[0])
+    assert {"train_loss", "val_accuracy_20", "states_raw", "equivalent", "model"} <= set(rows[0])
     model, meta = load_checkpoint(tmp_path / "a" / rows[3]["model"])
     assert model.config.hidden == 8 and meta["seed"] == 1 and meta["epoch"] == 2
     batched = run_grid(
         tmp_path / "b", grid, preset="fast", base=base, eps=0.1, jobs=1, batched=True
     )
     for r, b in zip(rows, batched, strict=True):
-        assert r["epochs_done"] == b["epochs_done"] == "2" and r["states"] == b["states"]
+        assert r["epochs_done"] == b["epochs_done"] == "2" and r["states_raw"] == b["states_raw"]
         assert float(r["train_loss"]) == pytest.approx(float(b["train_loss"]), rel=1e-4)
     with pytest.raises(ConfigError, match="different sweep"):
         run_grid(tmp_path / "a", ["hidden=6"], preset="fast", base=base, jobs=1)

@@ -75,14 +75,14 @@ def test_distances_and_counts() -> None:
     d = pair_distances(hidden, pairs.i, pairs.j)
     ref = np.linalg.norm(hidden[:, pairs.i] - hidden[:, pairs.j], axis=2).T
     np.testing.assert_allclose(d, ref)
-    traj = trajectories(hidden, pairs, eps=1.0, epochs=np.array([0, 5, 10, 20]))
+    traj = trajectories(hidden, pairs, eps_abs=1.0, epochs=np.array([0, 5, 10, 20]))
     np.testing.assert_allclose(mean_distance(traj), ref.mean(axis=0))
     far = far_counts(traj)
     assert np.array_equal(far["total"], (ref >= 1.0).sum(axis=0))
     assert np.array_equal(far["agreeing"] + far["disagreeing"], far["total"])
     assert traj.merged.shape == (len(pairs), 4)
     with pytest.raises(DataError):
-        trajectories(hidden, pairs, eps=1.0, epochs=np.arange(3))
+        trajectories(hidden, pairs, eps_abs=1.0, epochs=np.arange(3))
 
 
 def test_merged_fraction_on_a_collapsed_parity_geometry() -> None:
@@ -95,7 +95,7 @@ def test_merged_fraction_on_a_collapsed_parity_geometry() -> None:
     h[long] = (
         np.where(par[long, None] == 1, 5.0, -5.0) + rng.normal(size=(int(long.sum()), 4)) * 1e-4
     )
-    frac, n_agree, n_disagree = merged_fraction(h, parent, symbol, depth, parity(), eps=0.01)
+    frac, n_agree, n_disagree = merged_fraction(h, parent, symbol, depth, parity(), eps_abs=0.01)
     assert n_disagree == 0
     f = frac.fraction
     assert frac.lengths.tolist() == [1, 2, 3, 4, 5]
@@ -119,10 +119,31 @@ def test_diverged_fraction_finds_pairs_that_once_separated() -> None:
     early = final.copy()
     early[depth == 3, 1] = 100.0  # length-3 words were once far from everything shorter
     hidden = np.stack([final, early, final])
-    frac = diverged_fraction(hidden, depth, eps=0.5, factor=10.0)
+    frac = diverged_fraction(hidden, depth, eps_abs=0.5, factor=10.0)
     f = frac.fraction
     assert np.isnan(f[0, 0])  # "0" and "1" never merge
     assert f[1, 1] == 0 and f[2, 2] == 0  # same-length pairs moved together
     assert f[0, 2] == 1 and f[2, 0] == 1 and f[1, 2] == 1
-    sub = diverged_fraction(hidden, depth, eps=0.5, max_pairs=5)
+    sub = diverged_fraction(hidden, depth, eps_abs=0.5, max_pairs=5)
     assert sub.denominator.sum() <= 2 * 5
+
+
+def test_old_pair_keywords_are_deprecated_aliases() -> None:
+    parent, symbol, depth, _ = tree(3)
+    hidden = np.random.default_rng(1).normal(size=(3, depth.size, 2))
+    new = make_pairs(parent, symbol, depth, parity(), n_pairs=None, include_empty=True)
+    assert 0 in new.i  # the empty word (node 0) takes part
+    assert 0 not in make_pairs(parent, symbol, depth, parity(), n_pairs=None).i
+    with pytest.warns(DeprecationWarning, match="include_empty"):
+        old = make_pairs(parent, symbol, depth, parity(), n_pairs=None, include_root=True)
+    assert np.array_equal(old.i, new.i) and np.array_equal(old.j, new.j)
+    traj = trajectories(hidden, new, eps_abs=0.7)
+    with pytest.warns(DeprecationWarning, match="eps_abs"):
+        old_traj = trajectories(hidden, new, eps=0.7)
+    assert np.array_equal(old_traj.merged, traj.merged)
+    with pytest.warns(DeprecationWarning, match="eps_abs"):
+        assert np.array_equal(traj.eps, traj.eps_abs)
+    with pytest.warns(DeprecationWarning):
+        old_div = diverged_fraction(hidden, depth, eps=0.7, factor=2.0)
+    new_div = diverged_fraction(hidden, depth, eps_abs=0.7, factor=2.0)
+    assert np.array_equal(old_div.numerator, new_div.numerator)

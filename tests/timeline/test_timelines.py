@@ -13,7 +13,7 @@ import torch
 
 from dfalens.automata import tomita
 from dfalens.errors import CheckpointError, ConfigError, DataError, TaskError
-from dfalens.probes import extract
+from dfalens.probes import extract, scale
 from dfalens.timeline.events import compare_partitions
 from dfalens.timeline.history import load_history, resolve_run
 from dfalens.timeline.timelines import Row, Timeline, derived_epochs, first_stable, timeline
@@ -79,13 +79,13 @@ def test_parallel_and_per_checkpoint_eps(run_dir: Path, tl: Timeline) -> None:
     assert par.merger_epoch == tl.merger_epoch
     assert [e.to_dict() for e in par.events] == [e.to_dict() for e in tl.events]
     assert _rows(par) == _rows(tl)
-    np.testing.assert_allclose(par.column("eps"), tl.column("eps"), rtol=1e-12)
+    np.testing.assert_allclose(par.column("eps_abs"), tl.column("eps_abs"), rtol=1e-12)
     # other blocks, in this process: the same result
     again = timeline(run_dir, jobs=1, block=7)
     assert np.array_equal(again.labels, tl.labels)
     assert _rows(again) == _rows(tl)
     per = timeline(run_dir, jobs=1, pooled=False, method="threshold", events=False)
-    eps = per.column("eps")
+    eps = per.column("eps_abs")
     assert not np.allclose(eps, eps[0]) and per.events == ()
     assert per.settings["pooled"] is False and per.settings["scale"] is None
 
@@ -195,7 +195,7 @@ def test_history_matches_the_timeline(run_dir: Path, tl: Timeline) -> None:
     assert h.hidden.shape == (3, 127, 32) and h.epochs.tolist() == [0, 100, 300]
     assert h.words[:4] == ("ε", "0", "1", "00")
     assert math.isclose(h.stateset(2).hidden[5, 0], float(h.hidden[2, 5, 0]))
-    assert h.scale(pooled=False).shape == (3,)
+    assert h.scales().shape == (3,)
     with pytest.raises(CheckpointError, match="epoch 7"):
         load_history(run_dir, epochs=[7])
 
@@ -231,7 +231,7 @@ def test_pair_trajectories_of_a_run(run_dir: Path, tl: Timeline) -> None:
 
     traj = pair_trajectories(run_dir, n_pairs=200, seed=1)
     assert traj.distance.shape == (200, len(tl)) and traj.epochs.tolist() == tl.epochs.tolist()
-    np.testing.assert_allclose(traj.eps, tl.column("eps"), rtol=1e-5)
+    np.testing.assert_allclose(traj.eps_abs, tl.column("eps_abs"), rtol=1e-5)
     assert np.all(traj.pairs.length_i >= 1)
     far = far_counts(traj)
     # at the end no disagreeing pair is within eps, and some agreeing pairs are
@@ -284,12 +284,66 @@ def test_every_row_is_what_extract_gives(run_dir: Path, tl: Timeline) -> None:
     eps_abs = tl.settings["eps"] * tl.settings["scale"]
     for i in (0, 10, 15, len(tl.rows) - 1):
         s = tl.settings
-        ex = extract(
-            h.stateset(i), method=s["method"], eps=eps_abs, relative=False, order=s["order"]
-        )
+        ex = extract(h.stateset(i), method=s["method"], eps_abs=eps_abs, order=s["order"])
         row = tl.rows[i]
         assert (ex.n_raw, ex.n_minimal, ex.closed) == (
             row.states_raw,
             row.states_minimal,
             row.closed,
         )
+
+
+# -- one vocabulary: eps relative, eps_abs absolute; one return type per method ----------------------
+def test_timeline_eps_abs_and_the_deprecated_relative(run_dir: Path) -> None:
+    files = sorted((run_dir / "checkpoints").glob("epoch_*.safetensors"))[::8]
+    rel = timeline(files, jobs=1, events=False)
+    x = rel.settings["eps"] * rel.settings["scale"]
+    ab = timeline(files, jobs=1, events=False, eps_abs=x)
+    assert ab.settings["eps"] is None and ab.settings["eps_abs"] == x
+    assert ab.column("states_raw").tolist() == rel.column("states_raw").tolist()
+    np.testing.assert_allclose(ab.column("eps_abs"), rel.column("eps_abs"), rtol=1e-12)
+    with pytest.warns(DeprecationWarning, match="relative"):
+        old = timeline(files, jobs=1, events=False, eps=x, relative=False)
+    assert old.column("states_raw").tolist() == ab.column("states_raw").tolist()
+    with pytest.raises(ConfigError, match="not both"):
+        timeline(files, eps=0.01, eps_abs=x)
+
+
+def test_a_timeline_written_with_eps_rows_still_loads(tmp_path: Path, tl: Timeline) -> None:
+    d = json.loads(tl.to_json())
+    for r in d["rows"]:
+        r["eps"] = r.pop("eps_abs")  # the previous version's name of the absolute distance
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(d), encoding="utf-8")
+    old = Timeline.from_json(path)
+    np.testing.assert_allclose(old.column("eps_abs"), tl.column("eps_abs"))
+    with pytest.warns(DeprecationWarning, match="eps_abs"):
+        assert old.rows[3].eps == tl.rows[3].eps_abs
+    with pytest.warns(DeprecationWarning, match="eps_abs"):
+        np.testing.assert_allclose(old.column("eps"), tl.column("eps_abs"))
+
+
+def test_history_scale_and_scales(run_dir: Path, tl: Timeline) -> None:
+    h = load_history(run_dir, epochs=[0, 100, 300])
+    pooled, per = h.scale(), h.scales()
+    assert isinstance(pooled, float) and per.shape == (3,)
+    assert pooled == pytest.approx(scale(h.hidden.reshape(-1, h.hidden.shape[2])), rel=1e-6)
+    assert per[1] == pytest.approx(scale(h.hidden[1]), rel=1e-6)
+    with pytest.warns(DeprecationWarning, match="scales"):
+        assert h.scale(pooled=False).tolist() == per.tolist()  # type: ignore[attr-defined]
+    with pytest.warns(DeprecationWarning):
+        assert h.scale(pooled=True) == pooled
+    assert load_history(run_dir).scale() == pytest.approx(tl.settings["scale"], rel=1e-5)
+
+
+def test_block_states_and_hidden(run_dir: Path) -> None:
+    from dfalens.timeline.history import read_block
+
+    block = read_block(sorted((run_dir / "checkpoints").glob("epoch_*.safetensors"))[:2])
+    h, o = block.states(3)
+    assert o.shape[:2] == h.shape[:2] == (2, 15)
+    np.testing.assert_array_equal(block.hidden(3), h)
+    with pytest.warns(DeprecationWarning, match="hidden"):
+        h2, none = block.states(3, outputs=False)
+    assert none is None
+    np.testing.assert_array_equal(h2, h)

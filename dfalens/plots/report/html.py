@@ -28,7 +28,7 @@ __all__ = [
     "write_report",
 ]
 
-_REUSED = ("method", "eps", "pooled", "max_len")
+_REUSED = ("method", "eps", "eps_abs", "pooled", "max_len")
 
 
 @dataclass(frozen=True)
@@ -137,6 +137,8 @@ def timeline_for(
         old = Timeline.from_json(source)
         check_timeline(old, info.epochs, str(source))
         options = {k: old.settings[k] for k in _REUSED if old.settings.get(k) is not None}
+        if old.settings.get("relative") is False and "eps" in options:  # written before eps_abs
+            options["eps_abs"] = options.pop("eps")
     return timeline(run_dir, task, jobs=jobs, progress=progress, **options)
 
 
