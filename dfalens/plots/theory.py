@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dfalens.theory import equations as th
+from dfalens.theory import fixed_point as fp
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -82,11 +83,11 @@ def fig10_theory_curves(
     h1, h2 = rng.normal(0.0, g, 2)
     b, dv = rng.normal(0.0, g, (1, 1)), rng.normal(0.0, g, (1, 1))
     t = np.linspace(0.0, epochs, 501)
-    rates = th.fixed_point_rates(lengths[0], lengths[1], lr=lr)
+    rates = fp.fixed_point_rates(lengths[0], lengths[1], lr=lr)
     out: dict[str, np.ndarray] = {"t": t}
     for name, y2 in (("agree", np.ones((1, 1))), ("disagree", np.zeros((1, 1)))):
-        z0, targets = th.fixed_point_state(h1, h2, b, dv, np.ones((1, 1)), y2)
-        sol = th.integrate_fixed_point(t, z0, targets, **rates)
+        z0, targets = fp.fixed_point_state(h1, h2, b, dv, np.ones((1, 1)), y2)
+        sol = fp.integrate_fixed_point(t, z0, targets, **rates)
         out[name] = sol.distance2
         out[f"loss_{name}"] = sol.loss
     return out

@@ -7,6 +7,7 @@ import pytest
 
 from dfalens.errors import ConfigError, DataError
 from dfalens.theory import equations as th
+from dfalens.theory import fixed_point as fp
 
 
 def _random_pairs(n: int, seed: int, same_fraction: float = 0.5):
@@ -207,9 +208,9 @@ def _fp_run(len1: int, len2: int, agree: bool, seed: int, g: float = 0.1):
     b, dv = rng.normal(0, g, (1, 1)), rng.normal(0, g, (1, 1))
     y1 = np.ones((1, 1))
     y2 = y1.copy() if agree else np.zeros((1, 1))
-    z0, targets = th.fixed_point_state(h1, h2, b, dv, y1, y2)
-    rates = th.fixed_point_rates(len1, len2, lr=0.02)
-    return th.integrate_fixed_point(np.linspace(0, 1000, 501), z0, targets, **rates)
+    z0, targets = fp.fixed_point_state(h1, h2, b, dv, y1, y2)
+    rates = fp.fixed_point_rates(len1, len2, lr=0.02)
+    return fp.integrate_fixed_point(np.linspace(0, 1000, 501), z0, targets, **rates)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -241,37 +242,37 @@ def test_fixed_point_rhs_is_the_gradient_flow_of_its_loss():
     # with all rates equal to 1 the h-derivatives are −∂L/∂h_α·(per-coordinate factor): check the loss
     # decreases at the rate −Σ (∂L/∂x)·ẋ for a random consistent state
     rng = np.random.default_rng(5)
-    z0, targets = th.fixed_point_state(
+    z0, targets = fp.fixed_point_state(
         0.3, -0.2, rng.normal(size=(3, 2)), rng.normal(size=(3, 2)), rng.normal(size=(3, 2)),
         rng.normal(size=(3, 2)),
     )  # fmt: skip
     rates = {"eta_h1": 0.7, "eta_h2": 0.2, "eta_y": 0.5, "eta_b": 0.3}
-    dz = th.fixed_point_rhs(z0, targets, **rates)
+    dz = fp.fixed_point_rhs(z0, targets, **rates)
     eps = 1e-6
     grad = np.array(
         [
             (
-                th.fixed_point_loss(z0 + eps * e, targets)
-                - th.fixed_point_loss(z0 - eps * e, targets)
+                fp.fixed_point_loss(z0 + eps * e, targets)
+                - fp.fixed_point_loss(z0 - eps * e, targets)
             )
             / (2 * eps)
             for e in np.eye(9)
         ]
     )
     dL = grad @ dz
-    sol = th.integrate_fixed_point(np.array([0.0, 1e-4]), z0, targets, **rates)
+    sol = fp.integrate_fixed_point(np.array([0.0, 1e-4]), z0, targets, **rates)
     assert (sol.loss[1] - sol.loss[0]) / 1e-4 == pytest.approx(dL, rel=1e-3)
     assert dL < 0
 
 
 def test_fixed_point_bad_input():
     with pytest.raises(ConfigError):
-        th.fixed_point_rates(1, 2, lr=0.0)
+        fp.fixed_point_rates(1, 2, lr=0.0)
     with pytest.raises(DataError):
-        th.fixed_point_state(
+        fp.fixed_point_state(
             0.0, 0.0, np.ones((2, 1)), np.ones((3, 1)), np.ones((2, 1)), np.ones((2, 1))
         )
     with pytest.raises(ConfigError):
-        th.integrate_fixed_point(
+        fp.integrate_fixed_point(
             np.array([0.0]), np.zeros(9), np.zeros(3), eta_h1=1, eta_h2=1, eta_y=1, eta_b=1
         )
