@@ -44,8 +44,9 @@ from dfalens.trainers.landmarks import (
     generalisation_epoch,
     generalisation_length,
 )
-from dfalens.trainers.loop import Run, load_run, train
+from dfalens.trainers.loop import train
 from dfalens.trainers.models import ModelConfig, RecurrentModel, build_model
+from dfalens.trainers.runs import Run, load_run
 
 __all__ = [
     "train",
