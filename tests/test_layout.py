@@ -12,7 +12,7 @@ import dfalens
 ROOT = Path(dfalens.__file__).parent
 ORDER = ("automata", "trainers", "probes", "timeline", "theory", "sweeps", "plots", "cli")
 """Packages from the bottom up: each may import those before it (and the shared base modules)."""
-BASE = {"errors", "_files", "_executors"}
+BASE = {"errors", "_files", "_executors", "_budget"}
 
 
 def _modules() -> list[Path]:
