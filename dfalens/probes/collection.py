@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from dfalens._budget import MEMORY_ENV, format_size, memory_budget
 from dfalens.errors import BudgetError, ConfigError, DataError
 from dfalens.probes.hooks import PrefixProbe
 from dfalens.probes.probe import Probe
@@ -41,7 +42,9 @@ __all__ = [
 ]
 
 DEFAULT_MAX_STATES = 5_000_000
-DEFAULT_MAX_MEMORY = 8 * 10**9
+DEFAULT_MAX_MEMORY = None
+"""No fixed default: the memory budget of :func:`dfalens._budget.memory_budget` (``DFALENS_MEMORY_BUDGET``,
+else ``min(8 GiB, 60 % of the available RAM)``)."""
 DEFAULT_CHUNK = 1 << 16
 _SCALE_NODES = 2047  # relative eps: enumerate to the largest depth with at most this many nodes
 
@@ -93,7 +96,12 @@ def _n_outputs(probe: AnyProbe) -> int:
 
 
 def _check_budget(
-    n_nodes: int, probe: AnyProbe, max_states: int, max_memory: float, what: str, way_out: str
+    n_nodes: int,
+    probe: AnyProbe,
+    max_states: int,
+    max_memory: float | None,
+    what: str,
+    way_out: str,
 ) -> np.dtype:
     dtype = _probe_dtype(probe)
     if n_nodes > max_states:
@@ -101,10 +109,14 @@ def _check_budget(
             f"{what} give {n_nodes:,} states, over max_states={max_states:,}; {way_out}, or raise max_states"
         )
     need = _estimate_bytes(n_nodes, probe.state_dim, _n_outputs(probe), dtype.itemsize)
-    if need > max_memory:
+    limit = memory_budget() if max_memory is None else float(max_memory)
+    if need > limit:
+        raise_with = (
+            "max_memory" if max_memory is not None else f"the budget with {MEMORY_ENV}=SIZE"
+        )
         raise BudgetError(
-            f"{what} need about {need / 1e9:.1f} GB ({n_nodes:,} states x {probe.state_dim} units), over "
-            f"the memory budget of {max_memory / 1e9:.1f} GB; {way_out}, or raise max_memory"
+            f"{what} need about {format_size(need)} ({n_nodes:,} states x {probe.state_dim} units), "
+            f"over the memory budget of {format_size(limit)}; {way_out}, or raise {raise_with}"
         )
     return dtype
 
@@ -193,7 +205,7 @@ def collect(
     max_len: int,
     *,
     max_states: int = DEFAULT_MAX_STATES,
-    max_memory: float = DEFAULT_MAX_MEMORY,
+    max_memory: float | None = DEFAULT_MAX_MEMORY,
     chunk_size: int = DEFAULT_CHUNK,
     progress: bool = False,
 ) -> StateSet:
@@ -210,9 +222,10 @@ def collect(
         Longest word length (0 gives the root alone).
     max_states : int, default 5,000,000
         Refuse (before any work) when ``sum(|Σ|**l for l <= max_len)`` is larger.
-    max_memory : float, default 8e9
+    max_memory : float, optional
         Bytes; refuse (before any work) when the estimated peak (states × units × itemsize × 2 plus the
-        tree and outputs) is larger.
+        tree and outputs) is larger. Default the memory budget (:func:`dfalens._budget.memory_budget`:
+        ``DFALENS_MEMORY_BUDGET``, else ``min(8 GiB, 60 % of the available RAM)``).
     chunk_size : int, default 65536
         Children computed per batched step.
     progress : bool, default False
@@ -336,7 +349,7 @@ def collect_words(
     words: Sequence[str] | Sequence[Sequence[int]] | np.ndarray,
     *,
     max_states: int = DEFAULT_MAX_STATES,
-    max_memory: float = DEFAULT_MAX_MEMORY,
+    max_memory: float | None = DEFAULT_MAX_MEMORY,
     chunk_size: int = DEFAULT_CHUNK,
 ) -> StateSet:
     """States of the network on the prefix tree of a word list.
