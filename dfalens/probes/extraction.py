@@ -37,7 +37,8 @@ from dfalens.probes.clustering import (
     cluster,
     leader_cover,
 )
-from dfalens.probes.collection import collect
+from dfalens.probes._costs import check_cluster
+from dfalens.probes.collection import DEFAULT_MAX_STATES, collect_for_extraction
 from dfalens.probes.evidence import Evidence, WordSample
 from dfalens.probes.hooks import PrefixProbe
 from dfalens.probes.page.one import extraction_html
@@ -369,11 +370,15 @@ def extract(
     given: WordSample | None = None
     if words is not None and probe is not None:
         given = given_words(probe, words, include_empty)
+    collection = "given states"
     if probe is not None:
-        kwargs: dict[str, Any] = {"progress": progress}
-        if max_states is not None:
-            kwargs["max_states"] = max_states
-        states = collect(probe, max_len, **kwargs)
+        states, collection = collect_for_extraction(
+            probe,
+            max_len,
+            words,
+            max_states=DEFAULT_MAX_STATES if max_states is None else max_states,
+            progress=progress,
+        )
     x = _as_array(states)
     moments = _moments(x)
     unit = moments.scale if scale is None else float(scale)
@@ -398,6 +403,8 @@ def extract(
         "include_empty": include_empty,
         "seed": seed,
         "words": None if given is None else int(given.lengths.shape[0]),
+        "collection": collection,
+        "collected": int(states.n_nodes),
     }
     if method is None and eps is None:
         best, settings = _auto(x, moments, unit, checker, k_range, seed)
@@ -559,7 +566,12 @@ def _k_sweep(
     for k in ks:
         if k > n:
             break
-        labels = cluster(x, "kmeans", n_clusters=k, seed=seed)
+        try:
+            labels = cluster(x, "kmeans", n_clusters=k, seed=seed)
+        except BudgetError:  # refused before allocating; keep what was tried, if anything
+            if not tried and not earlier:
+                raise
+            break
         cand = checker.evaluate(labels, {"method": "kmeans", "n_clusters": k}, lazy=True)
         tried.append(cand)
         if checker.accepts(cand):
@@ -604,12 +616,17 @@ def _auto(
         eps_abs = rel * unit
         if ladder is None:
             try:
+                check_cluster("threshold", *x.shape)
                 cover = leader_cover(x, eps_abs / 2, moments=moments)
             except BudgetError:
                 skipped.append({"method": "threshold", "eps": rel, "skipped": "not merged"})
                 continue
             ladder = ThresholdLadder(x, cover, max_eps=EPS_LADDER[-1] * unit)
-        labels = canonical_labels(ladder.labels(eps_abs))
+        try:
+            labels = canonical_labels(ladder.labels(eps_abs))
+        except BudgetError as exc:  # a larger eps only needs more: on to k-means
+            skipped.append({"method": "threshold", "eps": rel, "skipped": f"over budget: {exc}"})
+            break
         n_clusters = int(labels.max()) + 1
         if n_clusters == previous:
             continue
