@@ -45,8 +45,18 @@ print(json.dumps({"method": name, "n": n, "d": d, "clusters": int(labels.max()) 
 
 def main() -> None:
     sizes = [int(a) for a in sys.argv[1:]] or [2000, 5000, 10000]
-    runs = [(m, "merged") for m in ("leader", "threshold", "kmeans", "agglomerative-single",
-                                     "agglomerative-average", "dbscan", "hdbscan")]
+    runs = [
+        (m, "merged")
+        for m in (
+            "leader",
+            "threshold",
+            "kmeans",
+            "agglomerative-single",
+            "agglomerative-average",
+            "dbscan",
+            "hdbscan",
+        )
+    ]
     runs += [("leader", "spread"), ("threshold", "spread")]
     print("| method | n | d | clusters | estimated peak | measured peak | est. s | measured s |")
     print("|---|---|---|---|---|---|---|---|")
@@ -55,7 +65,9 @@ def main() -> None:
             for n in sizes:
                 out = subprocess.run(
                     [sys.executable, "-c", CHILD, method, str(n), str(d), data],
-                    capture_output=True, text=True, check=True,
+                    capture_output=True,
+                    text=True,
+                    check=True,
                 )
                 r = json.loads(out.stdout.strip().splitlines()[-1])
                 print(

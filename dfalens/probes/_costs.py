@@ -46,14 +46,14 @@ _LINKAGE_SECONDS = 1e-7
 _NEIGHBOUR_SECONDS = 1e-8
 
 ALTERNATIVES = {
-    "leader": "raise eps, use a smaller max_len, or words=...",
-    "threshold": "raise eps, use a smaller max_len, or words=...",
-    "agglomerative": "use method='threshold' (single linkage at eps, linear memory), a smaller max_len, "
+    "leader": "raise eps, use a smaller max_len or words=...",
+    "threshold": "raise eps, use a smaller max_len or words=...",
+    "agglomerative": "use method='threshold' (single linkage at eps, linear memory), a smaller max_len "
     "or words=...",
     "dbscan": "use method='threshold' (the same clustering as min_samples=1, linear memory), a smaller "
-    "max_len, or words=...",
-    "hdbscan": "use method='threshold' (linear memory), a smaller max_len, or words=...",
-    "kmeans": "use a smaller k_range, method='threshold' (linear memory), a smaller max_len, or words=...",
+    "max_len or words=...",
+    "hdbscan": "use method='threshold' (linear memory), a smaller max_len or words=...",
+    "kmeans": "use a smaller k_range, method='threshold' (linear memory), a smaller max_len or words=...",
 }
 """What to do instead, per method, named in every refusal."""
 
@@ -68,7 +68,9 @@ class Cost:
 
 def time_budget(budget: float | None = None) -> float:
     """Seconds: ``budget`` if given, else ``$DFALENS_TIME_BUDGET``, else 600."""
-    value: object = budget if budget is not None else os.environ.get(TIME_ENV) or DEFAULT_TIME_BUDGET
+    value: object = (
+        budget if budget is not None else os.environ.get(TIME_ENV) or DEFAULT_TIME_BUDGET
+    )
     try:
         seconds = float(str(value))
     except ValueError:
@@ -176,6 +178,8 @@ def check_cluster(
     ------
     BudgetError
     """
+    if method != "dbscan":
+        options.pop("neighbour_pairs", None)
     cost = cluster_cost(method, n, d, **options)  # type: ignore[arg-type]
     what = f"{method} clustering of {n:,} states x {d} units"
     check_memory(cost.bytes, what, ALTERNATIVES[method], budget)

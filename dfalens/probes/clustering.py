@@ -51,7 +51,7 @@ _CHUNK_ELEMENTS = 1 << 18
 _CHUNK_MAX = 65536
 _BLOCK_ELEMENTS = 1 << 22  # elements of one distance block (32 MiB in float64)
 _COVER_BUDGET = 5e9  # points x leaders comparisons a cover may make
-_PAIR_BYTES = 96  # bytes per leader pair kept by a threshold ladder (arrays, sort, reordered copies)
+_PAIR_BYTES = 96  # bytes per leader pair a threshold ladder keeps (arrays, sort, reordered copies)
 _MEMBER_BYTES = 48  # bytes per (pair, member) entry when band pairs are crossed
 
 
@@ -772,15 +772,16 @@ def cluster(
         raise ConfigError(
             f"unknown clustering method {method!r}; choose one of {', '.join(METHODS)}"
         )
-    if method != "dbscan":  # dbscan checks once it knows its neighbourhoods (see _dbscan)
-        check_cluster(
-            method,
-            n,
-            x.shape[1],
-            n_clusters=n_clusters,
-            linkage=linkage,
-            min_samples=min_samples,
-        )
+    # dbscan: here with its fewest neighbour pairs (n), again once they are counted (see _dbscan)
+    check_cluster(
+        method,
+        n,
+        x.shape[1],
+        n_clusters=n_clusters,
+        linkage=linkage,
+        min_samples=min_samples,
+        neighbour_pairs=float(n) if method == "dbscan" else None,
+    )
     if method == "kmeans":
         return _kmeans(x, n_clusters, seed)
     if eps is None:
@@ -856,13 +857,13 @@ def _neighbour_pairs(x: np.ndarray, radius: float, moments: Moments) -> float:
 
 
 def _dbscan(x: np.ndarray, eps_abs: float, min_samples: int, moments: Moments) -> np.ndarray:
-    from sklearn.cluster import DBSCAN
-
     if min_samples < 1:
         raise ConfigError(f"min_samples must be >= 1, got {min_samples}")
-    radius = max(eps_abs, _tiny(x))
+    radius = max(eps_abs, 1e-5 * max(moments.scale, 1e-30))  # as _tiny
     pairs = _neighbour_pairs(x, radius, moments)
     check_cluster("dbscan", x.shape[0], x.shape[1], neighbour_pairs=pairs)
+    from sklearn.cluster import DBSCAN
+
     model = DBSCAN(eps=radius, min_samples=min_samples)
     return _noise_to_singletons(x, model.fit_predict(x.astype(np.float64)))
 

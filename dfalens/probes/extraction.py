@@ -25,6 +25,7 @@ from dfalens.automata import Machine, dead_states, to_dict
 from dfalens.errors import BudgetError, ConfigError
 from dfalens.probes._checking import Candidate, Checker, given_words
 from dfalens.probes._core import cluster_fixed
+from dfalens.probes._costs import check_cluster
 from dfalens.probes.clustering import (
     DEFAULT_EPS,
     METHODS,
@@ -37,7 +38,6 @@ from dfalens.probes.clustering import (
     cluster,
     leader_cover,
 )
-from dfalens.probes._costs import check_cluster
 from dfalens.probes.collection import DEFAULT_MAX_STATES, collect_for_extraction
 from dfalens.probes.evidence import Evidence, WordSample
 from dfalens.probes.hooks import PrefixProbe

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dfalens._budget import check_memory
 from dfalens.automata import UNDEFINED, Machine
 from dfalens.automata.ops import bfs_order
-from dfalens._budget import check_memory
 from dfalens.errors import DataError
 from dfalens.probes._costs import quotient_bytes
 from dfalens.probes.clustering import canonical_labels
@@ -211,7 +211,7 @@ def build_quotient(
     check_memory(
         quotient_bytes(n, n_states, k),
         f"the quotient of {n:,} states in {n_states:,} clusters over {k} symbols",
-        "cluster coarser (a larger eps, another method), use a smaller max_len, or words=...",
+        "cluster coarser (a larger eps, another method), use a smaller max_len or words=...",
     )
 
     # transitions: majority over tree edges
