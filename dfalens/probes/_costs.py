@@ -145,10 +145,10 @@ def cluster_cost(
     if method == "agglomerative":
         seconds = _PAIRWISE_SECONDS * n * n * d
         if linkage == "single":  # scikit-learn's minimum spanning tree: linear memory
-            return Cost(x64 + n * 64, seconds)
+            return Cost(3 * x64 + n * 64, seconds)
         # scipy's linkage: the condensed distance matrix, and nn_chain's working copy of it
         condensed = n * (n - 1) / 2 * _F64
-        return Cost(x64 + 2 * condensed + n * 64, seconds + _LINKAGE_SECONDS * n * n)
+        return Cost(3 * x64 + 2 * condensed + n * 128, seconds + _LINKAGE_SECONDS * n * n)
     if method == "dbscan":
         pairs = float(n) * n if neighbour_pairs is None else float(neighbour_pairs)
         # the neighbourhoods (int64 indices, each its own array) and sklearn's chunked distances
