@@ -34,7 +34,12 @@ if method.startswith("agglomerative"):
     method, kw = "agglomerative", {"linkage": method.split("-")[1]}
 before = int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize()
 t = time.perf_counter()
-labels = cluster(x, method, **kw)
+from dfalens.errors import BudgetError
+try:
+    labels = cluster(x, method, **kw)
+except BudgetError as exc:
+    print(json.dumps({"method": method, "refused": str(exc)}))
+    sys.exit(0)
 seconds = time.perf_counter() - t
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
 if method == "dbscan":  # the bound cluster() checks: squared sizes of the threshold components
@@ -79,6 +84,9 @@ def main() -> None:
                     check=True,
                 )
                 r = json.loads(out.stdout.strip().splitlines()[-1])
+                if "refused" in r:
+                    print(f"| {method} ({data}) | {n} | {d} | refused: {r['refused']} |||||")
+                    continue
                 print(
                     f"| {r['method']} | {n} | {d} | {r['clusters']} | {r['estimate'] / 2**20:.0f} MiB | "
                     f"{r['measured'] / 2**20:.0f} MiB | {r['est_seconds']:.2f} | {r['seconds']:.2f} |",

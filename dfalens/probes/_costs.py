@@ -41,7 +41,7 @@ _BLOCK = (1 << 22) * _F64  # one distance block of the cover (float64)
 _COVER_BUDGET = 5e9  # as clustering._COVER_BUDGET: points x leaders a cover may compare
 # seconds per n^2 x d multiply-add of the quadratic methods, per n^2 of scipy's linkage and per
 # neighbour pair of dbscan (measured on a loaded 2-core machine, about 2x head room: RESULTS.md)
-_PAIRWISE_SECONDS = 5e-10
+_PAIRWISE_SECONDS = 7.5e-10
 _LINKAGE_SECONDS = 1e-7
 _NEIGHBOUR_SECONDS = 1e-8
 
@@ -100,8 +100,8 @@ def _cover_bytes(n: int, d: int, blocks: int = 2) -> float:
     arrays, the leaders (at most ``5e9 / n`` of them, twice while stacking) and a few distance
     blocks."""
     copy = n * d * _F64 if n * d <= (1 << 22) else 0
-    leaders = min(n, _COVER_BUDGET / max(n, 1)) * (d + 2) * _F64 * 2
-    return copy + n * 80 + leaders + blocks * _BLOCK
+    leaders = min(n, _COVER_BUDGET / max(n, 1)) * (d + 2) * _F64 * 3
+    return copy + n * 120 + leaders + blocks * _BLOCK
 
 
 def cluster_cost(
@@ -158,9 +158,10 @@ def cluster_cost(
         )
     if method == "hdbscan":
         m = 5 if min_samples is None else int(min_samples)
-        # prim's algorithm (more than 60 units) is O(n^2 d) time; boruvka on a k-d tree is far less
-        quadratic = _PAIRWISE_SECONDS * n * n * d if d > 60 else 0.0
-        return Cost(3 * x64 + n * (m + 1) * 3 * _F64 + n * 400, quadratic)
+        # prim's algorithm (more than 60 units) is O(n^2 d) time; boruvka on a k-d tree was measured
+        # no faster on merged states (near-duplicate points), so both are costed as n^2 max(d, 32)
+        seconds = _PAIRWISE_SECONDS * n * n * max(d, 32)
+        return Cost(3 * x64 + n * (m + 1) * 3 * _F64 + n * 1600, seconds)
     if method == "kmeans":
         k = 32 if n_clusters is None else int(n_clusters)
         return Cost(3 * x64 + n * 64 + 2 * k * d * _F64 + 4 * k * 256 * _F64 * 16)
