@@ -96,8 +96,10 @@ class Extraction:
         What produced this result: ``method``, ``eps`` (relative, or None), ``eps_abs``,
         ``relative``, ``scale``, ``max_len``, ``strategy`` ("fixed", "k-sweep" or "auto"),
         ``consistent`` (as :attr:`consistent`), ``heldout`` (agreement on the held-out words, or
-        None), ``words`` (how many words were given, or None) and ``trace`` (one entry per
-        candidate tried), plus method options.
+        None), ``words`` (how many words were given, or None), ``collection`` (which states were
+        collected: all words up to ``max_len``, the prefixes of the given words and their
+        one-symbol extensions, or given states), ``collected`` (how many) and ``trace`` (one entry
+        per candidate tried), plus method options.
     n_raw : int
         States of the quotient (clusters).
     n_minimal : int
@@ -284,7 +286,11 @@ def extract(
         and of the evidence for :func:`dfalens.probes.verdict`), and the held-out and fidelity words
         are drawn like them (held-out lengths from their lengths, symbols of both with their symbol
         frequencies) instead of uniformly. Strings are read as in
-        :func:`dfalens.probes.encode_words`. Needs a Probe.
+        :func:`dfalens.probes.encode_words`. Needs a Probe. With 8 or more symbols, or when all
+        words up to ``max_len`` are over ``max_states`` or the memory budget, the states are
+        collected on the words' prefixes and their one-symbol extensions
+        (:func:`dfalens.probes.collect_extended`) instead; without words that case is refused
+        (:class:`dfalens.errors.BudgetError`).
     n_clusters, linkage, min_samples, min_cluster_size
         Options of :func:`dfalens.probes.cluster` for the method they belong to (``n_clusters``:
         kmeans; ``linkage``: agglomerative; ``min_samples``: dbscan and hdbscan;
