@@ -623,6 +623,10 @@ def _auto(
         if ladder is None:
             try:
                 check_cluster("threshold", *x.shape)
+            except BudgetError as exc:  # no eps fits: on to k-means (checked likewise)
+                skipped.append({"method": "threshold", "skipped": f"over budget: {exc}"})
+                break
+            try:
                 cover = leader_cover(x, eps_abs / 2, moments=moments)
             except BudgetError:
                 skipped.append({"method": "threshold", "eps": rel, "skipped": "not merged"})

@@ -204,3 +204,10 @@ def test_small_alphabet_with_words_still_collects_all_words() -> None:
     probe = machine_probe(mod_count(3))
     ex = extract(probe, words=["0110", "111"], max_len=5, holdout_words=16, fidelity_lengths=())
     assert ex.settings["collection"] == ALL_WORDS and ex.settings["collected"] == 63
+
+
+def test_extract_refuses_when_no_method_fits(monkeypatch: pytest.MonkeyPatch) -> None:
+    states = collect(machine_probe(mod_count(3)), 8)
+    monkeypatch.setenv("DFALENS_MEMORY_BUDGET", "64K")  # below the cover's and k-means' estimates
+    with pytest.raises(BudgetError, match=r"^kmeans clustering of 511 states x 8 units"):
+        extract(states)
