@@ -21,6 +21,7 @@ from dfalens.probes.clustering import cluster
 from dfalens.probes.collection import (
     Exploration,
     collect,
+    collect_extended,
     collect_words,
     count_words,
     encode_words,
@@ -72,6 +73,7 @@ __all__ = [
     "as_alphabet",
     "cluster",
     "collect",
+    "collect_extended",
     "collect_words",
     "count_words",
     "encode_words",

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from dfalens.automata import Machine, minimize
+from dfalens.probes._costs import check_cluster
 from dfalens.probes.clustering import (
     Moments,
     _moments,
@@ -75,6 +76,7 @@ def cluster_fixed(
     options = options or {}
     if method in ("threshold", "leader") and not options:
         assert eps_abs is not None
+        check_cluster(method, *x.shape)
         moments = _moments(x) if moments is None else moments
         if method == "threshold":
             cover = leader_cover(x, eps_abs / 2, moments=moments)

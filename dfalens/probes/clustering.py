@@ -24,7 +24,9 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from dfalens._args import check_number
+from dfalens._budget import check_memory
 from dfalens.errors import BudgetError, ConfigError, DataError
+from dfalens.probes._costs import ALTERNATIVES, check_cluster
 from dfalens.probes._eps import accepts_relative, pick_eps
 from dfalens.probes.scaling import state_moments
 from dfalens.probes.stateset import StateSet
@@ -51,7 +53,8 @@ _CHUNK_ELEMENTS = 1 << 18
 _CHUNK_MAX = 65536
 _BLOCK_ELEMENTS = 1 << 22  # elements of one distance block (32 MiB in float64)
 _COVER_BUDGET = 5e9  # points x leaders comparisons a cover may make
-_PAIRWISE_LIMIT = 30_000  # points for the methods that need O(n^2) memory (agglomerative)
+_PAIR_BYTES = 96  # bytes per leader pair a threshold ladder keeps (arrays, sort, reordered copies)
+_MEMBER_BYTES = 48  # bytes per (pair, member) entry when band pairs are crossed
 
 
 # -- small helpers ---------------------------------------------------------------------------------
@@ -370,11 +373,20 @@ def leader_pairs(x: np.ndarray, cover: Cover, reach: float) -> tuple[np.ndarray,
     ib: list[np.ndarray] = []
     dd: list[np.ndarray] = []
     lim = reach * reach + cover.tol2
+    total = 0
     for s in range(0, n_l, step):
         d2 = _sqdist(lpts[s : s + step], lsq[s : s + step], lpts, lsq)
         a, b = np.nonzero(d2 <= lim)
         a = a + s
         keep = b > a
+        total += int(keep.sum())
+        # the pairs so far, and in proportion the rows still to come, must fit (checked per block)
+        check_memory(
+            _PAIR_BYTES * total * n_l / min(n_l, s + step),
+            f"threshold clustering of {x.shape[0]:,} states ({n_l:,} groups, pairs within "
+            f"{reach:.3g})",
+            ALTERNATIVES["threshold"],
+        )
         ia.append(a[keep])
         ib.append(b[keep])
         dd.append(np.sqrt(d2[a[keep] - s, b[keep]]))
@@ -442,6 +454,11 @@ def _near_members(
     order, bounds = members
     mom = cover.moments
     counts = bounds[own + 1] - bounds[own]
+    check_memory(
+        _MEMBER_BYTES * float(counts.sum()),
+        f"threshold clustering of {x.shape[0]:,} states (members of {own.size:,} group pairs)",
+        ALTERNATIVES["threshold"],
+    )
     pair = np.repeat(np.arange(own.size), counts)
     pts = order[_ragged(bounds[own], counts)]
     keep = np.empty(pts.size, dtype=bool)
@@ -712,7 +729,7 @@ def cluster(
           leader cover of radius ``eps/2`` without an ``n x n`` matrix.
         - ``agglomerative``: scikit-learn ``AgglomerativeClustering`` with ``linkage`` ("single",
           "average", "complete") and ``distance_threshold=eps`` (clusters merge while their linkage
-          distance is below eps). Needs O(n^2) memory: at most 30,000 states.
+          distance is below eps). O(n^2) time; "average" and "complete" also O(n^2) memory.
         - ``kmeans``: scikit-learn ``KMeans`` with ``n_clusters`` (required; ``extract`` sweeps a
           k-range and keeps the smallest k whose quotient is consistent).
         - ``hdbscan``: the scikit-learn-contrib ``hdbscan`` package, ``min_cluster_size``,
@@ -756,7 +773,10 @@ def cluster(
     ConfigError
         Unknown method or invalid parameters.
     BudgetError
-        When the states have not merged enough for the method's memory or time budget.
+        Before allocating, when the method's estimated peak memory (or, for the methods whose time
+        grows with ``n^2``, time) is over the budget (:func:`dfalens.probes.memory_budget`,
+        ``DFALENS_TIME_BUDGET``), or when the states have not merged enough for a cover; the one-line
+        message names the alternatives.
     """
     x = _as_array(hidden)
     n = x.shape[0]
@@ -765,6 +785,16 @@ def cluster(
             f"unknown clustering method {method!r}; choose one of {', '.join(METHODS)}"
         )
     eps, relative = pick_eps(eps, eps_abs)
+    # dbscan: here with its fewest neighbour pairs (n), again once they are counted (see _dbscan)
+    check_cluster(
+        method,
+        n,
+        x.shape[1],
+        n_clusters=n_clusters,
+        linkage=linkage,
+        min_samples=min_samples,
+        neighbour_pairs=float(n) if method == "dbscan" else None,
+    )
     if method == "kmeans":
         return _kmeans(x, n_clusters, seed)
     if eps is None:
@@ -785,7 +815,7 @@ def cluster(
     if method == "agglomerative":
         return _agglomerative(x, eps_abs, linkage)
     if method == "dbscan":
-        return _dbscan(x, eps_abs, 1 if min_samples is None else min_samples)
+        return _dbscan(x, eps_abs, 1 if min_samples is None else min_samples, moments)
     return _hdbscan(x, eps_abs, min_cluster_size, min_samples)
 
 
@@ -816,12 +846,6 @@ def _agglomerative(x: np.ndarray, eps_abs: float, linkage: str) -> np.ndarray:
 
     if linkage not in ("single", "average", "complete", "ward"):
         raise ConfigError(f"unknown linkage {linkage!r}; choose single, average, complete or ward")
-    if x.shape[0] > _PAIRWISE_LIMIT:
-        raise BudgetError(
-            f"agglomerative clustering of {x.shape[0]} states needs O(n^2) memory (limit "
-            f"{_PAIRWISE_LIMIT}); use method='threshold' (single linkage at eps, no n x n matrix) "
-            "or a smaller max_len"
-        )
     model = AgglomerativeClustering(
         n_clusters=None,
         distance_threshold=max(eps_abs, _tiny(x)),
@@ -831,18 +855,29 @@ def _agglomerative(x: np.ndarray, eps_abs: float, linkage: str) -> np.ndarray:
     return canonical_labels(model.fit_predict(x.astype(np.float64)))
 
 
-def _dbscan(x: np.ndarray, eps_abs: float, min_samples: int) -> np.ndarray:
-    from sklearn.cluster import DBSCAN
+def _neighbour_pairs(x: np.ndarray, radius: float, moments: Moments) -> float:
+    """An upper bound on the (point, neighbour) pairs within ``radius``: every neighbourhood lies in
+    its threshold component, so the sum of the squared component sizes (linear memory to compute);
+    ``n^2`` when the states are too spread for a cover."""
+    n, d = x.shape
+    try:
+        check_cluster("threshold", n, d)
+        comp = components_at(x, leader_cover(x, radius / 2, moments=moments), radius)
+    except BudgetError:
+        return float(n) * n
+    sizes = np.bincount(comp).astype(np.float64)
+    return float((sizes * sizes).sum())
 
+
+def _dbscan(x: np.ndarray, eps_abs: float, min_samples: int, moments: Moments) -> np.ndarray:
     if min_samples < 1:
         raise ConfigError(f"min_samples must be >= 1, got {min_samples}")
-    if x.shape[0] > _PAIRWISE_LIMIT:
-        raise BudgetError(
-            f"dbscan on {x.shape[0]} states stores every neighbourhood (up to n^2 pairs for merged "
-            f"states; limit {_PAIRWISE_LIMIT}); use method='threshold', the same clustering as "
-            "min_samples=1 without that memory"
-        )
-    model = DBSCAN(eps=max(eps_abs, _tiny(x)), min_samples=min_samples)
+    radius = max(eps_abs, 1e-5 * max(moments.scale, 1e-30))  # as _tiny
+    pairs = _neighbour_pairs(x, radius, moments)
+    check_cluster("dbscan", x.shape[0], x.shape[1], neighbour_pairs=pairs)
+    from sklearn.cluster import DBSCAN
+
+    model = DBSCAN(eps=radius, min_samples=min_samples)
     return _noise_to_singletons(x, model.fit_predict(x.astype(np.float64)))
 
 

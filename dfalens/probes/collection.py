@@ -1,7 +1,8 @@
 """Hidden states of a probed network: on all short words, on given words, or by exploring its state space.
 
 - :func:`collect` enumerates every word up to a length, one batched step per depth level, in chunks.
-- :func:`collect_words` does the same on the prefix tree of a given word list.
+- :func:`collect_words` does the same on the prefix tree of a given word list, and
+  :func:`collect_extended` on that tree plus every one-symbol extension of its nodes (large alphabets).
 - :func:`predict` runs (long) words through the network and returns its class at the last step.
 - :func:`explore` walks the network's own state space breadth-first and keeps one representative per
   ε-ball; for a network that implements an automaton it closes after ``|states| × |Σ|`` steps.
@@ -24,6 +25,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from dfalens._budget import MEMORY_ENV, format_size, memory_budget
 from dfalens.errors import BudgetError, ConfigError, DataError
 from dfalens.probes._eps import accepts_relative, pick_eps
 from dfalens.probes.hooks import PrefixProbe
@@ -34,6 +36,7 @@ from dfalens.probes.stateset import StateSet
 __all__ = [
     "Exploration",
     "collect",
+    "collect_extended",
     "collect_words",
     "count_words",
     "encode_words",
@@ -43,7 +46,9 @@ __all__ = [
 ]
 
 DEFAULT_MAX_STATES = 5_000_000
-DEFAULT_MAX_MEMORY = 8 * 10**9
+DEFAULT_MAX_MEMORY = None
+"""No fixed default: the memory budget of :func:`dfalens._budget.memory_budget` (``DFALENS_MEMORY_BUDGET``,
+else ``min(8 GiB, 60 % of the available RAM)``)."""
 DEFAULT_CHUNK = 1 << 16
 _SCALE_NODES = 2047  # relative eps: enumerate to the largest depth with at most this many nodes
 
@@ -95,7 +100,12 @@ def _n_outputs(probe: AnyProbe) -> int:
 
 
 def _check_budget(
-    n_nodes: int, probe: AnyProbe, max_states: int, max_memory: float, what: str, way_out: str
+    n_nodes: int,
+    probe: AnyProbe,
+    max_states: int,
+    max_memory: float | None,
+    what: str,
+    way_out: str,
 ) -> np.dtype:
     dtype = _probe_dtype(probe)
     if n_nodes > max_states:
@@ -103,10 +113,14 @@ def _check_budget(
             f"{what} give {n_nodes:,} states, over max_states={max_states:,}; {way_out}, or raise max_states"
         )
     need = _estimate_bytes(n_nodes, probe.state_dim, _n_outputs(probe), dtype.itemsize)
-    if need > max_memory:
+    limit = memory_budget() if max_memory is None else float(max_memory)
+    if need > limit:
+        raise_with = (
+            "max_memory" if max_memory is not None else f"the budget with {MEMORY_ENV}=SIZE"
+        )
         raise BudgetError(
-            f"{what} need about {need / 1e9:.1f} GB ({n_nodes:,} states x {probe.state_dim} units), over "
-            f"the memory budget of {max_memory / 1e9:.1f} GB; {way_out}, or raise max_memory"
+            f"{what} need about {format_size(need)} ({n_nodes:,} states x {probe.state_dim} units), "
+            f"over the memory budget of {format_size(limit)}; {way_out}, or raise {raise_with}"
         )
     return dtype
 
@@ -198,7 +212,7 @@ def collect(
     max_len: int,
     *,
     max_states: int = DEFAULT_MAX_STATES,
-    max_memory: float = DEFAULT_MAX_MEMORY,
+    max_memory: float | None = DEFAULT_MAX_MEMORY,
     chunk_size: int = DEFAULT_CHUNK,
     progress: bool = False,
 ) -> StateSet:
@@ -215,9 +229,10 @@ def collect(
         Longest word length (0 gives the root alone).
     max_states : int, default 5,000,000
         Refuse (before any work) when ``sum(|Σ|**l for l <= max_len)`` is larger.
-    max_memory : float, default 8e9
+    max_memory : float, optional
         Bytes; refuse (before any work) when the estimated peak (states × units × itemsize × 2 plus the
-        tree and outputs) is larger.
+        tree and outputs) is larger. Default the memory budget (:func:`dfalens._budget.memory_budget`:
+        ``DFALENS_MEMORY_BUDGET``, else ``min(8 GiB, 60 % of the available RAM)``).
     chunk_size : int, default 65536
         Children computed per batched step.
     progress : bool, default False
@@ -264,6 +279,61 @@ def collect(
     else:
         hidden, output = _fill(probe, parent, symbol, bounds, dtype, chunk_size, progress)
     return StateSet(hidden, parent, symbol, depth, output, probe.alphabet)
+
+
+LARGE_ALPHABET = 8
+"""From this many symbols on, an extraction given ``words=`` collects the words' prefixes and their
+one-symbol extensions (:func:`collect_extended`) instead of every word up to ``max_len``."""
+
+ALL_WORDS = "all words up to max_len"
+EXTENDED = "prefixes of the given words and their one-symbol extensions"
+
+
+def collect_for_extraction(
+    probe: AnyProbe,
+    max_len: int,
+    words: Sequence[str] | Sequence[Sequence[int]] | np.ndarray | None = None,
+    *,
+    max_states: int = DEFAULT_MAX_STATES,
+    progress: bool = False,
+) -> tuple[StateSet, str]:
+    """The states an extraction works on, and which collection gave them (:data:`ALL_WORDS` or
+    :data:`EXTENDED`).
+
+    Every word up to ``max_len`` (:func:`collect`) unless words are given and the alphabet has at
+    least :data:`LARGE_ALPHABET` symbols or those words would exceed ``max_states`` or the memory
+    budget; then the words' prefixes and their one-symbol extensions (:func:`collect_extended`).
+
+    Raises
+    ------
+    BudgetError
+        Without words, when all words up to ``max_len`` are over ``max_states`` or the memory budget
+        (naming ``words=`` and the largest ``max_len`` that fits).
+    """
+    if max_len < 0:
+        raise ConfigError(f"max_len must be >= 0, got {max_len}")
+    k = probe.n_symbols
+    n_all = count_words(k, max_len)
+    limit = memory_budget()
+    dim, n_out, itemsize = probe.state_dim, _n_outputs(probe), _probe_dtype(probe).itemsize
+
+    def fits(n: int) -> bool:
+        return n <= max_states and _estimate_bytes(n, dim, n_out, itemsize) <= limit
+
+    if words is not None and (k >= LARGE_ALPHABET or not fits(n_all)):
+        return collect_extended(probe, words, max_states=max_states), EXTENDED
+    if not fits(n_all):
+        largest = max_len
+        while largest > 0 and not fits(count_words(k, largest)):
+            largest -= 1
+        need = _estimate_bytes(n_all, dim, n_out, itemsize)
+        raise BudgetError(
+            f"all words up to length {max_len} over {k} symbols are {n_all:,} states (about "
+            f"{format_size(need)}), over max_states={max_states:,} or the memory budget of "
+            f"{format_size(limit)}; pass words=... (their prefixes and one-symbol extensions are "
+            f"collected instead), or use max_len <= {largest}"
+        )
+    return collect(probe, max_len, max_states=max_states, progress=progress), ALL_WORDS
 
 
 def encode_words(
@@ -341,7 +411,7 @@ def collect_words(
     words: Sequence[str] | Sequence[Sequence[int]] | np.ndarray,
     *,
     max_states: int = DEFAULT_MAX_STATES,
-    max_memory: float = DEFAULT_MAX_MEMORY,
+    max_memory: float | None = DEFAULT_MAX_MEMORY,
     chunk_size: int = DEFAULT_CHUNK,
 ) -> StateSet:
     """States of the network on the prefix tree of a word list.
@@ -363,6 +433,28 @@ def collect_words(
     """
     k = probe.n_symbols
     mat, lengths = encode_words(words, probe.alphabet)
+    parent, symbol, bounds = _word_tree(mat, lengths, k)
+    depth = np.repeat(np.arange(len(bounds), dtype=np.int64), [b - a for a, b in bounds])
+    dtype = _check_budget(
+        parent.shape[0],
+        probe,
+        max_states,
+        max_memory,
+        f"the prefixes of {mat.shape[0]:,} words",
+        "use fewer or shorter words",
+    )
+    if isinstance(probe, PrefixProbe):
+        hidden, output = _fill_prefix(probe, parent, symbol, depth, dtype, max(1, chunk_size))
+    else:
+        hidden, output = _fill(probe, parent, symbol, bounds, dtype, max(1, chunk_size), False)
+    return StateSet(hidden, parent, symbol, depth, output, probe.alphabet)
+
+
+def _word_tree(
+    mat: np.ndarray, lengths: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+    """Parent, last symbol and per-depth index ranges of the prefix tree of padded words
+    (breadth-first, lexicographic within a depth)."""
     node = np.zeros(mat.shape[0], dtype=np.int64)  # current prefix node of each word
     parents = [np.array([-1], dtype=np.int64)]
     symbols = [np.array([-1], dtype=np.int64)]
@@ -377,17 +469,87 @@ def collect_words(
         symbols.append(uniq % k)
         bounds.append((next_id, next_id + uniq.shape[0]))
         next_id += uniq.shape[0]
-    parent = np.concatenate(parents)
-    symbol = np.concatenate(symbols)
-    depth = np.repeat(np.arange(len(bounds), dtype=np.int64), [b - a for a, b in bounds])
+    return np.concatenate(parents), np.concatenate(symbols), bounds
+
+
+def extension_tree(
+    parent: np.ndarray, symbol: np.ndarray, bounds: Sequence[tuple[int, int]], k: int
+) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+    """The prefix tree extended by every one-symbol extension of each of its nodes.
+
+    Parameters
+    ----------
+    parent, symbol : ndarray of int64
+        A breadth-first prefix tree, lexicographic within a depth (as :func:`collect_words` builds).
+    bounds : sequence of (int, int)
+        Index range of every depth.
+    k : int
+        Number of symbols.
+
+    Returns
+    -------
+    parent, symbol, bounds
+        The extended tree in the same order: depth ``l + 1`` holds ``p·a`` for every node ``p`` of
+        depth ``l`` of the given tree and every symbol ``a`` (so ``1 + k x n_nodes`` nodes).
+    """
+    ext_id = np.zeros(parent.shape[0], dtype=np.int64)  # index of every given node in the extension
+    parents = [np.array([-1], dtype=np.int64)]
+    symbols = [np.array([-1], dtype=np.int64)]
+    out_bounds = [(0, 1)]
+    next_id = 1
+    for length, (start, stop) in enumerate(bounds):
+        m = stop - start
+        parents.append(np.repeat(ext_id[start:stop], k))
+        symbols.append(np.tile(np.arange(k, dtype=np.int64), m))
+        out_bounds.append((next_id, next_id + m * k))
+        if length + 1 < len(bounds):  # the given children sit among the extensions
+            lo, hi = bounds[length + 1]
+            ext_id[lo:hi] = next_id + (parent[lo:hi] - start) * k + symbol[lo:hi]
+        next_id += m * k
+    return np.concatenate(parents), np.concatenate(symbols), out_bounds
+
+
+def collect_extended(
+    probe: AnyProbe,
+    words: Sequence[str] | Sequence[Sequence[int]] | np.ndarray,
+    *,
+    max_states: int = DEFAULT_MAX_STATES,
+    max_memory: float | None = DEFAULT_MAX_MEMORY,
+    chunk_size: int = DEFAULT_CHUNK,
+) -> StateSet:
+    """States of the network on the prefixes of a word list and every one-symbol extension of them.
+
+    For a large alphabet, where all words up to a useful length are far too many: every state the
+    words reach is collected together with all its successors, so each collected prefix has every
+    transition in the tree (the quotient can close) while the number of states grows only with
+    ``|Σ| x`` the number of distinct prefixes. Nodes are breadth-first, lexicographic within a depth.
+
+    Parameters
+    ----------
+    probe : Probe
+    words : sequence of str, sequence of int sequences, or int array (n, T)
+        See :func:`encode_words`.
+    max_states, max_memory, chunk_size
+        As in :func:`collect`; checked on ``1 + |Σ| x`` the number of distinct prefixes before any
+        step is taken.
+
+    Returns
+    -------
+    StateSet
+    """
+    k = probe.n_symbols
+    mat, lengths = encode_words(words, probe.alphabet)
+    tree_parent, tree_symbol, tree_bounds = _word_tree(mat, lengths, k)
     dtype = _check_budget(
-        next_id,
+        1 + k * tree_parent.shape[0],
         probe,
         max_states,
         max_memory,
-        f"the prefixes of {mat.shape[0]:,} words",
+        f"the prefixes of {mat.shape[0]:,} words and their one-symbol extensions",
         "use fewer or shorter words",
     )
+    parent, symbol, bounds = extension_tree(tree_parent, tree_symbol, tree_bounds, k)
+    depth = np.repeat(np.arange(len(bounds), dtype=np.int64), [b - a for a, b in bounds])
     if isinstance(probe, PrefixProbe):
         hidden, output = _fill_prefix(probe, parent, symbol, depth, dtype, max(1, chunk_size))
     else:

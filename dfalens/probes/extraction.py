@@ -25,6 +25,7 @@ from dfalens.automata import Machine, dead_states, to_dict
 from dfalens.errors import BudgetError, ConfigError
 from dfalens.probes._checking import Candidate, Checker, given_words
 from dfalens.probes._core import cluster_fixed
+from dfalens.probes._costs import check_cluster
 from dfalens.probes._eps import accepts_relative, pick_eps
 from dfalens.probes.clustering import (
     DEFAULT_EPS,
@@ -38,7 +39,7 @@ from dfalens.probes.clustering import (
     cluster,
     leader_cover,
 )
-from dfalens.probes.collection import collect
+from dfalens.probes.collection import DEFAULT_MAX_STATES, collect_for_extraction
 from dfalens.probes.evidence import Evidence, WordSample
 from dfalens.probes.hooks import PrefixProbe
 from dfalens.probes.page.one import extraction_html
@@ -96,8 +97,10 @@ class Extraction:
         What produced this result: ``method``, ``eps`` (relative, or None), ``eps_abs``,
         ``relative``, ``scale``, ``max_len``, ``strategy`` ("fixed", "k-sweep" or "auto"),
         ``consistent`` (as :attr:`consistent`), ``heldout`` (agreement on the held-out words, or
-        None), ``words`` (how many words were given, or None) and ``trace`` (one entry per
-        candidate tried), plus method options.
+        None), ``words`` (how many words were given, or None), ``collection`` (which states were
+        collected: all words up to ``max_len``, the prefixes of the given words and their
+        one-symbol extensions, or given states), ``collected`` (how many) and ``trace`` (one entry
+        per candidate tried), plus method options.
     n_raw : int
         States of the quotient (clusters); the column ``states_raw`` of every table (the
         :meth:`summary`, timeline rows, sweep ``results.csv``).
@@ -287,7 +290,11 @@ def extract(
         and of the evidence for :func:`dfalens.probes.verdict`), and the held-out and fidelity words
         are drawn like them (held-out lengths from their lengths, symbols of both with their symbol
         frequencies) instead of uniformly. Strings are read as in
-        :func:`dfalens.probes.encode_words`. Needs a Probe.
+        :func:`dfalens.probes.encode_words`. Needs a Probe. With 8 or more symbols, or when all
+        words up to ``max_len`` are over ``max_states`` or the memory budget, the states are
+        collected on the words' prefixes and their one-symbol extensions
+        (:func:`dfalens.probes.collect_extended`) instead; without words that case is refused
+        (:class:`dfalens.errors.BudgetError`).
     n_clusters, linkage, min_samples, min_cluster_size
         Options of :func:`dfalens.probes.cluster` for the method they belong to (``n_clusters``:
         kmeans; ``linkage``: agglomerative; ``min_samples``: dbscan and hdbscan;
@@ -374,11 +381,15 @@ def extract(
     given: WordSample | None = None
     if words is not None and probe is not None:
         given = given_words(probe, words, include_empty)
+    collection = "given states"
     if probe is not None:
-        kwargs: dict[str, Any] = {"progress": progress}
-        if max_states is not None:
-            kwargs["max_states"] = max_states
-        states = collect(probe, max_len, **kwargs)
+        states, collection = collect_for_extraction(
+            probe,
+            max_len,
+            words,
+            max_states=DEFAULT_MAX_STATES if max_states is None else max_states,
+            progress=progress,
+        )
     x = _as_array(states)
     moments = _moments(x)
     unit = moments.scale if scale is None else float(scale)
@@ -403,6 +414,8 @@ def extract(
         "include_empty": include_empty,
         "seed": seed,
         "words": None if given is None else int(given.lengths.shape[0]),
+        "collection": collection,
+        "collected": int(states.n_nodes),
     }
     if method is None and eps is None:
         best, settings = _auto(x, moments, unit, checker, k_range, seed)
@@ -564,7 +577,12 @@ def _k_sweep(
     for k in ks:
         if k > n:
             break
-        labels = cluster(x, "kmeans", n_clusters=k, seed=seed)
+        try:
+            labels = cluster(x, "kmeans", n_clusters=k, seed=seed)
+        except BudgetError:  # refused before allocating; keep what was tried, if anything
+            if not tried and not earlier:
+                raise
+            break
         cand = checker.evaluate(labels, {"method": "kmeans", "n_clusters": k}, lazy=True)
         tried.append(cand)
         if checker.accepts(cand):
@@ -609,12 +627,21 @@ def _auto(
         eps_abs = rel * unit
         if ladder is None:
             try:
+                check_cluster("threshold", *x.shape)
+            except BudgetError as exc:  # no eps fits: on to k-means (checked likewise)
+                skipped.append({"method": "threshold", "skipped": f"over budget: {exc}"})
+                break
+            try:
                 cover = leader_cover(x, eps_abs / 2, moments=moments)
             except BudgetError:
                 skipped.append({"method": "threshold", "eps": rel, "skipped": "not merged"})
                 continue
             ladder = ThresholdLadder(x, cover, max_eps=EPS_LADDER[-1] * unit)
-        labels = canonical_labels(ladder.labels(eps_abs))
+        try:
+            labels = canonical_labels(ladder.labels(eps_abs))
+        except BudgetError as exc:  # a larger eps only needs more: on to k-means
+            skipped.append({"method": "threshold", "eps": rel, "skipped": f"over budget: {exc}"})
+            break
         n_clusters = int(labels.max()) + 1
         if n_clusters == previous:
             continue

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dfalens._budget import check_memory
 from dfalens.automata import UNDEFINED, Machine
 from dfalens.automata.ops import bfs_order
 from dfalens.errors import DataError
+from dfalens.probes._costs import quotient_bytes
 from dfalens.probes.clustering import canonical_labels
 from dfalens.probes.stateset import StateSet
 
@@ -170,6 +172,12 @@ def quotient(
     stats : QuotientStats
         Conflict counts and the ``closed`` flag.
 
+    Raises
+    ------
+    BudgetError
+        Before allocating, when the estimated peak (:func:`dfalens.probes._costs.quotient_bytes`)
+        is over the memory budget.
+
     Notes
     -----
     Vectorised: one ``np.unique`` over the ``(source, symbol, target)`` triples of all edges and one
@@ -200,6 +208,11 @@ def build_quotient(
     n = stateset.n_nodes
     n_states = int(lab.max()) + 1
     k = len(stateset.alphabet)
+    check_memory(
+        quotient_bytes(n, n_states, k),
+        f"the quotient of {n:,} states in {n_states:,} clusters over {k} symbols",
+        "cluster coarser (a larger eps, another method), use a smaller max_len or words=...",
+    )
 
     # transitions: majority over tree edges
     child = np.flatnonzero(stateset.parent >= 0)

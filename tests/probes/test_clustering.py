@@ -195,9 +195,9 @@ def test_budget_refuses_unmerged_states_with_the_way_out(monkeypatch: pytest.Mon
     with pytest.raises(BudgetError, match="raise eps"):
         cluster(x, "threshold", eps_abs=1e-9)
     assert cluster(x, "threshold", eps_abs=100.0).max() == 0
-    monkeypatch.setattr(cl, "_PAIRWISE_LIMIT", 100)
+    monkeypatch.setenv("DFALENS_MEMORY_BUDGET", "100K")
     with pytest.raises(BudgetError, match="threshold"):
-        cluster(x, "agglomerative")
+        cluster(x, "agglomerative", linkage="average")
 
 
 def test_threshold_groups_that_touch_only_through_members() -> None:
