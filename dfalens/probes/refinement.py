@@ -1,0 +1,251 @@
+"""Refining a clustering of hidden states by the network's own answers (Weiss et al. 2018).
+
+When no clustering of the collected states gives a machine that reproduces the network (redundant
+states: one state of the automaton spread over distant points, so that every ε either leaves the
+quotient open or merges distinct states), :func:`refine` starts from a closed partition and splits
+clusters by behaviour. While the quotient disagrees with the network on a checked word (collected,
+held-out, given or fidelity), the shortest such word ``u`` is analysed as in Rivest and Schapire: with
+``q_i`` the quotient state after ``u[:i]`` and ``r(q)`` its shortest member word, a breakpoint ``i``
+where ``r(q_i) + u[i:]`` gets the network's class on ``u`` and ``r(q_{i+1}) + u[i+1:]`` does not
+gives the suffix ``u[i+1:]``. Every cluster whose members' classes on ``member + suffix`` differ is
+split (one batched pass of the network over all members), the quotient is rebuilt, and the loop
+repeats within a budget of rounds and states. The partition stays a map from collected words to
+states, so the result keeps :attr:`Extraction.labels`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from dfalens.automata import Machine
+from dfalens.probes._checking import Candidate, Checker
+from dfalens.probes.clustering import canonical_labels
+from dfalens.probes.collection import _classes, predict
+from dfalens.probes.evidence import Evidence
+from dfalens.probes.hooks import PrefixProbe
+from dfalens.probes.probe import Probe
+from dfalens.probes.stateset import StateSet
+
+__all__ = ["Refinement", "refine", "suffix_classes", "MAX_ROUNDS", "MAX_REFINED_STATES"]
+
+MAX_ROUNDS = 40
+"""Counterexamples analysed at most by one refinement."""
+
+MAX_REFINED_STATES = 2000
+"""Clusters a refinement may reach before it stops."""
+
+FALLBACK_SUFFIXES = 32
+"""When the Rivest-Schapire suffix splits nothing, up to this many suffixes of the counterexample
+(evenly spaced) are tried together."""
+
+Word = tuple[int, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Refinement:
+    """How a refinement went.
+
+    Attributes
+    ----------
+    labels : ndarray of int, shape (n_nodes,)
+        The refined partition of the collected words (numbered by first appearance).
+    rounds : int
+        Counterexamples analysed.
+    suffixes : tuple of tuple of int
+        The suffixes that split clusters, in the order used.
+    stopped : str
+        ``"consistent"`` (no checked word separates quotient and network), ``"max_rounds"``,
+        ``"max_states"``, ``"no split"`` (a counterexample's suffixes split no cluster) or
+        ``"open"`` (the counterexample leaves the quotient's defined transitions).
+    start_clusters : int
+        Clusters of the partition refined.
+    """
+
+    labels: np.ndarray
+    rounds: int
+    suffixes: tuple[Word, ...]
+    stopped: str
+    start_clusters: int
+
+
+def suffix_classes(
+    probe: Probe | PrefixProbe, states: StateSet, suffixes: Sequence[Word]
+) -> np.ndarray:
+    """The network's class on every collected word followed by each suffix.
+
+    A :class:`Probe` continues from the collected hidden states (``len(suffix)`` batched steps); a
+    :class:`PrefixProbe` reads the whole words.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_nodes, len(suffixes))
+    """
+    n = states.n_nodes
+    out = np.empty((n, len(suffixes)), dtype=np.int64)
+    if isinstance(probe, Probe):
+        chunk = 65536
+        for s in range(0, n, chunk):
+            h0 = torch.from_numpy(np.array(states.hidden[s : s + chunk])).to(probe.device)
+            for j, suffix in enumerate(suffixes):
+                h = h0
+                for a in suffix:
+                    sym = torch.full((h.shape[0],), int(a), dtype=torch.long, device=probe.device)
+                    h = probe.step(h, sym)
+                out[s : s + chunk, j] = _classes(probe.readout(h).cpu().numpy())
+        return out
+    words, lengths = states.words_matrix()
+    rows = [tuple(r[:m]) for r, m in zip(words.tolist(), lengths.tolist(), strict=True)]
+    for j, suffix in enumerate(suffixes):
+        out[:, j] = predict(probe, [r + tuple(suffix) for r in rows])
+    return out
+
+
+def _split(labels: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """The partition ``labels`` split by equal rows of ``columns``."""
+    key = np.concatenate([labels[:, None], columns], axis=1)
+    _, inv = np.unique(key, axis=0, return_inverse=True)
+    return canonical_labels(inv.reshape(-1))
+
+
+def _representatives(labels: np.ndarray, n_states: int, runner_word) -> list[Word]:
+    """The first (shortest, nodes being breadth-first) member word of every cluster."""
+    first = np.full(n_states, -1, dtype=np.int64)
+    nodes = np.arange(labels.shape[0])
+    first[labels[::-1]] = nodes[::-1]
+    return [runner_word(int(i)) for i in first]
+
+
+def _breakpoint_suffix(
+    probe: Probe | PrefixProbe,
+    machine: Machine,
+    reps: list[Word],
+    word: Word,
+    label: int,
+) -> Word | None:
+    """Rivest-Schapire: a suffix of ``word`` that separates two words the quotient conflates; None
+    when the word leaves the quotient's defined transitions."""
+    path = [machine.start]
+    for a in word:
+        nxt = int(machine.delta[path[-1], a])
+        if nxt < 0:
+            return None
+        path.append(nxt)
+    last = reps[path[-1]]
+    if int(predict(probe, [last])[0]) == label:
+        return ()  # the cluster's own members disagree on their outputs
+    lo, hi = 0, len(word)  # the network gives ``label`` on reps[q_lo] + word[lo:], not at hi
+    while hi - lo > 1:
+        points = list(range(lo + 1, hi, max(1, -(-(hi - lo - 1) // 16))))[:16]
+        got = predict(probe, [reps[path[i]] + word[i:] for i in points])
+        for i, g in zip(points, got.tolist(), strict=True):
+            if g == label:
+                lo = i
+            else:
+                hi = i
+                break
+    return word[lo + 1 :]
+
+
+def _counterexample(checker: Checker, cand: Candidate) -> tuple[Word, int] | None:
+    samples = [s for s in (checker.held(), checker.given, *checker.long()) if s is not None]
+    states = checker.states
+    ev = Evidence(
+        states.parent,
+        states.symbol,
+        states.depth,
+        checker.pred,
+        tuple(samples),
+        tuple(states.alphabet),
+        checker.include_empty,
+    )
+    ref = cand.minimal if cand.stats.closed else cand.machine
+    assert ref is not None
+    found = ev.disagreement(ref, checker.runner)
+    return None if found is None else (tuple(found[0]), int(found[1]))
+
+
+def refine(
+    checker: Checker,
+    start: np.ndarray,
+    *,
+    max_rounds: int = MAX_ROUNDS,
+    max_states: int = MAX_REFINED_STATES,
+) -> tuple[Candidate, Refinement]:
+    """Split the clusters of ``start`` by the network's classes on distinguishing suffixes until
+    the quotient reproduces the network on every checked word, or a budget is reached.
+
+    Parameters
+    ----------
+    checker : Checker
+        Holds the collected states, the network and the checked words (it needs a probe).
+    start : ndarray of int, shape (n_nodes,)
+        The partition to refine (a closed one: refinement only splits).
+    max_rounds, max_states : int
+        Budgets: counterexamples analysed, clusters reached.
+
+    Returns
+    -------
+    (Candidate, Refinement)
+        The last quotient (scored by ``checker``) and how the refinement went.
+    """
+    probe = checker.probe
+    if probe is None:
+        raise ValueError("refinement needs the network")
+    states = checker.states
+    labels = canonical_labels(start)
+    start_clusters = int(labels.max()) + 1
+    used: list[Word] = []
+    rounds = 0
+    stopped = "max_rounds"
+    cand = checker.evaluate(labels, {"method": "refined", "round": 0})
+    while rounds < max_rounds:
+        found = _counterexample(checker, cand)
+        if found is None:
+            stopped = "consistent"
+            break
+        rounds += 1
+        word, label = found
+        n_states = cand.machine.n_states
+        reps = _representatives(labels, n_states, checker.runner.word)
+        suffix = _breakpoint_suffix(probe, cand.machine, reps, word, label)
+        if suffix is None:
+            stopped = "open"
+            break
+        tries = [[suffix]]
+        if len(word) > 0:
+            step = max(1, -(-len(word) // FALLBACK_SUFFIXES))
+            tries.append([word[i:] for i in range(0, len(word), step)] + [()])
+        new = labels
+        for group in tries:
+            group = [s for s in dict.fromkeys(group) if s not in used]
+            if not group:
+                continue
+            cols = suffix_classes(probe, states, group)
+            new = _split(labels, cols)
+            if new.max() > labels.max():
+                kept = [
+                    s
+                    for j, s in enumerate(group)
+                    if _split(labels, cols[:, j : j + 1]).max() > labels.max()
+                ]
+                used.extend(kept)
+                break
+        if new.max() == labels.max():
+            stopped = "no split"
+            break
+        labels = new
+        if int(labels.max()) + 1 > max_states:
+            stopped = "max_states"
+            break
+        cand = checker.evaluate(labels, {"method": "refined", "round": rounds})
+    else:
+        if _counterexample(checker, cand) is None:
+            stopped = "consistent"
+    if stopped == "max_states":
+        cand = checker.evaluate(labels, {"method": "refined", "round": rounds})
+    info = Refinement(labels, rounds, tuple(used), stopped, start_clusters)
+    return cand, info
