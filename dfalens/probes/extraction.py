@@ -505,7 +505,7 @@ def extract(
             final.long,
         )
     fidelity = None
-    samples = [s for s in (checker.held(), given, *checker.long()) if s is not None]
+    samples = [s for s in (checker.held(), given, *checker.long(), *checker.extra) if s is not None]
     if final.stats.closed and final.long is not None:
         fidelity = dict(final.long)
     evidence = Evidence(

@@ -23,9 +23,10 @@ import torch
 
 from dfalens.automata import Machine
 from dfalens.probes._checking import Candidate, Checker
+from dfalens.probes._pumping import pumped_words
 from dfalens.probes.clustering import canonical_labels
 from dfalens.probes.collection import _classes, predict
-from dfalens.probes.evidence import Evidence
+from dfalens.probes.evidence import Evidence, WordSample
 from dfalens.probes.hooks import PrefixProbe
 from dfalens.probes.probe import Probe
 from dfalens.probes.stateset import StateSet
@@ -37,6 +38,10 @@ MAX_ROUNDS = 40
 
 MAX_REFINED_STATES = 2000
 """Clusters a refinement may reach before it stops."""
+
+PUMPED_WORDS = 512
+"""Pumped collected words (see :mod:`dfalens.probes._pumping`) drawn as counterexample sources, and
+as many again, fresh, to validate the result."""
 
 FALLBACK_SUFFIXES = 32
 """When the Rivest-Schapire suffix splits nothing, up to this many suffixes of the counterexample
@@ -59,8 +64,10 @@ class Refinement:
         The suffixes that split clusters, in the order used.
     stopped : str
         ``"consistent"`` (no checked word separates quotient and network), ``"max_rounds"``,
-        ``"max_states"``, ``"no split"`` (a counterexample's suffixes split no cluster) or
-        ``"open"`` (the counterexample leaves the quotient's defined transitions).
+        ``"max_states"``, ``"no split"`` (a counterexample's suffixes split no cluster),
+        ``"open"`` (the counterexample leaves the quotient's defined transitions) or
+        ``"not validated"`` (consistent on the words it refined on, but not on the fresh
+        validation words).
     start_clusters : int
         Clusters of the partition refined.
     """
@@ -150,8 +157,10 @@ def _breakpoint_suffix(
     return word[lo + 1 :]
 
 
-def _counterexample(checker: Checker, cand: Candidate) -> tuple[Word, int] | None:
-    samples = [s for s in (checker.held(), checker.given, *checker.long()) if s is not None]
+def _counterexample(
+    checker: Checker, cand: Candidate, more: Sequence[WordSample] = ()
+) -> tuple[Word, int] | None:
+    samples = [s for s in (checker.held(), checker.given, *checker.long(), *more) if s is not None]
     states = checker.states
     ev = Evidence(
         states.parent,
@@ -191,6 +200,14 @@ def refine(
     -------
     (Candidate, Refinement)
         The last quotient (scored by ``checker``) and how the refinement went.
+
+    Notes
+    -----
+    Counterexamples come from the checker's words and from pumped collected words (segments
+    repeated, see :mod:`dfalens.probes._pumping`), which reach the longer words where a machine
+    fitted to a counting network fails. Afterwards a fresh draw of pumped words is added to
+    ``checker.extra``: every later consistency decision (this candidate's and the others') must
+    also reproduce the network on those words, which the refinement never saw.
     """
     probe = checker.probe
     if probe is None:
@@ -201,9 +218,11 @@ def refine(
     used: list[Word] = []
     rounds = 0
     stopped = "max_rounds"
+    pumped = pumped_words(states, probe, PUMPED_WORDS, np.random.default_rng(checker.seed + 4))
+    more = [] if pumped is None else [pumped]
     cand = checker.evaluate(labels, {"method": "refined", "round": 0})
     while rounds < max_rounds:
-        found = _counterexample(checker, cand)
+        found = _counterexample(checker, cand, more)
         if found is None:
             stopped = "consistent"
             break
@@ -243,9 +262,15 @@ def refine(
             break
         cand = checker.evaluate(labels, {"method": "refined", "round": rounds})
     else:
-        if _counterexample(checker, cand) is None:
+        if _counterexample(checker, cand, more) is None:
             stopped = "consistent"
     if stopped == "max_states":
         cand = checker.evaluate(labels, {"method": "refined", "round": rounds})
+    # validation on words the refinement never saw: a fresh draw of pumped words
+    fresh = pumped_words(states, probe, PUMPED_WORDS, np.random.default_rng(checker.seed + 5))
+    if fresh is not None:
+        checker.extra.append(WordSample("validation", fresh.words, fresh.lengths, fresh.network))
+        if stopped == "consistent" and not checker.reproduces(cand):
+            stopped = "not validated"
     info = Refinement(labels, rounds, tuple(used), stopped, start_clusters)
     return cand, info
