@@ -365,7 +365,8 @@ def extract(
        scores best, or one cluster) is split by the network's classes on distinguishing suffixes
        of counterexamples until the quotient reproduces every checked word, or a budget (40
        counterexamples, 2,000 clusters) stops it. ``settings["path"]`` is
-       ``"white-box+refined"`` when the refined partition is the result, and
+       ``"white-box+refined"`` when the refined partition is the result (only when it is
+       consistent; else the candidate of step 7 stays the result), and
        ``settings["refinement"]`` records the rounds, suffixes and why it stopped. The
        counterexamples come from the checked words themselves, so a refined result is consistent
        on them by construction; its fidelity words and held-out words are still the network's.
@@ -733,8 +734,8 @@ def _auto(
 def _refined(
     checker: Checker, chosen: Candidate, tried: list[Candidate], settings: dict[str, Any]
 ) -> tuple[Candidate, dict[str, Any]]:
-    """Refine the chosen partition (a closed one) by the network's answers; keep the refined
-    candidate when it beats the chosen one."""
+    """Refine the chosen partition (a closed one) by the network's answers; the refined candidate
+    is the result only when it is consistent."""
     closed = [c for c in tried if c.stats.closed]
     if chosen.stats.closed:
         start = chosen.labels
@@ -751,14 +752,12 @@ def _refined(
         "clusters": cand.machine.n_states,
     }
     settings["trace"] = settings["trace"] + [cand.entry]
-    best = checker.choose([cand, chosen])
-    if best is cand:
-        settings.update(
-            path="white-box+refined",
-            consistent=checker.reproduces(cand),
-            heldout=cand.heldout,
-        )
-    return best, settings
+    if not checker.reproduces(cand):
+        # an unfinished refinement is no better explanation than the clustering it started from
+        settings["consistent"] = checker.reproduces(chosen)  # validation words may have been added
+        return chosen, settings
+    settings.update(path="white-box+refined", consistent=True, heldout=cand.heldout)
+    return cand, settings
 
 
 def _black_box(
