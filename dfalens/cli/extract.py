@@ -303,9 +303,11 @@ def _summary(ex: Any, description: str, tv: Any, task: str | None) -> list[str]:
     "--json", "as_json", is_flag=True, help="Print one JSON object instead of the summary."
 )
 @click.option(
-    "--include-empty",
-    is_flag=True,
-    help="Count the network's output on the empty word (ignored by default: it is untrained).",
+    "--include-empty/--exclude-empty",
+    default=None,
+    help="Count the network's output on the empty word, or not. Default: counted when the "
+    "network reads a start symbol first (--bos, or one found in the checkpoint), where the empty "
+    "word is a trained word; ignored otherwise (an output before any input is untrained).",
 )
 @click.option("--alphabet", help="Symbol names, e.g. 01 or 'a,b' (default: from the checkpoint).")
 @click.option("--readout", help="Key of the output layer's weight when it cannot be found alone.")
@@ -366,7 +368,7 @@ def extract(
     absolute_eps: bool,
     output: Path | None,
     as_json: bool,
-    include_empty: bool,
+    include_empty: bool | None,
     alphabet: str | None,
     readout: str | None,
     nonlinearity: str | None,

@@ -16,11 +16,17 @@ import numpy as np
 
 from dfalens.automata import run
 from dfalens.probes._oracles import pad
+from dfalens.probes._pumping import pump
 from dfalens.probes.blackbox import Classifier, Learned, learn
 from dfalens.probes.evidence import Evidence, WordSample
-from dfalens.probes.wordlists import sample_like
+from dfalens.probes.wordlists import padded, sample_like
 
 __all__ = ["BlackBoxResult", "learn_path"]
+
+PUMPED_WORDS = 512
+"""Check words with segments repeated (see :mod:`dfalens.probes._pumping`) that validate the
+learned machine: a sampling oracle alone passes a machine that counts only as far as the check
+words go."""
 
 DEFAULT_MAX_STATES = 1000
 """Largest hypothesis the black-box path builds unless ``max_states`` says otherwise."""
@@ -103,7 +109,8 @@ def learn_path(
 
     ``consistent`` is False when a budget stopped the learner or the machine disagrees with the
     classifier on more than ``tolerance`` of the counted check words (the empty word counted only
-    with ``include_empty``) or of the random words of any fidelity length.
+    with ``include_empty``), of the random words of any fidelity length, or of the pumped check
+    words (``settings["pumped"]``: check words with segments repeated).
     """
     learned = learn(
         classifier,
@@ -118,10 +125,28 @@ def learn_path(
     long = []
     if fidelity_words > 0:
         long = _fidelity_samples(classifier, encoded, fidelity_lengths, fidelity_words, seed)
+    rows: list[tuple[int, ...]] = []
+    labels = []
+    for arr, lab in learned.checked:
+        rows += [tuple(r[r >= 0].tolist()) for r in arr]
+        labels.append(lab)
+    pumped = pump(
+        rows,
+        np.concatenate(labels) if labels else np.zeros(0, np.int64),
+        PUMPED_WORDS,
+        np.random.default_rng(seed + 5),
+    )
+    if pumped:
+        mat, lens = padded(pumped)
+        long.append(WordSample("pumped", mat, lens, classifier(pumped)))
+    pumped_ok = None
+    if pumped:
+        r, t = _agreement(long[-1:], learned, True)
+        pumped_ok = r / t if t else 1.0
     fidelity = None
-    if long:
+    if long and fidelity_words > 0:
         fidelity = {}
-        for length, sample in zip(fidelity_lengths, long, strict=True):
+        for length, sample in zip(fidelity_lengths, long, strict=False):
             r, t = _agreement((sample,), learned, True)
             fidelity[int(length)] = r / t if t else 1.0
     right, total = _agreement(samples, learned, include_empty)
@@ -136,6 +161,7 @@ def learn_path(
         and agreement >= ok
         and (words_agreement is None or words_agreement >= ok)
         and all(v >= ok for v in (fidelity or {}).values())
+        and (pumped_ok is None or pumped_ok >= ok)
     )
     empty = np.zeros(0, dtype=np.int64)
     evidence = Evidence(
@@ -159,6 +185,7 @@ def learn_path(
         "stopped": learned.stopped,
         "budget_hit": learned.budget_hit,
         "heldout": None,
+        "pumped": pumped_ok,
         "trace": [],
     }
     return BlackBoxResult(

@@ -19,7 +19,7 @@ from dfalens.probes.probe import Probe
 from dfalens.probes.stateset import StateSet
 from dfalens.probes.wordlists import padded
 
-__all__ = ["pumped_words"]
+__all__ = ["pump", "pumped_words"]
 
 
 def _pump(word: list[int], rng: np.random.Generator) -> tuple[int, ...]:
@@ -39,23 +39,32 @@ def _pump(word: list[int], rng: np.random.Generator) -> tuple[int, ...]:
     )
 
 
+def pump(
+    rows: list[tuple[int, ...]], classes: np.ndarray, n_words: int, rng: np.random.Generator
+) -> list[tuple[int, ...]]:
+    """Up to ``n_words`` distinct pumped words from ``rows`` (words of length >= 2 only; half of the
+    picks among the words of the rarest class)."""
+    keep = np.flatnonzero(np.fromiter((len(r) >= 2 for r in rows), dtype=bool, count=len(rows)))
+    if keep.size == 0 or n_words <= 0:
+        return []
+    cls = classes[keep]
+    labels, counts = np.unique(cls, return_counts=True)
+    rare = keep[cls == labels[np.argmin(counts)]]
+    picks = np.concatenate(
+        [rng.choice(rare, size=n_words // 2), rng.choice(keep, size=n_words - n_words // 2)]
+    )
+    return list(dict.fromkeys(_pump(list(rows[i]), rng) for i in picks.tolist()))
+
+
 def pumped_words(
     states: StateSet, probe: Probe | PrefixProbe, n_words: int, rng: np.random.Generator
 ) -> WordSample | None:
-    """``n_words`` pumped collected words (half of them from words of the network's rarest class
-    among words of length >= 2) with the network's class on each; None when no word is long
-    enough."""
-    pool = np.flatnonzero(states.depth >= 2)
-    if pool.size == 0 or n_words <= 0:
-        return None
-    pred = states.predicted[pool]
-    classes, counts = np.unique(pred, return_counts=True)
-    rare = pool[pred == classes[np.argmin(counts)]]
-    picks = np.concatenate(
-        [rng.choice(rare, size=n_words // 2), rng.choice(pool, size=n_words - n_words // 2)]
-    )
+    """``n_words`` pumped collected words (see :func:`pump`) with the network's class on each;
+    None when no word is long enough."""
     words, lengths = states.words_matrix()
-    rows = [_pump(words[i, : int(lengths[i])].tolist(), rng) for i in picks.tolist()]
-    rows = list(dict.fromkeys(rows))
-    mat, lens = padded(rows)
-    return WordSample("pumped", mat, lens, predict(probe, rows))
+    rows = [tuple(r[:m]) for r, m in zip(words.tolist(), lengths.tolist(), strict=True)]
+    pumped = pump(rows, states.predicted, n_words, rng)
+    if not pumped:
+        return None
+    mat, lens = padded(pumped)
+    return WordSample("pumped", mat, lens, predict(probe, pumped))

@@ -746,7 +746,7 @@ def _refined(
     cand, info = refine(checker, start)
     settings["refinement"] = {
         "rounds": info.rounds,
-        "suffixes": [word_text(s, tuple(checker.states.alphabet)) for s in info.suffixes],
+        "suffixes": [_short(word_text(s, tuple(checker.states.alphabet))) for s in info.suffixes],
         "stopped": info.stopped,
         "start_clusters": info.start_clusters,
         "clusters": cand.machine.n_states,
@@ -758,6 +758,13 @@ def _refined(
         return chosen, settings
     settings.update(path="white-box+refined", consistent=True, heldout=cand.heldout)
     return cand, settings
+
+
+def _short(text: str | None, limit: int = 40) -> str | None:
+    """A word's text, cut to ``limit`` characters with its length said."""
+    if text is None or len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _black_box(

@@ -43,6 +43,11 @@ PUMPED_WORDS = 512
 """Pumped collected words (see :mod:`dfalens.probes._pumping`) drawn as counterexample sources, and
 as many again, fresh, to validate the result."""
 
+FALLBACK_MAX_LEN = 4
+"""The fallback suffixes are tried only for counterexamples at most this many times longer than the
+collected words (a long fidelity word that the suffix misses is a network that changes its mind at
+long lengths, which splitting the collected words cannot explain)."""
+
 FALLBACK_SUFFIXES = 32
 """When the Rivest-Schapire suffix splits nothing, up to this many suffixes of the counterexample
 (evenly spaced) are tried together."""
@@ -235,7 +240,7 @@ def refine(
             stopped = "open"
             break
         tries = [[suffix]]
-        if len(word) > 0:
+        if 0 < len(word) <= FALLBACK_MAX_LEN * max(1, int(states.depth.max())):
             step = max(1, -(-len(word) // FALLBACK_SUFFIXES))
             tries.append([word[i:] for i in range(0, len(word), step)] + [()])
         new = labels
