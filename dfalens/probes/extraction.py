@@ -365,8 +365,9 @@ def extract(
        scores best, or one cluster) is split by the network's classes on distinguishing suffixes
        of counterexamples until the quotient reproduces every checked word, or a budget (40
        counterexamples, 2,000 clusters) stops it. ``settings["path"]`` is
-       ``"white-box+refined"`` when the refined partition is the result (only when it is
-       consistent; else the candidate of step 7 stays the result), and
+       ``"white-box+refined"`` when the refined partition is the result (when it is consistent,
+       or closed and ranks above the candidate of step 7 by the score below, e.g. right on every
+       short word where the network errs only on long fidelity words), and
        ``settings["refinement"]`` records the rounds, suffixes and why it stopped. The
        counterexamples come from the checked words themselves, so a refined result is consistent
        on them by construction; its fidelity words and held-out words are still the network's.
@@ -735,7 +736,8 @@ def _refined(
     checker: Checker, chosen: Candidate, tried: list[Candidate], settings: dict[str, Any]
 ) -> tuple[Candidate, dict[str, Any]]:
     """Refine the chosen partition (a closed one) by the network's answers; the refined candidate
-    is the result only when it is consistent."""
+    is the result when it is consistent, or closed and better by :meth:`Checker.score` (worst
+    agreement on the collected, held-out and given words first) than the chosen one."""
     closed = [c for c in tried if c.stats.closed]
     if chosen.stats.closed:
         start = chosen.labels
@@ -752,11 +754,13 @@ def _refined(
         "clusters": cand.machine.n_states,
     }
     settings["trace"] = settings["trace"] + [cand.entry]
-    if not checker.reproduces(cand):
-        # an unfinished refinement is no better explanation than the clustering it started from
+    ok = checker.reproduces(cand)
+    if not ok and not (cand.stats.closed and checker.score(cand) > checker.score(chosen)):
+        # an unfinished refinement that explains no more than the clustering it started from
         settings["consistent"] = checker.reproduces(chosen)  # validation words may have been added
         return chosen, settings
-    settings.update(path="white-box+refined", consistent=True, heldout=cand.heldout)
+    settings.update(path="white-box+refined", consistent=ok, heldout=cand.heldout)
+    settings.update({k: cand.entry.get(k) for k in ("method", "eps", "eps_abs")})
     return cand, settings
 
 

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from dfalens.automata import Machine
+from dfalens.automata import Machine, run
 from dfalens.probes._checking import Candidate, Checker
 from dfalens.probes._pumping import pumped_words
 from dfalens.probes.clustering import canonical_labels
 from dfalens.probes.collection import _classes, predict
-from dfalens.probes.evidence import Evidence, WordSample
+from dfalens.probes.evidence import TreeRunner, WordSample
 from dfalens.probes.hooks import PrefixProbe
 from dfalens.probes.probe import Probe
 from dfalens.probes.stateset import StateSet
@@ -43,10 +43,11 @@ PUMPED_WORDS = 512
 """Pumped collected words (see :mod:`dfalens.probes._pumping`) drawn as counterexample sources, and
 as many again, fresh, to validate the result."""
 
-FALLBACK_MAX_LEN = 4
-"""The fallback suffixes are tried only for counterexamples at most this many times longer than the
-collected words (a long fidelity word that the suffix misses is a network that changes its mind at
-long lengths, which splitting the collected words cannot explain)."""
+MAX_COUNTEREXAMPLE_LEN = 4
+"""Counterexamples are taken only among checked words at most this many times longer than the
+collected words. A disagreement on a much longer word (a fidelity word) is a network that changes
+its mind at long lengths, which splitting the collected words cannot explain; it still counts
+against consistency."""
 
 FALLBACK_SUFFIXES = 32
 """When the Rivest-Schapire suffix splits nothing, up to this many suffixes of the counterexample
@@ -69,8 +70,10 @@ class Refinement:
         The suffixes that split clusters, in the order used.
     stopped : str
         ``"consistent"`` (no checked word separates quotient and network), ``"max_rounds"``,
-        ``"max_states"``, ``"no split"`` (a counterexample's suffixes split no cluster),
-        ``"open"`` (the counterexample leaves the quotient's defined transitions) or
+        ``"long words"`` (it reproduces the network on every word short enough to refine on,
+        but not on some longer fidelity word), ``"max_states"``, ``"no split"`` (the suffixes of none of the shortest counterexamples
+        split a cluster), ``"open"`` (those that could not be analysed left the quotient's defined
+        transitions) or
         ``"not validated"`` (consistent on the words it refined on, but not on the fresh
         validation words).
     start_clusters : int
@@ -162,24 +165,82 @@ def _breakpoint_suffix(
     return word[lo + 1 :]
 
 
-def _counterexample(
-    checker: Checker, cand: Candidate, more: Sequence[WordSample] = ()
-) -> tuple[Word, int] | None:
-    samples = [s for s in (checker.held(), checker.given, *checker.long(), *more) if s is not None]
-    states = checker.states
-    ev = Evidence(
-        states.parent,
-        states.symbol,
-        states.depth,
-        checker.pred,
-        tuple(samples),
-        tuple(states.alphabet),
-        checker.include_empty,
-    )
+def _counterexamples(
+    checker: Checker,
+    cand: Candidate,
+    more: Sequence[WordSample] = (),
+    limit: int = 8,
+    longest: int | None = None,
+) -> list[tuple[Word, int]]:
+    """The shortest checked words (up to ``limit`` from the tree and from each sample, none longer
+    than ``longest``) on which the candidate and the network differ, with the network's class,
+    shortest first."""
     ref = cand.minimal if cand.stats.closed else cand.machine
     assert ref is not None
-    found = ev.disagreement(ref, checker.runner)
-    return None if found is None else (tuple(found[0]), int(found[1]))
+    found: list[tuple[int, Word, int]] = []
+    tree_ok = checker.voters
+    bad = np.flatnonzero(tree_ok & (checker.tree_outputs(ref) != checker.pred))
+    if bad.size:
+        bad = bad[np.argsort(checker.states.depth[bad], kind="stable")[:limit]]
+        for i in bad.tolist():
+            w = checker.runner.word(i)
+            found.append((len(w), w, int(checker.pred[i])))
+    samples = [s for s in (checker.held(), checker.given, *checker.long(), *more) if s is not None]
+    for sample in samples:
+        if sample.words.shape[0] == 0:
+            continue
+        counted = sample.lengths >= (0 if checker.include_empty else 1)
+        if longest is not None:
+            counted &= sample.lengths <= longest
+        bad = np.flatnonzero(counted & (run(ref, sample.words) != sample.network))
+        bad = bad[np.argsort(sample.lengths[bad], kind="stable")[:limit]]
+        for i in bad.tolist():
+            w = sample.word(i)
+            found.append((len(w), w, int(sample.network[i])))
+    found.sort()
+    return [(w, y) for _, w, y in dict.fromkeys(found)]
+
+
+def _split_by_counterexamples(
+    probe: Probe | PrefixProbe,
+    states: StateSet,
+    cand: Candidate,
+    labels: np.ndarray,
+    cexs: list[tuple[Word, int]],
+    used: list[Word],
+) -> tuple[np.ndarray, list[Word], str]:
+    """Split ``labels`` by the suffixes of the first counterexample whose analysis splits a
+    cluster: its Rivest-Schapire suffix, else (for words not much longer than the collected ones)
+    up to FALLBACK_SUFFIXES of its suffixes. Returns the new labels, the suffixes that split (empty
+    when none did) and why nothing split ("open" or "no split")."""
+    reps = _representatives(
+        labels, cand.machine.n_states, TreeRunner(states.parent, states.symbol, states.depth).word
+    )
+    depth = max(1, int(states.depth.max()))
+    reason = "no split"
+    for word, label in cexs:
+        suffix = _breakpoint_suffix(probe, cand.machine, reps, word, label)
+        if suffix is None:
+            reason = "open"
+            continue
+        tries = [[suffix]]
+        if 0 < len(word) <= MAX_COUNTEREXAMPLE_LEN * depth:
+            step = max(1, -(-len(word) // FALLBACK_SUFFIXES))
+            tries.append([word[i:] for i in range(0, len(word), step)] + [()])
+        for group in tries:
+            group = [s for s in dict.fromkeys(group) if s not in used]
+            if not group:
+                continue
+            cols = suffix_classes(probe, states, group)
+            new = _split(labels, cols)
+            if new.max() > labels.max():
+                kept = [
+                    s
+                    for j, s in enumerate(group)
+                    if _split(labels, cols[:, j : j + 1]).max() > labels.max()
+                ]
+                return new, kept, ""
+    return labels, [], reason
 
 
 def refine(
@@ -226,49 +287,25 @@ def refine(
     pumped = pumped_words(states, probe, PUMPED_WORDS, np.random.default_rng(checker.seed + 4))
     more = [] if pumped is None else [pumped]
     cand = checker.evaluate(labels, {"method": "refined", "round": 0})
+    longest = MAX_COUNTEREXAMPLE_LEN * max(1, int(states.depth.max()))
     while rounds < max_rounds:
-        found = _counterexample(checker, cand, more)
-        if found is None:
-            stopped = "consistent"
+        cexs = _counterexamples(checker, cand, more, longest=longest)
+        if not cexs:
+            stopped = "consistent" if not _counterexamples(checker, cand, more) else "long words"
             break
         rounds += 1
-        word, label = found
-        n_states = cand.machine.n_states
-        reps = _representatives(labels, n_states, checker.runner.word)
-        suffix = _breakpoint_suffix(probe, cand.machine, reps, word, label)
-        if suffix is None:
-            stopped = "open"
+        new, kept, stopped = _split_by_counterexamples(probe, states, cand, labels, cexs, used)
+        if not kept:
             break
-        tries = [[suffix]]
-        if 0 < len(word) <= FALLBACK_MAX_LEN * max(1, int(states.depth.max())):
-            step = max(1, -(-len(word) // FALLBACK_SUFFIXES))
-            tries.append([word[i:] for i in range(0, len(word), step)] + [()])
-        new = labels
-        for group in tries:
-            group = [s for s in dict.fromkeys(group) if s not in used]
-            if not group:
-                continue
-            cols = suffix_classes(probe, states, group)
-            new = _split(labels, cols)
-            if new.max() > labels.max():
-                kept = [
-                    s
-                    for j, s in enumerate(group)
-                    if _split(labels, cols[:, j : j + 1]).max() > labels.max()
-                ]
-                used.extend(kept)
-                break
-        if new.max() == labels.max():
-            stopped = "no split"
-            break
+        used.extend(kept)
         labels = new
         if int(labels.max()) + 1 > max_states:
             stopped = "max_states"
             break
         cand = checker.evaluate(labels, {"method": "refined", "round": rounds})
     else:
-        if _counterexample(checker, cand, more) is None:
-            stopped = "consistent"
+        if not _counterexamples(checker, cand, more, longest=longest):
+            stopped = "consistent" if not _counterexamples(checker, cand, more) else "long words"
     if stopped == "max_states":
         cand = checker.evaluate(labels, {"method": "refined", "round": rounds})
     # validation on words the refinement never saw: a fresh draw of pumped words
