@@ -242,6 +242,14 @@ def _summary(ex: Any, description: str, tv: Any, task: str | None) -> list[str]:
         tried = len(s.get("trace", []))
         how += f"; {strategy} strategy, {tried} candidate{'' if tried == 1 else 's'} tried"
     lines.append(f"method: {how}")
+    refinement = s.get("refinement")
+    if refinement is not None:
+        used = "used" if s.get("path") == "white-box+refined" else "not used"
+        lines.append(
+            f"refinement ({used}): {refinement['start_clusters']} -> {refinement['clusters']} "
+            f"clusters in {refinement['rounds']} rounds by the network's answers on "
+            f"{len(refinement['suffixes'])} suffixes; stopped: {refinement['stopped']}"
+        )
     if ex.fidelity is None:
         lines.append("fidelity: n/a (the extraction is not closed)")
     else:

@@ -9,12 +9,12 @@ classifier's label.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from dfalens.automata import run
+from dfalens.automata import Machine, minimize, run
 from dfalens.probes._oracles import pad
 from dfalens.probes._pumping import pump
 from dfalens.probes.blackbox import Classifier, Learned, learn
@@ -93,6 +93,22 @@ def _agreement(
     return right, total
 
 
+def _free_start(m: Machine, n_classes: int) -> Machine:
+    """When no transition re-enters the start state, its output is the empty word's alone; with
+    the empty word ignored it is a don't-care: the class that makes the minimal machine smallest
+    (ties keep the learned one)."""
+    if np.any(m.delta == m.start):
+        return m
+    best = m
+    for c in range(n_classes):
+        output = m.output.copy()
+        output[m.start] = c
+        alt = minimize(Machine(m.delta, output, m.start, m.alphabet, m.state_names))
+        if alt.n_states < best.n_states:
+            best = alt
+    return best
+
+
 def learn_path(
     classifier: Classifier,
     *,
@@ -119,6 +135,11 @@ def learn_path(
         max_states=DEFAULT_MAX_STATES if max_states is None else max_states,
         seed=seed,
     )
+    if not include_empty:
+        top = max([int(lab.max(initial=0)) for _, lab in learned.checked] + [1])
+        machine = _free_start(learned.machine, top + 1)
+        if machine is not learned.machine:
+            learned = replace(learned, machine=machine)
     encoded = [] if words is None else list(dict.fromkeys(classifier.encode(words)))
     n_given = len(encoded)
     samples = _samples(learned, n_given)

@@ -760,7 +760,6 @@ def _refined(
         settings["consistent"] = checker.reproduces(chosen)  # validation words may have been added
         return chosen, settings
     settings.update(path="white-box+refined", consistent=ok, heldout=cand.heldout)
-    settings.update({k: cand.entry.get(k) for k in ("method", "eps", "eps_abs")})
     return cand, settings
 
 

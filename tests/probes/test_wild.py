@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from dfalens.automata import Machine, equivalent, run
+from dfalens.cli.extract import _summary
 from dfalens.probes import (
     Probe,
     collect,
@@ -213,3 +214,23 @@ def test_the_empty_word_counts_when_the_network_reads_a_start_symbol() -> None:
     assert extract(without, max_len=3, fidelity_lengths=()).settings["include_empty"] is False
     forced = extract(with_bos, max_len=3, fidelity_lengths=(), include_empty=False)
     assert forced.settings["include_empty"] is False
+
+
+def test_a_refined_extraction_is_summarised_by_the_cli() -> None:
+    # parity up to length 5, then 0: no clustering is consistent, refinement finds the 11 states
+    def step(h: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        return torch.stack([(h[:, 0] + s) % 2, h[:, 1] + 1], dim=1)
+
+    def readout(h: torch.Tensor) -> torch.Tensor:
+        odd = ((h[:, 0] > 0.5) & (h[:, 1] <= 5)).float()[:, None]
+        return torch.cat([1 - odd, odd], dim=1)
+
+    probe = from_step(torch.zeros(2), step, readout, alphabet="01")
+    ex = extract(probe, max_len=6, k_range=range(2, 8))
+    assert ex.settings["path"] == "white-box+refined" and ex.consistent
+    refinement = ex.settings["refinement"]
+    assert refinement["stopped"] == "consistent" and refinement["clusters"] == ex.n_raw
+    assert ex.labels.shape == (collect(probe, 6).n_nodes,)
+    lines = _summary(ex, "hand-made", None, None)
+    assert any(line.startswith("refinement (used)") for line in lines)
+    assert ex.to_dict()["settings"]["path"] == "white-box+refined"
