@@ -368,9 +368,14 @@ def extract(
        ``"white-box+refined"`` when the refined partition is the result (when it is consistent,
        or closed and ranks above the candidate of step 7 by the score below, e.g. right on every
        short word where the network errs only on long fidelity words), and
-       ``settings["refinement"]`` records the rounds, suffixes and why it stopped. The
-       counterexamples come from the checked words themselves, so a refined result is consistent
-       on them by construction; its fidelity words and held-out words are still the network's.
+       ``settings["refinement"]`` records the rounds, suffixes and why it stopped.
+       Counterexamples are the shortest disagreeing words among the collected, held-out, given
+       and fidelity words no longer than 4 x ``max_len``, and pumped collected words (segments
+       repeated, which reach where a machine fitted to a counting network fails); a refined
+       result fits those by construction, so a fresh draw of pumped words, never used as
+       counterexamples, is added to the checked words (``evidence`` holds it) and every
+       consistency decision after refinement must also pass it. Longer fidelity words are never
+       counterexamples but still count against consistency.
     7. The result, among all candidates tried: the first closed consistent one; else the
        consistent open one with the fewest states; else the first closed candidate that reproduces
        the collected words with held-out agreement within one word of the best such (a network that
