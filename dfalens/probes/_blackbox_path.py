@@ -165,9 +165,10 @@ def learn_path(
         r, t = _agreement(long[-1:], learned, True)
         pumped_ok = r / t if t else 1.0
     fidelity = None
-    if long and fidelity_words > 0:
+    n_fidelity = len(long) - bool(pumped)
+    if n_fidelity:
         fidelity = {}
-        for length, sample in zip(fidelity_lengths, long, strict=False):
+        for length, sample in zip(fidelity_lengths, long[:n_fidelity], strict=True):
             r, t = _agreement((sample,), learned, True)
             fidelity[int(length)] = r / t if t else 1.0
     right, total = _agreement(samples, learned, include_empty)

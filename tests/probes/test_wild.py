@@ -14,6 +14,7 @@ from torch import nn
 
 from dfalens.automata import Machine, equivalent, run
 from dfalens.cli.extract import _summary
+from dfalens.errors import ConfigError
 from dfalens.probes import (
     Probe,
     collect,
@@ -30,6 +31,7 @@ from dfalens.probes.verdicts import exit_code
 
 # "the a's minus the b's is a multiple of 3" over a, b, c: three states, c does nothing
 MOD3 = Machine([[1, 2, 0], [2, 0, 1], [0, 1, 2]], [1, 0, 0], 0, ("a", "b", "c"))
+PARITY_AB = Machine([[0, 1], [1, 0]], [0, 1], 0, ("a", "b"))
 # "contains ab" over a, b, c
 CONTAINS_AB = Machine([[1, 0, 0], [1, 2, 0], [2, 2, 2]], [0, 0, 1], 0, ("a", "b", "c"))
 
@@ -234,3 +236,21 @@ def test_a_refined_extraction_is_summarised_by_the_cli() -> None:
     lines = _summary(ex, "hand-made", None, None)
     assert any(line.startswith("refinement (used)") for line in lines)
     assert ex.to_dict()["settings"]["path"] == "white-box+refined"
+
+
+def test_black_box_budget_and_settings() -> None:
+    clf = from_classifier(lambda ws: [anbn(tuple(w)) for w in ws], "ab")
+    ex = extract(clf, max_states=3, fidelity_lengths=())
+    s = ex.settings
+    assert s["path"] == "black-box" and s["budget_hit"] and s["stopped"] == "max_states"
+    assert not ex.consistent and exit_code(ex) == 4
+    assert s["include_empty"] is False and ex.fidelity is None and ex.labels.size == 0
+    with pytest.raises(ConfigError, match="Classifier has none"):
+        extract(clf, method="kmeans")
+    # parity with a wrong answer on one word: the verdict names the classifier's word
+    wrong = (1, 1, 0, 1)
+    odd = from_classifier(lambda ws: [(sum(w) + (tuple(w) == wrong)) % 2 for w in ws], "ab")
+    ex = extract(odd, words=[wrong, (0, 1)], max_len=3)
+    assert not equivalent(ex.minimal, PARITY_AB).equal or not ex.consistent
+    tv = verdict(ex, PARITY_AB, odd)
+    assert tv.exit_code == 3 and tv.network_word == wrong
