@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from dfalens.probes.collection import predict
-from dfalens.probes.evidence import WordSample
+from dfalens.probes.evidence import TreeRunner, WordSample
 from dfalens.probes.hooks import PrefixProbe
 from dfalens.probes.probe import Probe
 from dfalens.probes.stateset import StateSet
@@ -60,11 +60,19 @@ def pumped_words(
     states: StateSet, probe: Probe | PrefixProbe, n_words: int, rng: np.random.Generator
 ) -> WordSample | None:
     """``n_words`` pumped collected words (see :func:`pump`) with the network's class on each;
-    None when no word is long enough."""
-    words, lengths = states.words_matrix()
-    rows = [tuple(r[:m]) for r, m in zip(words.tolist(), lengths.tolist(), strict=True)]
-    pumped = pump(rows, states.predicted, n_words, rng)
-    if not pumped:
+    None when no word is long enough. Only the picked words are read off the tree, so a
+    collection of millions of words costs no more than a small one."""
+    pool = np.flatnonzero(states.depth >= 2)
+    if pool.size == 0 or n_words <= 0:
         return None
+    pred = states.predicted[pool]
+    labels, counts = np.unique(pred, return_counts=True)
+    rare = pool[pred == labels[np.argmin(counts)]]
+    picks = np.concatenate(
+        [rng.choice(rare, size=n_words // 2), rng.choice(pool, size=n_words - n_words // 2)]
+    )
+    runner = TreeRunner(states.parent, states.symbol, states.depth)
+    rows = [runner.word(int(i)) for i in picks.tolist()]
+    pumped = list(dict.fromkeys(_pump(list(r), rng) for r in rows))
     mat, lens = padded(pumped)
     return WordSample("pumped", mat, lens, predict(probe, pumped))
