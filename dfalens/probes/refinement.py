@@ -15,7 +15,7 @@ states, so the result keeps :attr:`Extraction.labels`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -126,11 +126,12 @@ def _split(labels: np.ndarray, columns: np.ndarray) -> np.ndarray:
     return canonical_labels(inv.reshape(-1))
 
 
-def _representatives(labels: np.ndarray, n_states: int, runner_word) -> list[Word]:
+def _representatives(
+    labels: np.ndarray, n_states: int, runner_word: Callable[[int], Word]
+) -> list[Word]:
     """The first (shortest, nodes being breadth-first) member word of every cluster."""
-    first = np.full(n_states, -1, dtype=np.int64)
-    nodes = np.arange(labels.shape[0])
-    first[labels[::-1]] = nodes[::-1]
+    ids, first = np.unique(labels, return_index=True)
+    assert ids.size == n_states
     return [runner_word(int(i)) for i in first]
 
 
