@@ -245,6 +245,14 @@ def _summary(ex: Any, description: str, tv: Any, task: str | None) -> list[str]:
         tried = len(s.get("trace", []))
         how += f"; {strategy} strategy, {tried} candidate{'' if tried == 1 else 's'} tried"
     lines.append(f"method: {how}")
+    refinement = s.get("refinement")
+    if refinement is not None:
+        used = "used" if s.get("path") == "white-box+refined" else "not used"
+        lines.append(
+            f"refinement ({used}): {refinement['start_clusters']} -> {refinement['clusters']} "
+            f"clusters in {refinement['rounds']} rounds by the network's answers on "
+            f"{len(refinement['suffixes'])} suffixes; stopped: {refinement['stopped']}"
+        )
     if ex.fidelity is None:
         lines.append("fidelity: n/a (the extraction is not closed)")
     else:
@@ -316,9 +324,11 @@ def _summary(ex: Any, description: str, tv: Any, task: str | None) -> list[str]:
     "--json", "as_json", is_flag=True, help="Print one JSON object instead of the summary."
 )
 @click.option(
-    "--include-empty",
-    is_flag=True,
-    help="Count the network's output on the empty word (ignored by default: it is untrained).",
+    "--include-empty/--exclude-empty",
+    default=None,
+    help="Count the network's output on the empty word, or not. Default: counted when the "
+    "network reads a start symbol first (--bos, or one found in the checkpoint), where the empty "
+    "word is a trained word; ignored otherwise (an output before any input is untrained).",
 )
 @click.option("--alphabet", help="Symbol names, e.g. 01 or 'a,b' (default: from the checkpoint).")
 @click.option("--readout", help="Key of the output layer's weight when it cannot be found alone.")
@@ -380,7 +390,7 @@ def extract(
     absolute_eps: bool,
     output: Path | None,
     as_json: bool,
-    include_empty: bool,
+    include_empty: bool | None,
     alphabet: str | None,
     readout: str | None,
     nonlinearity: str | None,

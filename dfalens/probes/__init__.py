@@ -29,7 +29,7 @@ from dfalens.probes.collection import (
     predict,
 )
 from dfalens.probes.evidence import Evidence, WordSample
-from dfalens.probes.extraction import Extraction, extract
+from dfalens.probes.extraction import Extraction, empty_word_counts, extract
 from dfalens.probes.hooks import PrefixProbe, from_nnsight, from_transformer_lens
 from dfalens.probes.inference import from_state_dict, infer_stack
 from dfalens.probes.loading import (
@@ -43,12 +43,17 @@ from dfalens.probes.loading import (
 from dfalens.probes.module_records import ModuleRecord, module_record
 from dfalens.probes.probe import Probe, as_alphabet, from_model, from_module, from_step
 from dfalens.probes.quotients import QuotientStats, quotient
+from dfalens.probes.refinement import Refinement, refine, suffix_classes
 from dfalens.probes.scaling import scale
 from dfalens.probes.stateset import StateSet
 from dfalens.probes.verdicts import TaskVerdict, verdict
 from dfalens.probes.wordlists import parse_words, read_words
 
 __all__ = [
+    "Refinement",
+    "empty_word_counts",
+    "refine",
+    "suffix_classes",
     "AssumptionWarning",
     "Assumptions",
     "Choice",

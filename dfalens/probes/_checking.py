@@ -109,6 +109,7 @@ class Checker:
         self.fidelity_lengths = tuple(int(n) for n in fidelity_lengths)
         self.fidelity_words = fidelity_words
         self._long: list[WordSample] | None = None
+        self.extra: list[WordSample] = []  # validation words added later (refinement)
 
     def tree_outputs(self, m: Machine) -> np.ndarray:
         """Output of ``m`` on every collected word, one vectorised step per depth level."""
@@ -230,12 +231,19 @@ class Checker:
         return _answers(c.minimal, self.include_empty).size < 2 <= self.network_labels().size
 
     def reproduces(self, c: Candidate) -> bool:
-        """Consistent: reproduces the network on every checked word (collected, held-out, given;
-        each within the tolerance), and is not a one-class machine for a network of several."""
+        """Consistent: reproduces the network on every checked word (collected, held-out, given,
+        fidelity and any :attr:`extra` validation words; each within the tolerance), and is not a
+        one-class machine for a network of several."""
         self.finish(c)
         checks = (c.agreement, c.heldout, c.words, *(c.long or {}).values())
         if any(v is not None and v < self.ok for v in checks):
             return False
+        ref = c.minimal if c.stats.closed else c.machine
+        assert ref is not None
+        for sample in self.extra:
+            v = self.sample_agreement(sample, ref)
+            if v is not None and v < self.ok:
+                return False
         return not self.trivial(c)
 
     def accepts(self, c: Candidate) -> bool:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -300,6 +300,10 @@ class Learned:
     stopped : str
         ``"agreed"`` (no check word separates machine and classifier), ``"max_states"`` or
         ``"max_queries"``.
+    checked : tuple of (ndarray, ndarray)
+        Every check word, as batches of ``(words padded with -1, the classifier's labels)``: the
+        user's distinct words first when given. The evidence of
+        :func:`dfalens.probes.extract` on a classifier.
     """
 
     machine: Machine
@@ -315,6 +319,7 @@ class Learned:
     disagreement: tuple[int, ...] | None
     budget_hit: bool
     stopped: str
+    checked: tuple[tuple[np.ndarray, np.ndarray], ...] = field(default=(), repr=False)
 
     @property
     def n_states(self) -> int:
@@ -460,4 +465,5 @@ def learn(
         disagreement=wrong[0][0] if wrong else None,
         budget_hit=stopped != "agreed",
         stopped=stopped,
+        checked=tuple(pool),
     )

@@ -23,10 +23,12 @@ import numpy as np
 from dfalens._files import jsonable
 from dfalens.automata import Machine, dead_states, to_dict
 from dfalens.errors import BudgetError, ConfigError
+from dfalens.probes._blackbox_path import learn_path
 from dfalens.probes._checking import Candidate, Checker, given_words
 from dfalens.probes._core import cluster_fixed
 from dfalens.probes._costs import check_cluster
 from dfalens.probes._eps import accepts_relative, pick_eps
+from dfalens.probes.blackbox import Classifier
 from dfalens.probes.clustering import (
     DEFAULT_EPS,
     METHODS,
@@ -40,7 +42,7 @@ from dfalens.probes.clustering import (
     leader_cover,
 )
 from dfalens.probes.collection import DEFAULT_MAX_STATES, collect_for_extraction
-from dfalens.probes.evidence import Evidence, WordSample
+from dfalens.probes.evidence import Evidence, WordSample, word_text
 from dfalens.probes.hooks import PrefixProbe
 from dfalens.probes.page.one import extraction_html
 from dfalens.probes.probe import Probe
@@ -48,9 +50,10 @@ from dfalens.probes.quotients import (
     MAX_NAMED_STATES,
     _state_names,
 )
+from dfalens.probes.refinement import refine
 from dfalens.probes.stateset import StateSet
 
-__all__ = ["Extraction", "extract", "EPS_LADDER", "lexicographic_order"]
+__all__ = ["Extraction", "extract", "EPS_LADDER", "lexicographic_order", "empty_word_counts"]
 
 EPS_LADDER = (0.01, 0.0178, 0.0316, 0.0562, 0.1, 0.178, 0.316, 0.562, 1.0)
 """Relative ε values the default strategy tries, smallest first (geometric, 0.01 to 1)."""
@@ -64,6 +67,15 @@ FIDELITY_LENGTHS = (100, 1000)
 @dataclass(frozen=True, eq=False)
 class Extraction:
     """The automaton extracted from a network, with the evidence for it.
+
+    ``settings["path"]`` says how: ``"white-box"`` (clustering of the collected hidden states),
+    ``"white-box+refined"`` (a clustering split further by the network's answers, see
+    :func:`dfalens.probes.refine`) or ``"black-box"`` (a :class:`~dfalens.probes.Classifier`
+    learned with L*). A black-box extraction has no hidden states: ``labels`` is empty, ``machine``
+    and ``minimal`` are the learned machine, ``closed`` is True, ``conflicts`` is ``{}``,
+    ``undefined`` is 0, ``n_raw == n_minimal``, ``agreement`` is over the learner's check words,
+    ``fidelity`` over long random words labelled by the classifier, and ``evidence`` holds those
+    words (no tree).
 
     Attributes
     ----------
@@ -96,6 +108,7 @@ class Extraction:
     settings : dict
         What produced this result: ``method``, ``eps`` (relative, or None), ``eps_abs``,
         ``relative``, ``scale``, ``max_len``, ``strategy`` ("fixed", "k-sweep" or "auto"),
+        ``path`` (see above), ``refinement`` (when one ran: rounds, suffixes, why it stopped),
         ``consistent`` (as :attr:`consistent`), ``heldout`` (agreement on the held-out words, or
         None), ``words`` (how many words were given, or None), ``collection`` (which states were
         collected: all words up to ``max_len``, the prefixes of the given words and their
@@ -209,10 +222,27 @@ def lexicographic_order(states: StateSet) -> np.ndarray:
     return np.lexsort(words.T[::-1])
 
 
+def empty_word_counts(source: object, include_empty: bool | None = None) -> bool:
+    """Whether the network's output on the empty word counts (``include_empty=None``: auto).
+
+    The empty word is a trained word when the network reads a start symbol first (a probe whose
+    assumptions or :class:`PrefixProbe` name a ``bos``), so it counts; a network with no start
+    symbol (and a classifier or a bare state set, where none is known) gives an output before any
+    input that is usually untrained, so it does not. An explicit ``True``/``False`` wins.
+    """
+    if include_empty is not None:
+        return bool(include_empty)
+    if isinstance(source, Probe):
+        return source.assumptions is not None and source.assumptions.bos is not None
+    if isinstance(source, PrefixProbe):
+        return source.bos is not None
+    return False
+
+
 # -- the public function ---------------------------------------------------------------------------
 @accepts_relative
 def extract(
-    source: Probe | StateSet,
+    source: Probe | PrefixProbe | StateSet | Classifier,
     *,
     max_len: int = 10,
     method: str | None = None,
@@ -220,7 +250,7 @@ def extract(
     eps_abs: float | None = None,
     scale: float | None = None,
     seed: int = 0,
-    include_empty: bool = False,
+    include_empty: bool | None = None,
     k_range: Iterable[int] | None = None,
     order: str | Sequence[int] = "bfs",
     tolerance: float = 0.0,
@@ -239,10 +269,16 @@ def extract(
 
     Parameters
     ----------
-    source : Probe or StateSet
-        A probed network (its states are collected on every word up to ``max_len``), or states
+    source : Probe, PrefixProbe, StateSet or Classifier
+        A probed network (its states are collected on every word up to ``max_len``), states
         collected already (then ``max_len`` is ignored and no fidelity or held-out check is
-        possible).
+        possible), or a :class:`~dfalens.probes.Classifier` from
+        :func:`~dfalens.probes.from_classifier` (a network with no left-to-right state:
+        learned with active learning, :func:`~dfalens.probes.learn`; only ``max_len``,
+        ``max_states``, ``seed``, ``include_empty``, ``tolerance``, ``words`` and the fidelity
+        options apply; random check
+        words have lengths up to ``2 x max_len`` and ``max_states`` bounds the hypothesis, default
+        1000; ``consistent`` is False when a budget stopped the learner or a check word disagrees).
     max_len : int, default 10
         Longest word collected (the paper uses all words up to length 10: 2,047 states over 2
         symbols).
@@ -260,9 +296,12 @@ def extract(
         timeline passes one scale pooled over all checkpoints.
     seed : int, default 0
         Seeds k-means and the random words of the held-out and fidelity checks.
-    include_empty : bool, default False
-        Let the empty word's output count (its vote in the quotient and in ``agreement``). Off by
-        default: a network's output before any input is usually untrained.
+    include_empty : bool or None, default None
+        Let the empty word's output count (its vote in the quotient, in ``agreement`` and in the
+        verdicts). None (auto, see :func:`empty_word_counts`): it counts when the network reads a
+        start symbol first (``bos``), where the empty word is a trained word; without one, a
+        network's output before any input is usually untrained and is ignored. The value used is
+        ``settings["include_empty"]``.
     k_range : iterable of int, optional
         k values for ``method="kmeans"`` and the fallback of the default strategy (default 2..32);
         the smallest k whose quotient is closed and consistent wins. Pass ``n_clusters=k`` for a
@@ -322,7 +361,23 @@ def extract(
     4. The ladder stops at the first closed consistent candidate.
     5. If none, and no closed candidate reproduces the collected words, k-means over ``k_range``
        (smallest k first), stopping likewise.
-    6. The result, among all candidates tried: the first closed consistent one; else the
+    6. If no candidate is consistent and a network can be asked: *refinement*
+       (:func:`dfalens.probes.refine`). The chosen candidate's partition (or the closed one that
+       scores best, or one cluster) is split by the network's classes on distinguishing suffixes
+       of counterexamples until the quotient reproduces every checked word, or a budget (40
+       counterexamples, 2,000 clusters) stops it. ``settings["path"]`` is
+       ``"white-box+refined"`` when the refined partition is the result (when it is consistent,
+       or closed and ranks above the candidate of step 7 by the score below, e.g. right on every
+       short word where the network errs only on long fidelity words), and
+       ``settings["refinement"]`` records the rounds, suffixes and why it stopped.
+       Counterexamples are the shortest disagreeing words among the collected, held-out, given
+       and fidelity words no longer than 4 x ``max_len``, and pumped collected words (segments
+       repeated, which reach where a machine fitted to a counting network fails); a refined
+       result fits those by construction, so a fresh draw of pumped words, never used as
+       counterexamples, is added to the checked words (``evidence`` holds it) and every
+       consistency decision after refinement must also pass it. Longer fidelity words are never
+       counterexamples but still count against consistency.
+    7. The result, among all candidates tried: the first closed consistent one; else the
        consistent open one with the fewest states; else the first closed candidate that reproduces
        the collected words with held-out agreement within one word of the best such (a network that
        errs on some longer words caps every candidate's held-out agreement alike), reported with
@@ -350,6 +405,20 @@ def extract(
         )
     if not 0.0 <= tolerance < 1.0:
         raise ConfigError(f"tolerance must be in [0, 1), got {tolerance}")
+    include_empty = empty_word_counts(source, include_empty)
+    if isinstance(source, Classifier):
+        return _black_box(
+            source,
+            max_len,
+            method,
+            eps,
+            seed,
+            include_empty,
+            tolerance,
+            max_states,
+            words,
+            (fidelity_lengths, fidelity_words),
+        )
     options = _cluster_options(
         method,
         eps,
@@ -375,7 +444,7 @@ def extract(
             )
     else:
         raise ConfigError(
-            f"extract takes a Probe or a StateSet, got {type(source).__name__}; wrap a torch "
+            f"extract takes a Probe, a StateSet or a Classifier, got {type(source).__name__}; wrap a torch "
             "module with dfalens.probes.from_module(rnn, readout=..., alphabet=...)"
         )
     given: WordSample | None = None
@@ -416,6 +485,7 @@ def extract(
         "words": None if given is None else int(given.lengths.shape[0]),
         "collection": collection,
         "collected": int(states.n_nodes),
+        "path": "white-box",
     }
     if method is None and eps is None:
         best, settings = _auto(x, moments, unit, checker, k_range, seed)
@@ -450,7 +520,7 @@ def extract(
             final.long,
         )
     fidelity = None
-    samples = [s for s in (checker.held(), given, *checker.long()) if s is not None]
+    samples = [s for s in (checker.held(), given, *checker.long(), *checker.extra) if s is not None]
     if final.stats.closed and final.long is not None:
         fidelity = dict(final.long)
     evidence = Evidence(
@@ -661,4 +731,101 @@ def _auto(
         chosen, settings = _k_sweep(x, checker, k_range, seed, tried)
         settings["strategy"] = "auto"
     settings["trace"] = skipped + settings["trace"]
+    if checker.probe is not None and not checker.reproduces(chosen):
+        chosen, settings = _refined(checker, chosen, tried, settings)
     return chosen, settings
+
+
+def _refined(
+    checker: Checker, chosen: Candidate, tried: list[Candidate], settings: dict[str, Any]
+) -> tuple[Candidate, dict[str, Any]]:
+    """Refine the chosen partition (a closed one) by the network's answers; the refined candidate
+    is the result when it is consistent, or closed and better by :meth:`Checker.score` (worst
+    agreement on the collected, held-out and given words first) than the chosen one."""
+    closed = [c for c in tried if c.stats.closed]
+    if chosen.stats.closed:
+        start = chosen.labels
+    elif closed:
+        start = max(closed, key=checker.score).labels
+    else:
+        start = np.zeros(checker.states.n_nodes, dtype=np.int64)
+    cand, info = refine(checker, start)
+    settings["refinement"] = {
+        "rounds": info.rounds,
+        "suffixes": [_short(word_text(s, tuple(checker.states.alphabet))) for s in info.suffixes],
+        "stopped": info.stopped,
+        "start_clusters": info.start_clusters,
+        "clusters": cand.machine.n_states,
+    }
+    settings["trace"] = settings["trace"] + [cand.entry]
+    ok = checker.reproduces(cand)
+    if not ok and not (cand.stats.closed and checker.score(cand) > checker.score(chosen)):
+        # an unfinished refinement that explains no more than the clustering it started from
+        settings["consistent"] = checker.reproduces(chosen)  # validation words may have been added
+        return chosen, settings
+    settings.update(path="white-box+refined", consistent=ok, heldout=cand.heldout)
+    return cand, settings
+
+
+def _short(text: str | None, limit: int = 40) -> str | None:
+    """A word's text, cut to ``limit`` characters with its length said."""
+    if text is None or len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _black_box(
+    clf: Classifier,
+    max_len: int,
+    method: str | None,
+    eps: float | None,
+    seed: int,
+    include_empty: bool,
+    tolerance: float,
+    max_states: int | None,
+    words: Any,
+    fidelity: tuple[Sequence[int], int],
+) -> Extraction:
+    """The black-box path: learn the classifier, wrap the result as an Extraction."""
+    if method is not None or eps is not None:
+        raise ConfigError(
+            "method and eps choose a clustering of hidden states; a Classifier has none, so drop "
+            "them (it is learned with L*)"
+        )
+    res = learn_path(
+        clf,
+        words=words,
+        max_len=max_len,
+        max_states=max_states,
+        seed=seed,
+        include_empty=include_empty,
+        tolerance=tolerance,
+        fidelity_lengths=fidelity[0],
+        fidelity_words=fidelity[1],
+    )
+    m = res.learned.machine
+    settings = {
+        "max_len": max_len,
+        "include_empty": include_empty,
+        "seed": seed,
+        "words": None if words is None else len(clf.encode(words)),
+        **res.settings,
+        "consistent": res.consistent,
+    }
+    return Extraction(
+        labels=np.zeros(0, dtype=np.int64),
+        machine=m,
+        minimal=m,
+        closed=True,
+        conflicts={},
+        undefined=0,
+        agreement=res.agreement,
+        fidelity=res.fidelity,
+        settings=settings,
+        n_raw=m.n_states,
+        n_minimal=m.n_states,
+        n_minimal_trimmed=m.n_states - int(dead_states(m).any()),
+        consistent=res.consistent,
+        words_agreement=res.words_agreement,
+        evidence=res.evidence,
+    )

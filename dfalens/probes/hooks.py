@@ -47,6 +47,9 @@ class PrefixProbe:
         One line saying what is read and where.
     context : int or None
         Longest word the model can read (its context less a start token); None: no limit.
+    bos : int or None
+        The start token put before every word, when there is one (then the output on the empty
+        word is trained and counts by default in :func:`dfalens.probes.extract`).
     """
 
     forward_fn: ForwardFn
@@ -56,6 +59,7 @@ class PrefixProbe:
     device: torch.device
     description: str
     context: int | None = None
+    bos: int | None = None
 
     @property
     def n_symbols(self) -> int:
@@ -202,6 +206,7 @@ def from_transformer_lens(
         f"TransformerLens {type(model).__name__} at {hook} ({width} units, "
         f"{'bos ' + str(bos) if bos is not None else 'no start token'})",
         int(model.cfg.n_ctx) - (bos is not None),
+        None if bos is None else int(bos),
     )
 
 
@@ -296,4 +301,5 @@ def from_nnsight(
         device,
         f"nnsight module {module} ({width} units, "
         f"{'bos ' + str(bos) if bos is not None else 'no start symbol'})",
+        bos=None if bos is None else int(bos),
     )

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 from dfalens.automata import Machine, Verdict, equivalent
 from dfalens.errors import MachineError
+from dfalens.probes.blackbox import Classifier
 from dfalens.probes.collection import predict
 from dfalens.probes.evidence import word_text
 from dfalens.probes.extraction import Extraction
+from dfalens.probes.hooks import PrefixProbe
 from dfalens.probes.probe import Probe
 
 __all__ = [
@@ -125,7 +127,9 @@ def _aligned(task: Machine, alphabet: tuple[str, ...]) -> Machine:
     return Machine(task.delta[:, perm], task.output, task.start, alphabet, task.state_names)
 
 
-def verdict(ex: Extraction, task: Machine, probe: Probe | None = None) -> TaskVerdict:
+def verdict(
+    ex: Extraction, task: Machine, probe: Probe | PrefixProbe | Classifier | None = None
+) -> TaskVerdict:
     """Whether the network behind ``ex`` implements ``task``.
 
     Parameters
@@ -135,8 +139,8 @@ def verdict(ex: Extraction, task: Machine, probe: Probe | None = None) -> TaskVe
         class on every word checked (collected, held-out, given, fidelity).
     task : Machine
         The ground truth, over the network's symbol names (in any order).
-    probe : Probe, optional
-        The network. When given and the extracted machine differs from the task, the network is
+    probe : Probe, PrefixProbe or Classifier, optional
+        The network (the Classifier of a black-box extraction). When given and the extracted machine differs from the task, the network is
         also asked about the shortest word that separates them.
 
     Returns
@@ -163,7 +167,7 @@ def verdict(ex: Extraction, task: Machine, probe: Probe | None = None) -> TaskVe
     if not machine.equal and probe is not None:
         w = machine.counterexample
         assert w is not None
-        net = int(predict(probe, [w])[0]) if w or include_empty else None
+        net = _ask(probe, w) if w or include_empty else None
         checked += net is not None
         task_out = int(machine.output_b) if machine.output_b is not None else -1
         shorter = found is None or (len(w), w) < (len(found[0]), found[0])
@@ -190,6 +194,13 @@ def verdict(ex: Extraction, task: Machine, probe: Probe | None = None) -> TaskVe
         consistent=consistent,
         alphabet=alphabet,
     )
+
+
+def _ask(probe: Probe | PrefixProbe | Classifier, word: tuple[int, ...]) -> int:
+    """The network's class on one word."""
+    if isinstance(probe, Classifier):
+        return int(probe([word])[0])
+    return int(predict(probe, [word])[0])
 
 
 def exit_code(ex: Extraction, task_verdict: TaskVerdict | None = None) -> int:

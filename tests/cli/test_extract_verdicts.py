@@ -201,3 +201,12 @@ def test_parity_trained_on_short_words_exits_3_naming_its_error(tmp_path: Path, 
     # the machine alone is parity: comparing only the machine said "equivalent" here
     assert record["counterexample"] is None and record["closed"] is True
     assert record["consistent"] is False
+
+
+def test_empty_word_flags(nets: dict[str, Path], capsys) -> None:
+    # no start symbol: the empty word is ignored unless asked for
+    base = [nets["parity"], "--alphabet", "01", "--max-len", "4", "--json"]
+    for extra, expected in (([], False), (["--include-empty"], True), (["--exclude-empty"], False)):
+        code, out, _ = run_cli(base + extra, capsys)
+        assert code == 0
+        assert json.loads(out)["settings"]["include_empty"] is expected

@@ -25,8 +25,9 @@ from dfalens.automata import (
     tomita,
 )
 from dfalens.errors import ClassifierError, ConfigError, DataError, DfalensError
-from dfalens.probes import Classifier, Learned, from_classifier, learn
+from dfalens.probes import Classifier, Learned, extract, from_classifier, learn, verdict
 from dfalens.probes._lstar import add_suffixes, close, distinguishing_suffixes, new_table
+from dfalens.probes.verdicts import exit_code
 
 
 class Counting:
@@ -318,3 +319,21 @@ def test_bidirectional_gru_is_extracted_exactly(bigru: BiGRU, one_thread: None) 
     assert equivalent(result.machine, CONTAINS_AB).equal
     assert (result.agreement, result.budget_hit, result.n_states) == (1.0, False, 3)
     assert result.calls < 20
+
+
+@pytest.mark.slow
+def test_bidirectional_gru_is_extracted_through_extract(bigru: BiGRU, one_thread: None) -> None:
+    def classify(batch: list[tuple[int, ...]]) -> torch.Tensor:
+        with torch.no_grad():
+            return bigru(*_pad(batch)).argmax(-1)
+
+    clf = from_classifier(classify, "abc")
+    ex = extract(clf, max_len=4, fidelity_lengths=(12,))
+    assert ex.settings["path"] == "black-box" and ex.settings["budget_hit"] is False
+    assert ex.consistent and exit_code(ex) == 0
+    assert equivalent(ex.minimal, CONTAINS_AB).equal and ex.n_minimal == 3
+    assert ex.labels.size == 0 and ex.conflicts == {} and ex.fidelity == {12: 1.0}
+    tv = verdict(ex, CONTAINS_AB, clf)
+    assert tv.equal and tv.exit_code == 0
+    record = ex.to_dict()
+    assert record["settings"]["queries"] > 0 and record["settings"]["rounds"] >= 1

@@ -220,7 +220,7 @@ def test_fidelity_is_measured_against_the_network(parity_probe) -> None:
 def test_bad_arguments(parity_states, parity_probe) -> None:
     with pytest.raises(ConfigError, match="unknown clustering method"):
         extract(parity_states, method="spectral")
-    with pytest.raises(ConfigError, match="Probe or a StateSet"):
+    with pytest.raises(ConfigError, match="a StateSet or a Classifier"):
         extract(nn.RNN(2, 3))
     with pytest.raises(ConfigError, match="tolerance"):
         extract(parity_states, tolerance=1.5)
