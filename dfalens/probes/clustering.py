@@ -833,12 +833,15 @@ def _identical_groups(x: np.ndarray) -> np.ndarray:
 
 
 def _noise_to_singletons(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Give every noise point (label < 0) a cluster of its own, one per group of identical points."""
+    """Give every noise point (label < 0) a cluster of its own, one per group of identical points, and
+    put identical points where the first of them is (hdbscan may split exact copies between a cluster
+    and noise)."""
     labels = np.asarray(labels, dtype=np.int64).copy()
     noise = labels < 0
     if noise.any():
         labels[noise] = labels.max(initial=-1) + 1 + _identical_groups(x[noise])
-    return canonical_labels(labels)
+    _, first, inverse = np.unique(x, axis=0, return_index=True, return_inverse=True)
+    return canonical_labels(labels[first[inverse.reshape(-1)]])
 
 
 def _agglomerative(x: np.ndarray, eps_abs: float, linkage: str) -> np.ndarray:
