@@ -15,211 +15,41 @@ minimal machine reproduces the network, with a k-means sweep as fallback.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from dfalens._files import jsonable
-from dfalens.automata import Machine, dead_states, to_dict
-from dfalens.errors import BudgetError, ConfigError
+from dfalens.automata import Machine, dead_states
+from dfalens.errors import ConfigError
 from dfalens.probes._blackbox_path import learn_path
 from dfalens.probes._checking import Candidate, Checker, given_words
-from dfalens.probes._core import cluster_fixed
-from dfalens.probes._costs import check_cluster
 from dfalens.probes._eps import accepts_relative, pick_eps
-from dfalens.probes.blackbox import Classifier
-from dfalens.probes.clustering import (
-    DEFAULT_EPS,
-    METHODS,
-    Moments,
-    ThresholdLadder,
-    _as_array,
-    _eps_abs,
-    _moments,
-    canonical_labels,
-    cluster,
-    leader_cover,
+from dfalens.probes._result import Extraction
+from dfalens.probes._strategy import (
+    DEFAULT_K_RANGE as DEFAULT_K_RANGE,
 )
+from dfalens.probes._strategy import (
+    EPS_LADDER,
+    _auto,
+    _fixed,
+    _k_sweep,
+    lexicographic_order,
+)
+from dfalens.probes.blackbox import Classifier
+from dfalens.probes.clustering import METHODS, _as_array, _moments
 from dfalens.probes.collection import DEFAULT_MAX_STATES, collect_for_extraction
-from dfalens.probes.evidence import Evidence, WordSample, word_text
+from dfalens.probes.evidence import Evidence, WordSample
 from dfalens.probes.hooks import PrefixProbe
-from dfalens.probes.page.one import extraction_html
 from dfalens.probes.probe import Probe
 from dfalens.probes.quotients import (
     MAX_NAMED_STATES,
     _state_names,
 )
-from dfalens.probes.refinement import refine
 from dfalens.probes.stateset import StateSet
 
 __all__ = ["Extraction", "extract", "EPS_LADDER", "lexicographic_order", "empty_word_counts"]
 
-EPS_LADDER = (0.01, 0.0178, 0.0316, 0.0562, 0.1, 0.178, 0.316, 0.562, 1.0)
-"""Relative ε values the default strategy tries, smallest first (geometric, 0.01 to 1)."""
-
-DEFAULT_K_RANGE = range(2, 33)
-"""k values of the k-means fallback and of ``method="kmeans"`` without ``k_range``."""
-
 FIDELITY_LENGTHS = (100, 1000)
-
-
-@dataclass(frozen=True, eq=False)
-class Extraction:
-    """The automaton extracted from a network, with the evidence for it.
-
-    ``settings["path"]`` says how: ``"white-box"`` (clustering of the collected hidden states),
-    ``"white-box+refined"`` (a clustering split further by the network's answers, see
-    :func:`dfalens.probes.refine`) or ``"black-box"`` (a :class:`~dfalens.probes.Classifier`
-    learned with L*). A black-box extraction has no hidden states: ``labels`` is empty, ``machine``
-    and ``minimal`` are the learned machine, ``closed`` is True, ``conflicts`` is ``{}``,
-    ``undefined`` is 0, ``n_raw == n_minimal``, ``agreement`` is over the learner's check words,
-    ``fidelity`` over long random words labelled by the classifier, and ``evidence`` holds those
-    words (no tree).
-
-    Attributes
-    ----------
-    labels : ndarray of int, shape (n_nodes,)
-        State of the quotient machine that every collected word (node) belongs to.
-    machine : Machine
-        The quotient: one state per cluster, majority-vote transitions and outputs, ``-1`` where no
-        member had a child (partial unless ``closed``). States are named by their first member
-        words.
-    minimal : Machine
-        ``minimize(machine)``: complete (undefined transitions go to a sink of output 0) and
-        canonical.
-    closed : bool
-        Every state reachable in ``machine`` has every transition: a finite automaton that runs on
-        words of any length. An open quotient's ``minimal`` is only a guess beyond ``max_len``.
-    conflicts : dict
-        ``transitions``: tree edges that disagree with their state's majority transition;
-        ``outputs``: voting words whose network class disagrees with their state's output; ``edges``
-        and ``voters``: how many voted.
-    undefined : int
-        Undefined transitions among reachable quotient states.
-    agreement : float
-        Fraction of the collected words (the empty word excluded unless ``include_empty``) on which
-        ``minimal`` gives the network's class.
-    fidelity : dict of int to float, or None
-        For each length (100 and 1000 by default), the fraction of random words of that length on
-        which ``minimal`` gives the network's class; None when the quotient is not closed or no
-        network was given (a bare StateSet). With ``words`` given, the random words' symbols follow
-        the words' symbol frequencies.
-    settings : dict
-        What produced this result: ``method``, ``eps`` (relative, or None), ``eps_abs``,
-        ``relative``, ``scale``, ``max_len``, ``strategy`` ("fixed", "k-sweep" or "auto"),
-        ``path`` (see above), ``refinement`` (when one ran: rounds, suffixes, why it stopped),
-        ``consistent`` (as :attr:`consistent`), ``heldout`` (agreement on the held-out words, or
-        None), ``words`` (how many words were given, or None), ``collection`` (which states were
-        collected: all words up to ``max_len``, the prefixes of the given words and their
-        one-symbol extensions, or given states), ``collected`` (how many) and ``trace`` (one entry
-        per candidate tried), plus method options.
-    n_raw : int
-        States of the quotient (clusters); the column ``states_raw`` of every table (the
-        :meth:`summary`, timeline rows, sweep ``results.csv``).
-    n_minimal : int
-        States of ``minimal`` (complete; a dead state counted); the column ``states_minimal``.
-    n_minimal_trimmed : int
-        States of the minimal machine without its dead state; the column ``states_minimal_trimmed``.
-    consistent : bool
-        ``minimal`` reproduces the network on every word it was checked on: the collected words,
-        the held-out words and the given words (within ``tolerance``; the empty word only with
-        ``include_empty``), and on the fidelity words. A machine that gives one class on every
-        non-empty word is consistent only when the network also gives one class on all of them.
-        An open quotient answers only the words its defined transitions cover: a checked word
-        that leaves them counts as a disagreement (the sink of ``minimal`` is a guess), so an open
-        quotient is consistent only when every checked word stays inside it. When False the
-        machine is *not* the network's automaton: read it as the best guess, never as the answer.
-    words_agreement : float or None
-        Fraction of the given words (``words=``) on which the machine gives the network's class
-        (``minimal`` when closed, else the quotient, undefined counting as wrong); None when no
-        words were given.
-    evidence : Evidence or None
-        Every word checked (collected, held-out, given, fidelity) with the network's class on it,
-        for :func:`dfalens.probes.verdict`. Not serialised.
-    """
-
-    labels: np.ndarray
-    machine: Machine
-    minimal: Machine
-    closed: bool
-    conflicts: dict[str, int]
-    undefined: int
-    agreement: float
-    fidelity: dict[int, float] | None
-    settings: dict[str, Any]
-    n_raw: int
-    n_minimal: int
-    n_minimal_trimmed: int = field(default=0)
-    consistent: bool = field(default=False)
-    words_agreement: float | None = field(default=None)
-    evidence: Evidence | None = field(default=None, repr=False)
-
-    def __repr__(self) -> str:
-        fid = (
-            "n/a"
-            if self.fidelity is None
-            else ", ".join(f"{k}: {v:.3f}" for k, v in self.fidelity.items())
-        )
-        words = "" if self.words_agreement is None else f", words={self.words_agreement:.4f}"
-        return (
-            f"Extraction({self.n_raw} -> {self.n_minimal} states, closed={self.closed}, "
-            f"consistent={self.consistent}, agreement={self.agreement:.4f}{words}, "
-            f"fidelity={{{fid}}}, method={self.settings.get('method')})"
-        )
-
-    def _repr_html_(self) -> str:
-        """The report page of this extraction, inline in Jupyter (it holds no states: no projection)."""
-        return extraction_html(self, fragment=True)
-
-    def to_dict(self, *, labels: bool = False, quotient: bool = False) -> dict[str, Any]:
-        """JSON-ready summary.
-
-        Parameters
-        ----------
-        labels : bool, default False
-            Include the per-word state labels (one int per collected word).
-        quotient : bool, default False
-            Include the quotient machine (in the automata JSON schema) besides the minimal one.
-
-        Returns
-        -------
-        dict
-            Keys ``states_raw``, ``states_minimal``, ``states_minimal_trimmed``, ``closed``,
-            ``consistent``, ``agreement``, ``words_agreement``, ``fidelity`` (length as a string
-            key, or None), ``conflicts``, ``undefined``, ``settings`` and ``machine`` (the minimal
-            machine as :func:`dfalens.automata.to_dict`).
-        """
-        out: dict[str, Any] = {
-            "states_raw": self.n_raw,
-            "states_minimal": self.n_minimal,
-            "states_minimal_trimmed": self.n_minimal_trimmed,
-            "closed": self.closed,
-            "consistent": self.consistent,
-            "agreement": self.agreement,
-            "words_agreement": self.words_agreement,
-            "fidelity": None
-            if self.fidelity is None
-            else {str(k): v for k, v in self.fidelity.items()},
-            "conflicts": dict(self.conflicts),
-            "undefined": self.undefined,
-            "settings": jsonable(self.settings),
-            "machine": to_dict(self.minimal),
-        }
-        if quotient:
-            out["quotient"] = to_dict(self.machine)
-        if labels:
-            out["labels"] = self.labels.tolist()
-        return out
-
-
-def lexicographic_order(states: StateSet) -> np.ndarray:
-    """Node indices sorted by their words as strings (a prefix before its extensions: "", "0", "00",
-    "01", "1", ...), the visiting order of the paper's code (it sorts its label strings)."""
-    words, _ = states.words_matrix()
-    if words.shape[1] == 0:
-        return np.arange(states.n_nodes)
-    return np.lexsort(words.T[::-1])
 
 
 def empty_word_counts(source: object, include_empty: bool | None = None) -> bool:
@@ -578,200 +408,6 @@ def _cluster_options(method: str | None, eps: float | None, **given: Any) -> dic
                 f"{which}; drop it or choose that method"
             )
     return options
-
-
-
-def _fixed(
-    x: np.ndarray,
-    states: StateSet,
-    moments: Moments,
-    unit: float,
-    checker: Checker,
-    method: str,
-    eps: float | None,
-    relative: bool,
-    order: str | Sequence[int],
-    seed: int,
-    options: dict[str, Any],
-) -> tuple[Candidate, dict[str, Any]]:
-    visit: np.ndarray | None = None
-    if method == "leader":
-        if isinstance(order, str):
-            if order not in ("bfs", "lexicographic"):
-                raise ConfigError(
-                    f"order must be 'bfs', 'lexicographic' or a permutation, got {order!r}"
-                )
-            visit = lexicographic_order(states) if order == "lexicographic" else None
-        else:
-            visit = np.asarray(order, dtype=np.int64)
-    settings: dict[str, Any] = {"method": method, "strategy": "fixed"}
-    if method == "kmeans":
-        settings["eps"] = settings["eps_abs"] = None
-        settings["n_clusters"] = int(options["n_clusters"])
-    else:
-        if eps is None:
-            eps = DEFAULT_EPS[method]
-        settings["eps"] = float(eps)
-        settings["eps_abs"] = _eps_abs(eps, relative, unit)
-    if method == "leader":
-        settings["order"] = order if isinstance(order, str) else "custom"
-    settings.update({k: v for k, v in options.items() if k != "n_clusters"})
-    if visit is not None and (
-        visit.shape != (x.shape[0],) or not np.array_equal(np.sort(visit), np.arange(x.shape[0]))
-    ):
-        raise ConfigError("order must be a permutation of the state indices")
-    # the extraction core (shared with the timeline); the cover methods reuse the moments
-    labels = cluster_fixed(
-        x, method, settings["eps_abs"], order=visit, moments=moments, seed=seed, options=options
-    )
-    entry = {k: settings.get(k) for k in ("method", "eps", "n_clusters") if k in settings}
-    cand = checker.evaluate(labels, entry, names=True)
-    settings["consistent"] = checker.reproduces(cand)
-    settings["heldout"] = cand.heldout
-    settings["trace"] = [cand.entry]
-    return cand, settings
-
-
-def _k_sweep(
-    x: np.ndarray,
-    checker: Checker,
-    k_range: Iterable[int] | None,
-    seed: int,
-    earlier: list[Candidate],
-) -> tuple[Candidate, dict[str, Any]]:
-    ks = sorted({int(k) for k in (DEFAULT_K_RANGE if k_range is None else k_range)})
-    if not ks or ks[0] < 1:
-        raise ConfigError("k_range must hold positive integers")
-    n = x.shape[0]
-    tried: list[Candidate] = []
-    for k in ks:
-        if k > n:
-            break
-        try:
-            labels = cluster(x, "kmeans", n_clusters=k, seed=seed)
-        except BudgetError:  # refused before allocating; keep what was tried, if anything
-            if not tried and not earlier:
-                raise
-            break
-        cand = checker.evaluate(labels, {"method": "kmeans", "n_clusters": k}, lazy=True)
-        tried.append(cand)
-        if checker.accepts(cand):
-            return cand, _settings_of(cand, earlier + tried, "k-sweep", checker)
-    if not tried and not earlier:
-        raise ConfigError(f"k_range {ks[0]}..{ks[-1]} has no k <= {n}, the number of states")
-    chosen = checker.choose(earlier + tried)
-    return chosen, _settings_of(chosen, earlier + tried, "k-sweep", checker)
-
-
-def _settings_of(
-    cand: Candidate, tried: list[Candidate], strategy: str, checker: Checker
-) -> dict[str, Any]:
-    entry = cand.entry
-    out: dict[str, Any] = {
-        "method": entry["method"],
-        "strategy": strategy,
-        "eps": entry.get("eps"),
-        "eps_abs": entry.get("eps_abs"),
-        "consistent": checker.reproduces(cand),
-        "heldout": entry.get("heldout"),
-        "trace": [c.entry for c in tried],
-    }
-    if entry["method"] == "kmeans":
-        out["n_clusters"] = entry["n_clusters"]
-    return out
-
-
-def _auto(
-    x: np.ndarray,
-    moments: Moments,
-    unit: float,
-    checker: Checker,
-    k_range: Iterable[int] | None,
-    seed: int,
-) -> tuple[Candidate, dict[str, Any]]:
-    tried: list[Candidate] = []
-    skipped: list[dict[str, Any]] = []
-    ladder = None
-    previous = -1
-    for rel in EPS_LADDER:
-        eps_abs = rel * unit
-        if ladder is None:
-            try:
-                check_cluster("threshold", *x.shape)
-            except BudgetError as exc:  # no eps fits: on to k-means (checked likewise)
-                skipped.append({"method": "threshold", "skipped": f"over budget: {exc}"})
-                break
-            try:
-                cover = leader_cover(x, eps_abs / 2, moments=moments)
-            except BudgetError:
-                skipped.append({"method": "threshold", "eps": rel, "skipped": "not merged"})
-                continue
-            ladder = ThresholdLadder(x, cover, max_eps=EPS_LADDER[-1] * unit)
-        try:
-            labels = canonical_labels(ladder.labels(eps_abs))
-        except BudgetError as exc:  # a larger eps only needs more: on to k-means
-            skipped.append({"method": "threshold", "eps": rel, "skipped": f"over budget: {exc}"})
-            break
-        n_clusters = int(labels.max()) + 1
-        if n_clusters == previous:
-            continue
-        previous = n_clusters
-        cand = checker.evaluate(
-            labels, {"method": "threshold", "eps": rel, "eps_abs": eps_abs}, lazy=True
-        )
-        tried.append(cand)
-        if checker.accepts(cand):
-            break
-        if n_clusters == 1:
-            break
-    if any(checker.accepts(c) for c in tried) or checker.pick(tried) is not None:
-        chosen = checker.choose(tried)
-        settings = _settings_of(chosen, tried, "auto", checker)
-    else:
-        chosen, settings = _k_sweep(x, checker, k_range, seed, tried)
-        settings["strategy"] = "auto"
-    settings["trace"] = skipped + settings["trace"]
-    if checker.probe is not None and not checker.reproduces(chosen):
-        chosen, settings = _refined(checker, chosen, tried, settings)
-    return chosen, settings
-
-
-def _refined(
-    checker: Checker, chosen: Candidate, tried: list[Candidate], settings: dict[str, Any]
-) -> tuple[Candidate, dict[str, Any]]:
-    """Refine the chosen partition (a closed one) by the network's answers; the refined candidate
-    is the result when it is consistent, or closed and better by :meth:`Checker.score` (worst
-    agreement on the collected, held-out and given words first) than the chosen one."""
-    closed = [c for c in tried if c.stats.closed]
-    if chosen.stats.closed:
-        start = chosen.labels
-    elif closed:
-        start = max(closed, key=checker.score).labels
-    else:
-        start = np.zeros(checker.states.n_nodes, dtype=np.int64)
-    cand, info = refine(checker, start)
-    settings["refinement"] = {
-        "rounds": info.rounds,
-        "suffixes": [_short(word_text(s, tuple(checker.states.alphabet))) for s in info.suffixes],
-        "stopped": info.stopped,
-        "start_clusters": info.start_clusters,
-        "clusters": cand.machine.n_states,
-    }
-    settings["trace"] = settings["trace"] + [cand.entry]
-    ok = checker.reproduces(cand)
-    if not ok and not (cand.stats.closed and checker.score(cand) > checker.score(chosen)):
-        # an unfinished refinement that explains no more than the clustering it started from
-        settings["consistent"] = checker.reproduces(chosen)  # validation words may have been added
-        return chosen, settings
-    settings.update(path="white-box+refined", consistent=ok, heldout=cand.heldout)
-    return cand, settings
-
-
-def _short(text: str | None, limit: int = 40) -> str | None:
-    """A word's text, cut to ``limit`` characters with its length said."""
-    if text is None or len(text) <= limit:
-        return text
-    return f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _black_box(
