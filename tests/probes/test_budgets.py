@@ -122,7 +122,7 @@ def test_extract_skips_an_over_budget_ladder_for_kmeans(monkeypatch: pytest.Monk
     ex = extract(probe, max_len=6, holdout_words=32, fidelity_lengths=())
     assert any("over budget" in str(t.get("skipped", "")) for t in ex.settings["trace"])
     assert ex.settings["method"] == "kmeans"
-    assert ex.consistent and equivalent(ex.minimal, mod_count(3), ignore_empty=True).equal
+    assert ex.consistent and equivalent(ex.minimal, mod_count(3), include_empty=False).equal
 
 
 # -- quotient and collection ----------------------------------------------------------------------
@@ -177,7 +177,7 @@ def test_sixteen_symbols_recovered_exactly_from_words_only() -> None:
     assert ex.settings["collection"] == EXTENDED
     assert ex.settings["collected"] < 40_000  # 16^8 words up to length 8 would be 4.6e9
     assert ex.consistent and ex.closed
-    assert equivalent(ex.minimal, minimize(task), ignore_empty=True).equal
+    assert equivalent(ex.minimal, minimize(task), include_empty=False).equal
 
 
 def test_large_alphabet_without_words_is_refused_naming_words(
