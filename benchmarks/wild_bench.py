@@ -159,10 +159,10 @@ def bench(name: str, probe: Probe, task: Machine, max_len: int, args: argparse.N
 
     ex, wall, peak = measured(lambda: extract(probe, max_len=max_len))
     ref = ex.minimal
-    ignore = not ex.settings["include_empty"]  # no start symbol: the empty word is untrained
+    include = bool(ex.settings["include_empty"])  # no start symbol: the empty word is untrained
 
     def same(m: Machine) -> bool:
-        return equivalent(m, task, ignore_empty=ignore).equal
+        return equivalent(m, task, include_empty=include).equal
 
     print(
         f"  white-box  {ex.n_minimal:3d} states ({ex.n_raw} clusters), eq task "
