@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-import dfalens.probes.clustering as cl
+import dfalens.probes._components as _components
 from dfalens._budget import format_size, memory_budget
 from dfalens.automata import equivalent, minimize, mod_count, random_machine
 from dfalens.automata.machine import Machine
@@ -111,14 +111,14 @@ def test_quadratic_time_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_threshold_pairs_are_checked_as_they_are_found(monkeypatch: pytest.MonkeyPatch) -> None:
     x = np.random.default_rng(0).normal(size=(400, 2))
-    monkeypatch.setattr(cl, "_PAIR_BYTES", 1e15)  # any leader pair is over budget
+    monkeypatch.setattr(_components, "_PAIR_BYTES", 1e15)  # any leader pair is over budget
     with pytest.raises(BudgetError, match="threshold clustering of 400 states"):
         cluster(x, "threshold", 0.3)
 
 
 def test_extract_skips_an_over_budget_ladder_for_kmeans(monkeypatch: pytest.MonkeyPatch) -> None:
     probe = machine_probe(mod_count(3), noise=0.03)
-    monkeypatch.setattr(cl, "_PAIR_BYTES", 1e15)
+    monkeypatch.setattr(_components, "_PAIR_BYTES", 1e15)
     ex = extract(probe, max_len=6, holdout_words=32, fidelity_lengths=())
     assert any("over budget" in str(t.get("skipped", "")) for t in ex.settings["trace"])
     assert ex.settings["method"] == "kmeans"

@@ -12,7 +12,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial.distance import cdist
 
 from dfalens.errors import BudgetError, ConfigError, DataError
-from dfalens.probes import cluster, scale
+from dfalens.probes import _components, _cover, cluster, scale
 from dfalens.probes import clustering as cl
 from dfalens.probes.clustering import absolute_eps, canonical_labels
 
@@ -190,7 +190,7 @@ def test_bad_input_is_refused() -> None:
 
 
 def test_budget_refuses_unmerged_states_with_the_way_out(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cl, "_COVER_BUDGET", 2_000.0)
+    monkeypatch.setattr(_cover, "_COVER_BUDGET", 2_000.0)
     x = np.random.default_rng(0).normal(size=(200, 4))
     with pytest.raises(BudgetError, match="raise eps"):
         cluster(x, "threshold", eps_abs=1e-9)
@@ -213,8 +213,8 @@ def test_threshold_ladder_matches_fresh_clusterings(
 ) -> None:
     # big_pair=0 sends every band pair through the early-exit comparison; brute=16 makes that
     # comparison split the sets with finer covers, recursively
-    monkeypatch.setattr(cl, "_BIG_PAIR", big_pair)
-    monkeypatch.setattr(cl, "_BRUTE_PAIRS", brute)
+    monkeypatch.setattr(_components, "_BIG_PAIR", big_pair)
+    monkeypatch.setattr(_components, "_BRUTE_PAIRS", brute)
     x = blobs(11, 300, 5, 6, 0.4)
     steps = [0.05, 0.1, 0.2, 0.4, 0.8, 1.6]
     cover = cl.leader_cover(x, steps[0] / 2)
@@ -239,17 +239,17 @@ def test_large_sets_are_compared_by_recursive_covers(monkeypatch: pytest.MonkeyP
     a, b = np.arange(400), np.arange(400, 800)
     gap = cdist(x[a], x[b]).min()
     calls = []
-    inner = cl._sets_touch
+    inner = _components._sets_touch
 
     def counted(*args: Any) -> bool:
         calls.append(1)
         return inner(*args)
 
-    monkeypatch.setattr(cl, "_BRUTE_PAIRS", 16)
-    monkeypatch.setattr(cl, "_sets_touch", counted)
+    monkeypatch.setattr(_components, "_BRUTE_PAIRS", 16)
+    monkeypatch.setattr(_components, "_sets_touch", counted)
     mom = cl._moments(x)
     for eps in (gap * 0.999, gap * 1.001, gap * 0.5, gap * 2):
         calls.clear()
-        assert cl._sets_touch(x, mom, a, b, eps, 0.0) == (gap <= eps)
+        assert _components._sets_touch(x, mom, a, b, eps, 0.0) == (gap <= eps)
         if gap * 0.99 < eps < gap * 1.01:
             assert len(calls) > 1  # the sets were split, not compared pair by pair
