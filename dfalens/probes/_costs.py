@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from dfalens._budget import check_memory
 from dfalens.errors import BudgetError, ConfigError
+from dfalens.probes._cover import _COVER_BUDGET
 
 __all__ = [
     "TIME_ENV",
@@ -38,7 +39,6 @@ DEFAULT_TIME_BUDGET = 600.0
 
 _F64 = 8
 _BLOCK = (1 << 22) * _F64  # one distance block of the cover (float64)
-_COVER_BUDGET = 5e9  # as clustering._COVER_BUDGET: points x leaders a cover may compare
 # seconds per n^2 x d multiply-add of the quadratic methods, per n^2 of scipy's linkage and per
 # neighbour pair of dbscan (measured on a loaded 2-core machine, about 2x head room: RESULTS.md)
 _PAIRWISE_SECONDS = 7.5e-10
@@ -140,7 +140,7 @@ def cluster_cost(
     x64 = n * d * _F64  # the float64 copy every scikit-learn method makes
     if method in ("leader", "threshold"):
         # threshold also holds a block of leader-to-leader distances (its pairs are checked as they
-        # are found, see clustering.leader_pairs)
+        # are found, see _components.leader_pairs)
         return Cost(_cover_bytes(n, d, 2 if method == "leader" else 3))
     if method == "agglomerative":
         seconds = _PAIRWISE_SECONDS * n * n * d
