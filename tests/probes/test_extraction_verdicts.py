@@ -9,6 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from counting_probes import anbn_probe
 
 from dfalens.automata import Machine, equivalent, parity, run
 from dfalens.errors import ConfigError, DataError
@@ -38,25 +39,6 @@ def counting_probe() -> Probe:
         return torch.cat([1 - more, more], dim=1)
 
     return from_step(torch.zeros(2), step, readout, alphabet="ab")
-
-
-def anbn_probe() -> Probe:
-    """Class 1 exactly on a^n b^n (n >= 1): state (a's read, b's read, broken)."""
-
-    def step(h: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-        na, nb, bad = h[:, 0], h[:, 1], h[:, 2]
-        is_a = s == 0
-        bad = torch.where(is_a & (nb > 0), torch.ones_like(bad), bad)
-        na = torch.where(is_a, na + 1, na)
-        nb = torch.where(is_a, nb, nb + 1)
-        bad = torch.where(nb > na, torch.ones_like(bad), bad)
-        return torch.stack([na, nb, bad], dim=1)
-
-    def readout(h: torch.Tensor) -> torch.Tensor:
-        yes = ((h[:, 0] == h[:, 1]) & (h[:, 0] > 0) & (h[:, 2] == 0)).float()[:, None]
-        return torch.cat([1 - yes, yes], dim=1)
-
-    return from_step(torch.zeros(3), step, readout, alphabet="ab")
 
 
 WRONG_WORD = "110100101"  # the one word (length 9) on which the network below is not parity

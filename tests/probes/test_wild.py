@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 import torch
+from counting_probes import anbn_probe
 from torch import nn
 
 from dfalens.automata import Machine, equivalent, run
@@ -138,25 +139,6 @@ def test_a_network_that_errs_on_long_words_is_not_reported_clean(mod3: Probe) ->
 def anbn(word: tuple[int, ...]) -> int:
     n = len(word) // 2
     return int(n > 0 and word == (0,) * n + (1,) * n)
-
-
-def anbn_probe() -> Probe:
-    """Class 1 exactly on a^n b^n (n >= 1): state (a's read, b's read, broken)."""
-
-    def step(h: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-        na, nb, bad = h[:, 0], h[:, 1], h[:, 2]
-        is_a = s == 0
-        bad = torch.where(is_a & (nb > 0), torch.ones_like(bad), bad)
-        na = torch.where(is_a, na + 1, na)
-        nb = torch.where(is_a, nb, nb + 1)
-        bad = torch.where(nb > na, torch.ones_like(bad), bad)
-        return torch.stack([na, nb, bad], dim=1)
-
-    def readout(h: torch.Tensor) -> torch.Tensor:
-        yes = ((h[:, 0] == h[:, 1]) & (h[:, 0] > 0) & (h[:, 2] == 0)).float()[:, None]
-        return torch.cat([1 - yes, yes], dim=1)
-
-    return from_step(torch.zeros(3), step, readout, alphabet="ab")
 
 
 @pytest.mark.parametrize("short", [True, False])
