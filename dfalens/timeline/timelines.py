@@ -26,6 +26,7 @@ from dfalens.errors import ConfigError, DataError
 from dfalens.probes._eps import accepts_relative, pick_eps
 from dfalens.probes.collection import tree_arrays
 from dfalens.probes.hooks import PrefixProbe
+from dfalens.probes.probe import Probe
 from dfalens.probes.scaling import pool
 from dfalens.timeline._result import Row, Timeline, derived_epochs
 from dfalens.timeline._sources import EpochProbe, is_probe_source, probe_items, probe_meta
@@ -150,7 +151,10 @@ def _probe_run(
 
 @accepts_relative
 def timeline(
-    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    source: str
+    | os.PathLike[str]
+    | Sequence[str | os.PathLike[str]]
+    | Sequence[tuple[int, Probe | PrefixProbe]],
     task: str | Machine | None = None,
     *,
     max_len: int | None = None,
@@ -207,8 +211,8 @@ def timeline(
         Record the individual merges and splits with state names (counts are always recorded).
     jobs : int, optional
         Worker processes (joblib/loky; each runs torch and BLAS with one thread). 1 runs in this
-        process (also with one thread; always so for probes) and keeps the states of pass 1 for pass 2 instead of computing
-        them again. Default: 1 when those states fit in :data:`KEEP_STATES_BYTES`, else 2. On a
+        process (also with one thread; always so for probes) and keeps the states of pass 1 for
+        pass 2 instead of computing them again. Default: 1 when those states fit in :data:`KEEP_STATES_BYTES`, else 2. On a
         2-core machine shared with other work one process was faster than two workers; on two idle
         cores two workers were 1.1-1.3x faster (see ``benchmarks/RESULTS.md``).
     block : int, optional
