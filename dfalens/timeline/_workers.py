@@ -25,8 +25,9 @@ from dfalens.probes.collection import tree_arrays
 from dfalens.probes.extraction import lexicographic_order
 from dfalens.probes.scaling import state_moments
 from dfalens.probes.stateset import StateSet
+from dfalens.timeline._sources import EpochProbe, open_block
 from dfalens.timeline.events import diff_partitions
-from dfalens.timeline.history import read_block, word_strings
+from dfalens.timeline.history import word_strings
 
 __all__ = [
     "collect_block",
@@ -42,12 +43,14 @@ def _lite(meta: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def collect_block(paths: list[Path], max_len: int, keep: bool = False) -> dict[str, Any]:
+def collect_block(
+    paths: list[Path] | list[EpochProbe], max_len: int, keep: bool = False
+) -> dict[str, Any]:
     """Pass 1: metadata, the block's state moments, per-checkpoint scale;
     with ``keep`` also the states and outputs themselves (for pass 2 in the same process)."""
 
     with one_thread():
-        block = read_block(paths)
+        block = open_block(paths)
         metas = block.metas
         h, o = block.states(max_len) if keep else (block.hidden(max_len), None)
         c, n, d = h.shape
@@ -66,9 +69,9 @@ def collect_block(paths: list[Path], max_len: int, keep: bool = False) -> dict[s
 
 
 def extract_block(
-    paths: list[Path],
+    paths: list[Path] | list[EpochProbe],
     epochs: list[int],
-    previous: Path | None,
+    previous: Path | EpochProbe | None,
     max_len: int,
     eps_abs: list[float],
     previous_eps: float,
@@ -88,7 +91,7 @@ def extract_block(
     pass 1 in the same process) save computing them again."""
 
     with one_thread():
-        block = read_block(paths)
+        block = open_block(paths)
         h, o = block.states(max_len) if states is None else states
         parent, symbol, depth = tree_arrays(len(task.alphabet), max_len)
         words = word_strings(parent, symbol, task.alphabet) if events else ()
@@ -105,7 +108,7 @@ def extract_block(
             if previous_states is not None:
                 hp, op = previous_states
             else:
-                hp, op = read_block([previous]).states(max_len)
+                hp, op = open_block([previous]).states(max_len)
             before = cluster_fixed(hp[0], method, previous_eps, order=visit_of(hp[0], op[0]))
         words_rng = None
         if fidelity[0] > 0 and fidelity[1] > 0:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,11 +25,15 @@ from dfalens.automata import Machine
 from dfalens.errors import ConfigError, DataError
 from dfalens.probes._eps import accepts_relative, pick_eps
 from dfalens.probes.collection import tree_arrays
+from dfalens.probes.hooks import PrefixProbe
+from dfalens.probes.probe import Probe
 from dfalens.probes.scaling import pool
 from dfalens.timeline._result import Row, Timeline, derived_epochs
+from dfalens.timeline._sources import EpochProbe, is_probe_source, probe_items, probe_meta
 from dfalens.timeline._workers import collect_block, extract_block, run_blocks
 from dfalens.timeline.events import Event
 from dfalens.timeline.history import (
+    RunInfo,
     check_same_run,
     resolve_run,
     resolve_task,
@@ -113,9 +118,43 @@ def _opt(v: float) -> float | None:
     return None if not math.isfinite(v) else float(v)
 
 
+def _probe_run(
+    source: Sequence[Any],
+    task: str | Machine | os.PathLike[str] | None,
+    jobs: int | None,
+    fidelity_words: int,
+    fidelity_length: int,
+) -> list[EpochProbe]:
+    """Check a probe timeline's ``(epoch, probe)`` pairs and the settings that depend on them."""
+    if task is None:
+        raise ConfigError(
+            "a timeline over probes needs task=... (a task name or Machine): probes do not name "
+            "their task"
+        )
+    items = probe_items(source)
+    if jobs is not None and jobs != 1:
+        warnings.warn(
+            f"jobs={jobs} ignored: probes hold closures and models, so a timeline over probes runs "
+            "in this process (jobs=1)",
+            UserWarning,
+            stacklevel=3,
+        )
+    probe = items[0].probe
+    context = probe.context if isinstance(probe, PrefixProbe) else None
+    if context is not None and fidelity_words > 0 and fidelity_length > context:
+        raise ConfigError(
+            f"fidelity_length={fidelity_length} does not fit the model's context of {context} "
+            f"symbols; pass fidelity_length={context} or less (or fidelity_words=0)"
+        )
+    return items
+
+
 @accepts_relative
 def timeline(
-    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    source: str
+    | os.PathLike[str]
+    | Sequence[str | os.PathLike[str]]
+    | Sequence[tuple[int, Probe | PrefixProbe]],
     task: str | Machine | None = None,
     *,
     max_len: int | None = None,
@@ -137,13 +176,19 @@ def timeline(
 
     Parameters
     ----------
-    source : path or sequence of paths
-        A run directory (its ``checkpoints/epoch_*.safetensors``) or checkpoint files of one run.
+    source : path, sequence of paths, or sequence of (epoch, probe) pairs
+        A run directory (its ``checkpoints/epoch_*.safetensors``) or checkpoint files of one run; or
+        one network at several epochs as ``(epoch, probe)`` pairs, the probes being
+        :class:`~dfalens.probes.Probe` or :class:`~dfalens.probes.PrefixProbe` (e.g.
+        :func:`~dfalens.probes.from_transformer_lens` of each saved checkpoint of a transformer)
+        with one alphabet, state size and readout. Probes run in this process (``jobs`` is 1);
+        their rows have no losses or accuracies, so only the merger epoch is derived.
     task : str or Machine, optional
-        Ground truth to compare with (default: the run's task from ``run.json`` or the checkpoints).
+        Ground truth to compare with (default: the run's task from ``run.json`` or the checkpoints;
+        required for probes).
     max_len : int, optional
         Longest word whose state is collected (default: the run's training length; 10 in the paper,
-        2,047 words).
+        2,047 words; 10 for probes).
     method : {"leader", "threshold", "dbscan", "agglomerative", "hdbscan"}, default "leader"
         Clustering (see :func:`dfalens.probes.cluster`); ``leader`` is the paper's greedy grouping.
     eps : float, optional
@@ -166,8 +211,8 @@ def timeline(
         Record the individual merges and splits with state names (counts are always recorded).
     jobs : int, optional
         Worker processes (joblib/loky; each runs torch and BLAS with one thread). 1 runs in this
-        process (also with one thread) and keeps the states of pass 1 for pass 2 instead of computing
-        them again. Default: 1 when those states fit in :data:`KEEP_STATES_BYTES`, else 2. On a
+        process (also with one thread; always so for probes) and keeps the states of pass 1 for
+        pass 2 instead of computing them again. Default: 1 when those states fit in :data:`KEEP_STATES_BYTES`, else 2. On a
         2-core machine shared with other work one process was faster than two workers; on two idle
         cores two workers were 1.1-1.3x faster (see ``benchmarks/RESULTS.md``).
     block : int, optional
@@ -188,7 +233,8 @@ def timeline(
     TaskError
         A task whose alphabet differs from the network's.
     ConfigError
-        A bad setting.
+        A bad setting; for probes: no task, an item that is not an ``(epoch, probe)`` pair, two
+        probes for one epoch, or probes whose alphabets, state sizes or outputs differ.
     """
 
     eps, relative = pick_eps(eps, eps_abs)
@@ -211,12 +257,30 @@ def timeline(
         raise ConfigError(
             f"task must be a task name, a machine JSON path or a Machine, got {task!r:.60}"
         )
-    info = resolve_run(source)
+    probes = is_probe_source(source)
+    if probes:
+        items = _probe_run(source, task, jobs, fidelity_words, fidelity_length)
+        jobs = 1
+        first = probe_meta(items[0])
+        base = RunInfo((), np.array([it.epoch for it in items], dtype=np.int64))
+        info = RunInfo(
+            (),
+            base.epochs,
+            config={"hidden": first["model_config"]["hidden"], "layers": 1},
+            task_machine=resolve_task(task, base, first)[0],
+        )
+        paths: list[Any] = list(items)
+    else:
+        if isinstance(source, Sequence) and not isinstance(source, str | bytes) and not source:
+            raise ConfigError(
+                "source is empty; pass a run directory, checkpoint files or (epoch, probe) pairs"
+            )
+        info = resolve_run(source)
+        paths = list(info.paths)
     if max_len is None:
         max_len = int(info.config.get("max_len", 10))
     if isinstance(max_len, bool) or not isinstance(max_len, int | np.integer) or max_len < 1:
         raise ConfigError(f"max_len must be a positive integer, got {max_len!r}")
-    paths = list(info.paths)
     # pass 1: metadata (do the checkpoints belong together?) and the states' scale; in this process
     # the states are kept for pass 2 when they fit in memory
     units = int(info.config.get("hidden", 128)) * int(info.config.get("layers", 1))
@@ -241,7 +305,8 @@ def timeline(
         collect_block, jobs, [(paths[p], max_len, keep) for p in parts], progress, "collect"
     )
     metas = [m for part in moments for m in part["metas"]]
-    check_same_run(metas, paths)
+    if not probes:  # probes were checked by probe_items
+        check_same_run(metas, paths)
     for p, part in zip(parts, moments, strict=True):
         if "diverged" in part:
             bad = p.start + part["diverged"]
