@@ -10,11 +10,12 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import warnings
 from typing import Any
 
 from dfalens.errors import ConfigError
 
-__all__ = ["check_path", "check_int", "check_number", "check_choice"]
+__all__ = ["DeprecatedAlias", "check_path", "check_int", "check_number", "check_choice"]
 
 
 def _show(value: Any) -> str:
@@ -69,3 +70,30 @@ def check_choice(name: str, value: Any, options: tuple[str, ...]) -> None:
     """``value`` must be one of ``options``."""
     if not isinstance(value, str) or value not in options:
         raise ConfigError(f"{name} must be one of {', '.join(options)}, got {_show(value)}")
+
+
+class DeprecatedAlias:
+    """A read-only attribute under an old name that warns and returns the attribute's new name.
+
+    ``eps = DeprecatedAlias("eps_abs")`` in a class body (a plain class attribute: dataclasses do not make
+    it a field); reading ``obj.eps`` warns with :class:`DeprecationWarning` and gives ``obj.eps_abs``.
+    """
+
+    def __init__(self, new: str) -> None:
+        self.new = new
+        self.old = ""
+        self.owner = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.old, self.owner = name, owner.__name__
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        if obj is None:
+            return self
+        warnings.warn(
+            f"{self.owner}.{self.old} is deprecated and will be removed in the next release; use "
+            f".{self.new}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(obj, self.new)

@@ -6,13 +6,13 @@ Also importable from :mod:`dfalens.probes.collection`.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from dfalens._args import DeprecatedAlias
 from dfalens.errors import ConfigError, DataError
 from dfalens.probes._collect import _SCALE_NODES, _finite, collect, count_words
 from dfalens.probes._eps import accepts_relative, pick_eps
@@ -56,15 +56,8 @@ class Exploration:
     depth: int
     reason: str
 
-    @property
-    def eps(self) -> float:
-        """Deprecated name of :attr:`eps_abs` (``eps`` is relative everywhere else)."""
-        warnings.warn(
-            "Exploration.eps is deprecated and will be removed in the next release; use .eps_abs",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return self.eps_abs
+    eps = DeprecatedAlias("eps_abs")
+    """Deprecated name of :attr:`eps_abs` (``eps`` is relative everywhere else)."""
 
     @property
     def n_states(self) -> int:

@@ -21,12 +21,12 @@ and ``k_y ∝ 1/N``; one constant each for the whole network) or fitted *per pai
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
+from dfalens._args import DeprecatedAlias
 from dfalens.errors import ConfigError, DataError
 from dfalens.probes._eps import renamed
 from dfalens.theory.equations import a_high, a_low, final_distance, integrate_pairs, merges
@@ -352,15 +352,8 @@ class MergerPrediction:
     t_end: float
     settings: dict = field(default_factory=dict)
 
-    @property
-    def eps(self) -> float:
-        """Deprecated name of :attr:`eps_abs` (``eps`` is relative everywhere else)."""
-        warnings.warn(
-            "MergerPrediction.eps is deprecated and will be removed in the next release; use .eps_abs",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return self.eps_abs
+    eps = DeprecatedAlias("eps_abs")
+    """Deprecated name of :attr:`eps_abs` (``eps`` is relative everywhere else)."""
 
     @property
     def n_pairs(self) -> int:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from dfalens._args import check_int, check_number
+from dfalens._args import DeprecatedAlias, check_int, check_number
 from dfalens._files import atomic_write, jsonable
 from dfalens.automata import Machine
 from dfalens.errors import ConfigError, DataError
@@ -165,15 +164,8 @@ class TheoryRun:
     eps_abs: float
     settings: dict = field(default_factory=dict)
 
-    @property
-    def eps(self) -> float:
-        """Deprecated name of :attr:`eps_abs` (``eps`` is relative everywhere else)."""
-        warnings.warn(
-            "TheoryRun.eps is deprecated and will be removed in the next release; use .eps_abs",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return self.eps_abs
+    eps = DeprecatedAlias("eps_abs")
+    """Deprecated name of :attr:`eps_abs` (``eps`` is relative everywhere else)."""
 
     @property
     def n_pairs(self) -> int:

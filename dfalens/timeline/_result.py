@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from dfalens._args import DeprecatedAlias
 from dfalens._files import atomic_write, jsonable
 from dfalens.automata import Machine
 from dfalens.automata import from_dict as machine_from_dict
@@ -104,15 +105,8 @@ class Row:
     loss: dict[int, float] = field(default_factory=dict, hash=False)
     accuracy: dict[int, float] = field(default_factory=dict, hash=False)
 
-    @property
-    def eps(self) -> float:
-        """Deprecated name of :attr:`eps_abs` (``eps`` is relative everywhere else)."""
-        warnings.warn(
-            "Row.eps is deprecated and will be removed in the next release; use Row.eps_abs",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return self.eps_abs
+    eps = DeprecatedAlias("eps_abs")
+    """Deprecated name of :attr:`eps_abs` (``eps`` is relative everywhere else)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (NaN becomes None)."""

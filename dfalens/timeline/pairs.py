@@ -16,12 +16,12 @@ fits).
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from dfalens._args import DeprecatedAlias
 from dfalens.automata import Machine, minimize
 from dfalens.errors import DataError, TaskError
 from dfalens.probes._eps import pick_eps, renamed
@@ -122,16 +122,8 @@ class PairTrajectories:
         if self.train_loss is not None:
             object.__setattr__(self, "train_loss", _ro(np.asarray(self.train_loss, dtype=float)))
 
-    @property
-    def eps(self) -> np.ndarray:
-        """Deprecated name of :attr:`eps_abs` (``eps`` is relative everywhere else)."""
-        warnings.warn(
-            "PairTrajectories.eps is deprecated and will be removed in the next release; use "
-            ".eps_abs (the absolute threshold)",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return self.eps_abs
+    eps = DeprecatedAlias("eps_abs")
+    """Deprecated name of :attr:`eps_abs` (``eps`` is relative everywhere else)."""
 
     @property
     def merged(self) -> np.ndarray:
