@@ -125,6 +125,35 @@ def _token_ids(tokens: Sequence[int] | None, k: int, vocab: int, what: str) -> T
     return torch.tensor(ids, dtype=torch.long)
 
 
+def _with_empty_word(
+    run: ForwardFn, start: bool, sizes: Callable[[], tuple[int, int]]
+) -> ForwardFn:
+    """The probe's forward pass from ``run(words) -> (states, scores)`` at every position the model reads.
+
+    With a start token the model reads it first, so position 0 is the empty word. Without one the empty
+    word is never read: it gets a zero state and zero scores (``sizes()`` gives their widths), and a
+    batch of empty words needs no pass at all.
+    """
+
+    def forward(words: Tensor) -> tuple[Tensor, Tensor]:
+        if start:
+            return run(words)
+        width, n_out = sizes()
+        root = (
+            torch.zeros(words.shape[0], 1, width, device=words.device),
+            torch.zeros(words.shape[0], 1, n_out, device=words.device),
+        )
+        if words.shape[1] == 0:
+            return root
+        states, scores = run(words)
+        return (
+            torch.cat([root[0].to(states.dtype), states], dim=1),
+            torch.cat([root[1].to(scores.dtype), scores], dim=1),
+        )
+
+    return forward
+
+
 def from_transformer_lens(
     model: Any,
     hook: str,
@@ -173,19 +202,14 @@ def from_transformer_lens(
     head = _readout_fn(readout)
     device = next(model.parameters()).device
 
-    def forward(words: Tensor) -> tuple[Tensor, Tensor]:
+    def run(words: Tensor) -> tuple[Tensor, Tensor]:
         toks = ids.to(words.device)[words]
         if bos is not None:
             toks = torch.cat([toks.new_full((toks.shape[0], 1), int(bos)), toks], dim=1)
-        if toks.shape[1] == 0:
-            empty = torch.zeros(words.shape[0], 1, width, device=words.device)
-            return empty, torch.zeros(words.shape[0], 1, n_out, device=words.device)
         logits, cache = model.run_with_cache(toks, names_filter=lambda name: name == hook)
-        states, scores = cache[hook], head(logits)
-        if bos is None:
-            states = torch.cat([torch.zeros_like(states[:, :1]), states], dim=1)
-            scores = torch.cat([torch.zeros_like(scores[:, :1]), scores], dim=1)
-        return states, scores
+        return cache[hook], head(logits)
+
+    forward = _with_empty_word(run, bos is not None, lambda: (width, n_out))
 
     with torch.no_grad():
         logits, cache = model.run_with_cache(
@@ -274,15 +298,7 @@ def from_nnsight(
         states = hidden[0] if isinstance(hidden, tuple) else hidden
         return states, head(out[0] if isinstance(out, tuple) else out)
 
-    def forward(words: Tensor) -> tuple[Tensor, Tensor]:
-        if words.shape[1] == 0 and bos is None:
-            zeros = torch.zeros(words.shape[0], 1, width, device=words.device)
-            return zeros, torch.zeros(words.shape[0], 1, n_out, device=words.device)
-        states, scores = trace(words)
-        if bos is None:
-            states = torch.cat([torch.zeros_like(states[:, :1]), states], dim=1)
-            scores = torch.cat([torch.zeros_like(scores[:, :1]), scores], dim=1)
-        return states, scores
+    forward = _with_empty_word(trace, bos is not None, lambda: (width, n_out))
 
     first = torch.zeros(1, 1, dtype=torch.long)
     states, scores = trace(first)
