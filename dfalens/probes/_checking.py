@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from dfalens.automata import Machine, run
+from dfalens.automata import Machine, reachable, run
 from dfalens.errors import ConfigError
 from dfalens.probes._core import minimal_of
 from dfalens.probes.collection import encode_words, predict
@@ -54,17 +54,9 @@ def _predict_padded(probe: Probe, words: np.ndarray, lengths: np.ndarray) -> np.
 
 def _answers(m: Machine, include_empty: bool) -> np.ndarray:
     """The outputs ``m`` can give on words (non-empty ones unless ``include_empty``)."""
-    seen = np.zeros(m.n_states, dtype=bool)
-    seen[m.start] = True
-    frontier = np.array([m.start])
+    targets = m.delta[reachable(m)].ravel()
     after_one = np.zeros(m.n_states, dtype=bool)
-    while frontier.size:
-        nxt = m.delta[frontier].ravel()
-        nxt = nxt[nxt >= 0]
-        after_one[nxt] = True
-        new = np.unique(nxt[~seen[nxt]])
-        seen[new] = True
-        frontier = new
+    after_one[targets[targets >= 0]] = True
     if include_empty:
         after_one[m.start] = True
     return np.unique(m.output[after_one])

@@ -25,10 +25,6 @@ _BLOCK_ELEMENTS = 1 << 22  # elements of one distance block (32 MiB in float64)
 _COVER_BUDGET = 5e9  # points x leaders comparisons a cover may make
 
 
-def _chunks(n: int, d: int) -> int:
-    return max(1, min(n, _BLOCK_ELEMENTS // max(d, 1)))
-
-
 @dataclass(frozen=True, eq=False)
 class Moments:
     """Mean and scale of a set of states, and (for small sets) the centred float64 copy that every

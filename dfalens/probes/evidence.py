@@ -190,10 +190,3 @@ class Evidence:
             if best is None or (len(w), w) < (best[0], best[1]):
                 best = (len(w), w, int(sample.network[i]), int(out[i]))
         return None if best is None else best[1:]
-
-    def network_labels(self) -> np.ndarray:
-        """The distinct classes the network gives on the checked words."""
-        tree_mask, masks = self.counted()
-        parts = [self.tree_network[tree_mask]]
-        parts += [s.network[mk] for s, mk in zip(self.samples, masks, strict=True)]
-        return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
