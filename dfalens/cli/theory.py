@@ -83,7 +83,12 @@ def theory(
     import torch
 
     torch.set_num_threads(1)
-    names = ["theory.json", "theory.txt"]
+    figures = {
+        "theory_fig10.png": plots.plot_fig10,
+        "theory_prediction.png": plots.plot_prediction,
+        "theory_fits.png": plots.plot_pair_fits,
+    }
+    names = ["theory.json", "theory.txt", *figures]
     check_output_dir(out_dir)
     refuse_existing(out_dir, names, force)
     set_kept("nothing was written; rerun the same command")
@@ -104,13 +109,12 @@ def theory(
     ):
         refuse_existing(out_dir, names, force)  # again: another process may have written them
         write_theory(result, out_dir)
-        if result.fitted and result.prediction is not None:
-            for name, draw in (
-                ("theory_fig10.png", plots.plot_fig10),
-                ("theory_prediction.png", plots.plot_prediction),
-                ("theory_fits.png", plots.plot_pair_fits),
-            ):
+        fitted = result.fitted and result.prediction is not None
+        for name, draw in figures.items():
+            if fitted:
                 plots.save_figure(draw(result), out_dir / name, dpi=110)
+            else:  # no figures for an unfitted run: none left from an earlier one either
+                (out_dir / name).unlink(missing_ok=True)
     click.echo(result.report(), nl=False)
     click.echo(f"wrote {out_dir / 'theory.json'}")
     if not result.fitted:

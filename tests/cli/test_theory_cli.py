@@ -82,3 +82,15 @@ def test_bad_input_is_one_line_exit_2(
         ["theory", str(run_dir), "-o", str(tmp_path), "--fraction", "1.5"], capsys
     )
     assert code == 2 and "fraction" in err
+
+
+def test_figures_are_outputs_too(
+    short_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stale = tmp_path / "theory_fits.png"
+    stale.write_bytes(b"an earlier run's figure")
+    code, _, err = invoke(["theory", str(short_run), "-o", str(tmp_path)], capsys)
+    assert code == 2 and "theory_fits.png already exists" in err and "--force" in err
+    code, _, err = invoke(["theory", str(short_run), "-o", str(tmp_path), "--force"], capsys)
+    assert code == 2 and "not fitted" in err  # unfitted: the earlier figure is gone, none new
+    assert not stale.exists() and (tmp_path / "theory.json").is_file()
