@@ -24,6 +24,8 @@ from dfalens.probes import AssumptionWarning, from_checkpoint, read_words, verdi
 from dfalens.probes import extract as run_extract
 from dfalens.probes._conventions import START_END_NAMES
 from dfalens.probes.verdicts import exit_code
+from dfalens.trainers.config import DEVICES
+from dfalens.trainers.loop import resolve_device
 
 OUTPUT_SUFFIXES = (".svg", ".png", ".pdf", ".dot", ".gv", ".json", ".html")
 EXIT_CODES = """\b
@@ -64,14 +66,6 @@ def _limit_threads(n: int) -> None:
 
     torch.set_num_threads(n)
     threadpool_limits(n)  # stays in effect for this process
-
-
-def _device(name: str) -> str:
-    if name != "auto":
-        return name
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _h0_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | float | None:
@@ -373,7 +367,7 @@ def _summary(ex: Any, description: str, tv: Any, task: str | None) -> list[str]:
 )
 @click.option(
     "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
+    type=click.Choice(list(DEVICES)),
     default="auto",
     show_default=True,
     help="Where to run the network.",
@@ -436,7 +430,7 @@ def extract(
         readout=readout,
         nonlinearity=nonlinearity,
         module=module,
-        device=_device(device),
+        device=resolve_device(device),
         h0=h0,
         bos=bos,
         eos=eos,
@@ -463,7 +457,7 @@ def extract(
     hint = None
     if output is not None and output.suffix.lower() == ".html":
         written = write_extraction_report(
-            ex, output, probe=probe, task=truth, task_name=task, source=str(checkpoint)
+            ex, output, probe=probe, task_verdict=tv, task_name=task, source=str(checkpoint)
         )
     elif output is not None:
         written, hint = _write(ex.minimal, output)

@@ -7,8 +7,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import matplotlib.pyplot as plt
-
 from dfalens._files import atomic_write
 from dfalens.errors import ConfigError
 
@@ -44,6 +42,8 @@ def save_figure(
     fmt = target.suffix.lower().lstrip(".")
     if fmt not in _FORMATS:
         raise ConfigError(f"cannot save a figure as {target.name!r}: use a .png, .svg or .pdf name")
+    import matplotlib.pyplot as plt  # here, not at import: importing dfalens.plots stays light
+
     fig = figure.get_figure(root=True) if hasattr(figure, "get_figure") else figure
     buffer = io.BytesIO()
     fig.savefig(buffer, format=fmt, dpi=dpi)

@@ -14,7 +14,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 
 from dfalens._files import atomic_write
@@ -58,6 +57,8 @@ def needs(fmt: str) -> None:
 
 def _pictures(tl: Timeline, rows: list[int], dpi: int) -> list[bytes]:
     """One PNG per row: one figure, the curves drawn once, the machine and the cursor redrawn."""
+    import matplotlib.pyplot as plt  # here, not at import: extract-dfa and the CLI stay light
+
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [1.1, 1]})
     ep = tl.epochs
     right.plot(ep, tl.column("states_raw"), color="#444", lw=1.4, label="raw states")

@@ -13,7 +13,7 @@ from dfalens._files import atomic_write
 from dfalens.automata import Machine
 from dfalens.errors import DataError
 from dfalens.plots.report._output import check_output
-from dfalens.probes import Extraction, Probe, StateSet, collect, verdict
+from dfalens.probes import Extraction, Probe, StateSet, TaskVerdict, collect, verdict
 from dfalens.probes.page import extraction_html, render_page
 from dfalens.timeline import Timeline, timeline
 from dfalens.timeline.frames import MAX_FRAMES, timeline_payload
@@ -196,6 +196,7 @@ def write_extraction_report(
     *,
     probe: Probe | None = None,
     task: Machine | None = None,
+    task_verdict: TaskVerdict | None = None,
     task_name: str | None = None,
     source: str | None = None,
 ) -> Path:
@@ -213,6 +214,8 @@ def write_extraction_report(
         ``max_len``).
     task, task_name : optional
         Ground truth for the verdict, which is about the network (:func:`dfalens.probes.verdict`).
+    task_verdict : TaskVerdict, optional
+        That verdict when the caller has it already (then ``task`` is not asked again).
     source : str, optional
         What was extracted (a checkpoint path), for the title.
     """
@@ -220,7 +223,9 @@ def write_extraction_report(
     if states is None and probe is not None and ex.settings.get("max_len") is not None:
         states = collect(probe, int(ex.settings["max_len"]))
     title = f"dfalens extraction: {Path(source).name}" if source else None
-    tv = verdict(ex, task, probe) if task is not None else None
+    tv = task_verdict
+    if tv is None and task is not None:
+        tv = verdict(ex, task, probe)
     text = extraction_html(
         ex, states, task_verdict=tv, task_name=task_name, title=title, source=source
     )
