@@ -15,7 +15,7 @@ from typing import Any
 
 from dfalens.errors import ConfigError
 
-__all__ = ["DeprecatedAlias", "check_path", "check_int", "check_number", "check_choice"]
+__all__ = ["DeprecatedAlias", "check_path", "check_int", "check_number"]
 
 
 def _show(value: Any) -> str:
@@ -64,12 +64,6 @@ def check_number(
         lo = "-inf" if low is None else f"{low:g}"
         hi = "inf" if high is None else f"{high:g}"
         raise ConfigError(f"{name} must be in {left}{lo}, {hi}{right}, got {value}")
-
-
-def check_choice(name: str, value: Any, options: tuple[str, ...]) -> None:
-    """``value`` must be one of ``options``."""
-    if not isinstance(value, str) or value not in options:
-        raise ConfigError(f"{name} must be one of {', '.join(options)}, got {_show(value)}")
 
 
 class DeprecatedAlias:

@@ -19,8 +19,6 @@ from dfalens.errors import DfalensError
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USER = 2
-EXIT_NOT_EQUIVALENT = 3
-EXIT_NOT_REPRODUCED = 4  # extract-dfa: extracted, but the machine does not reproduce the network
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 

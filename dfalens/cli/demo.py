@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -24,15 +24,13 @@ from dfalens import plots
 from dfalens._files import DirectoryLock, check_output_dir, writing
 from dfalens.automata import minimize, render
 from dfalens.automata.rendering import RenderWarning
+from dfalens.cli._format import epoch_text
 from dfalens.cli._signals import set_kept
 from dfalens.errors import ConfigError, DfalensError
 from dfalens.plots.report import run_report
 from dfalens.timeline.timelines import timeline
 from dfalens.trainers import checkpoints as ck
 from dfalens.trainers import load_run, make_config, train
-
-if TYPE_CHECKING:
-    pass
 
 DEMO_SETTINGS: dict[str, Any] = {
     "task": "parity",
@@ -45,10 +43,6 @@ DEMO_SETTINGS: dict[str, Any] = {
     "seed": 0,
 }
 """Changes to the ``paper`` preset that make the demo fast on a CPU."""
-
-
-def _epoch(value: int | None) -> str:
-    return "never" if value is None else str(value)
 
 
 def demo_config(paper: bool = False, seed: int = 0) -> Any:
@@ -169,11 +163,13 @@ def _demo(
 
     length = tl.settings.get("generalisation_length")
     click.echo(
-        f"memorisation epoch (training loss < 1e-3):            {_epoch(tl.memorisation_epoch)}"
+        f"memorisation epoch (training loss < 1e-3):            {epoch_text(tl.memorisation_epoch)}"
     )
-    click.echo(f"merger epoch (extraction closed and equivalent):      {_epoch(tl.merger_epoch)}")
     click.echo(
-        f"generalisation epoch (accuracy 1.0 at length {length}):  {_epoch(tl.generalisation_epoch)}"
+        f"merger epoch (extraction closed and equivalent):      {epoch_text(tl.merger_epoch)}"
+    )
+    click.echo(
+        f"generalisation epoch (accuracy 1.0 at length {length}):  {epoch_text(tl.generalisation_epoch)}"
     )
     if last.equivalent:
         verdict = f"equivalent to {tl.task}"

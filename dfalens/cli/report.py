@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from dfalens.cli._format import epoch_text
 from dfalens.errors import CheckpointError, ConfigError
 from dfalens.plots.report import run_report, timeline_for, write_animation
 from dfalens.plots.report._output import check_output
@@ -92,12 +93,8 @@ def report(
                 f"{anim.size[0]}x{anim.size[1]} pixels"
             )
     marks = ", ".join(
-        f"{name} {_epoch(getattr(tl, f'{name}_epoch'))}"
+        f"{name} {epoch_text(getattr(tl, f'{name}_epoch'))}"
         for name in ("memorisation", "merger", "generalisation")
     )
     click.echo(f"epochs: {marks}")
     return 0
-
-
-def _epoch(value: int | None) -> str:
-    return "never" if value is None else str(value)

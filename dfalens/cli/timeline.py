@@ -10,6 +10,7 @@ import click
 
 from dfalens import plots
 from dfalens._files import DirectoryLock, check_output_dir, refuse_existing, writing
+from dfalens.cli._format import epoch_text
 from dfalens.cli._signals import set_kept
 from dfalens.errors import CheckpointError
 from dfalens.plots.report import write_report
@@ -18,10 +19,6 @@ from dfalens.timeline.timelines import timeline as compute
 
 if TYPE_CHECKING:
     from dfalens.timeline.timelines import Timeline
-
-
-def _epoch(value: int | None) -> str:
-    return "never" if value is None else str(value)
 
 
 @click.command("timeline")
@@ -144,12 +141,12 @@ def timeline(
         )
         return 0
     click.echo(f"{len(tl)} checkpoints, task {tl.task}, {tl.n_words} words each")
-    click.echo(f"memorisation epoch (train loss < 1e-3): {_epoch(tl.memorisation_epoch)}")
-    click.echo(f"merger epoch (closed and equivalent from then on): {_epoch(tl.merger_epoch)}")
+    click.echo(f"memorisation epoch (train loss < 1e-3): {epoch_text(tl.memorisation_epoch)}")
+    click.echo(f"merger epoch (closed and equivalent from then on): {epoch_text(tl.merger_epoch)}")
     length = tl.settings.get("generalisation_length")
     click.echo(
         f"generalisation epoch (accuracy 1.0 at length {length or 'n/a'}): "
-        f"{_epoch(tl.generalisation_epoch)}"
+        f"{epoch_text(tl.generalisation_epoch)}"
     )
     verdict = (
         "equivalent"

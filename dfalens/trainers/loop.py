@@ -37,7 +37,7 @@ from dfalens.trainers import checkpoints as ck
 from dfalens.trainers.config import DEVICES, TrainConfig, checkpoint_epochs
 from dfalens.trainers.data import TaskData, make_task_data
 from dfalens.trainers.evaluate import TensorGroups, evaluate_groups, evaluate_long, loss_terms
-from dfalens.trainers.models import ModelConfig, build_model
+from dfalens.trainers.models import GATES, ModelConfig, build_model
 from dfalens.trainers.runs import Run
 
 __all__ = [
@@ -91,12 +91,9 @@ def _versions() -> dict[str, str]:
     }
 
 
-_GATES = {"rnn": 1, "gru": 3, "lstm": 4}
-
-
 def training_bytes(config: TrainConfig, n_symbols: int, n_classes: int) -> float:
     """Estimated bytes of one training run: its words, test words, activations and model state."""
-    gates = _GATES[config.cell]
+    gates = GATES[config.cell]
     units = config.hidden * config.layers * gates
     longest = max([config.max_len, *config.test_lengths])
     words = 32 * word_symbols(n_symbols, config.max_len, config.data_fraction)

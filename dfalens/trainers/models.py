@@ -40,7 +40,8 @@ __all__ = ["CELLS", "NONLINEARITIES", "H0_MODES", "ModelConfig", "RecurrentModel
 CELLS = ("rnn", "gru", "lstm")
 NONLINEARITIES = ("relu", "tanh")
 H0_MODES = ("ones", "zeros", "learned")
-_GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+"""Gate blocks of each cell's weight matrices (rows = gates x hidden)."""
 _TIME_CHUNK = 512
 
 
@@ -99,7 +100,7 @@ class ModelConfig:
         check_memory(
             4
             * model_bytes(
-                self.hidden, self.layers, self.n_symbols, self.n_classes, _GATES[self.cell]
+                self.hidden, self.layers, self.n_symbols, self.n_classes, GATES[self.cell]
             ),
             f"a {self.cell} network of {self.layers} x {self.hidden:,} units (weights, gradients and "
             "optimizer state)",
@@ -174,7 +175,7 @@ class RecurrentModel(nn.Module):
         initial state is reset to its starting value (ones, or zeros for ``h0="zeros"``).
         """
         gain = float(self.config.gain)
-        gates = _GATES[self.config.cell]
+        gates = GATES[self.config.cell]
         with torch.no_grad():
             for name, param in self.rnn.named_parameters():
                 if name.startswith("weight"):
