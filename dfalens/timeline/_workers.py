@@ -91,8 +91,8 @@ def extract_block(
     pass 1 in the same process) save computing them again."""
 
     with one_thread():
-        block = open_block(paths)
-        h, o = block.states(max_len) if states is None else states
+        block = open_block(paths) if states is None else None  # pass 1 kept them: read once
+        h, o = block.states(max_len) if block is not None else states
         parent, symbol, depth = tree_arrays(len(task.alphabet), max_len)
         words = word_strings(parent, symbol, task.alphabet) if events else ()
         visit = None
@@ -151,6 +151,8 @@ def extract_block(
             )
             before = labels
         if closed and words_rng is not None:  # fidelity of the closed extractions, all at once
+            if block is None:  # the weights are needed now, for the network's answers
+                block = open_block(paths)
             net = block.predict(closed, words_rng)
             for j, c in enumerate(closed):
                 results[c]["fidelity"] = float(np.mean(run(minimals[j], words_rng) == net[j]))
