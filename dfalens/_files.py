@@ -58,7 +58,7 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:
     Parameters
     ----------
     path : path-like
-        The file to create or replace; its folder must exist.
+        The file to create or replace; missing folders above it are created.
     data : bytes or str
         The content; text is encoded as UTF-8.
 
@@ -69,6 +69,7 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:
     """
     target = Path(path)
     payload = data.encode() if isinstance(data, str) else data
+    target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:

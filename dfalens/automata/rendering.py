@@ -127,7 +127,6 @@ def render(machine: Machine, path: str | os.PathLike[str], **dot_kwargs: Any) ->
             f"cannot render to {path.name!r}: use a .svg, .png, .pdf or .dot (.gv) file name"
         )
     dot = to_dot(machine, **dot_kwargs)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if fmt in DOT_SUFFIXES:
         atomic_write(path, dot.encode("utf-8"))
         return path

@@ -142,7 +142,6 @@ def _write(machine: Any, path: Path) -> tuple[Path, str | None]:
     """Write the machine; returns the path written and a hint when the image fell back to DOT."""
     try:
         if path.suffix.lower() == ".json":
-            path.parent.mkdir(parents=True, exist_ok=True)
             return atomic_write(path, to_json(machine, indent=2) + "\n"), None
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -47,7 +47,6 @@ def save_figure(
     fig = figure.get_figure(root=True) if hasattr(figure, "get_figure") else figure
     buffer = io.BytesIO()
     fig.savefig(buffer, format=fmt, dpi=dpi)
-    target.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(target, buffer.getvalue())
     plt.close(fig)
     return target

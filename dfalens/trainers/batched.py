@@ -269,7 +269,6 @@ class BatchedRun:
     def save_member(self, i: int, path: str | Path) -> Path:
         """Write member ``i`` as a dfalens checkpoint (``load_checkpoint`` and ``extract`` read it)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         ck.save_checkpoint(path, self.model(i), self.meta(i))
         return path
 

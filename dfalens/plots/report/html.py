@@ -90,7 +90,6 @@ def write_report(
     payload = timeline_payload(tl, limit=limit, title=title, load_states=load_states)
     n_svgs = len(payload["svgs"])
     text = render_page(payload)
-    target.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(target, text)
     payload["n_svgs"] = n_svgs
     return target, payload
@@ -229,5 +228,4 @@ def write_extraction_report(
     text = extraction_html(
         ex, states, task_verdict=tv, task_name=task_name, title=title, source=source
     )
-    target.parent.mkdir(parents=True, exist_ok=True)
     return atomic_write(target, text)
