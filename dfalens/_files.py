@@ -184,18 +184,38 @@ def check_output_dir(path: str | os.PathLike[str], what: str = "output folder") 
     return target
 
 
-def check_output_file(path: str | os.PathLike[str], what: str = "output file") -> Path:
+def check_output_file(
+    path: str | os.PathLike[str],
+    what: str = "output file",
+    suffixes: tuple[str, ...] | None = None,
+) -> Path:
     """Check, before any work, that ``path`` can be written as a regular file (not a device or a folder).
+
+    Parameters
+    ----------
+    path : path-like
+    what : str
+        The output as the user knows it (``"the report"``), for the message.
+    suffixes : tuple of str, optional
+        File name endings the output may have (``(".html", ".htm")``).
 
     Raises
     ------
     OutputError
     """
     target = Path(path)
+    if suffixes is not None and target.suffix.lower() not in suffixes:
+        raise OutputError(
+            f"cannot write {what} to {target.name!r}: use a file name ending in {' or '.join(suffixes)}"
+        )
     if os.path.lexists(target) and not target.is_file():
         kind = "a directory" if target.is_dir() else "not a regular file"
         raise OutputError(f"{what} {target} is {kind}; choose another output path")
     _writable_dir(_nearest_existing(target.parent), target, what)
+    if target.exists() and not os.access(target, os.W_OK):
+        raise OutputError(
+            f"cannot write {what} {target}: the file is read-only; choose another path"
+        )
     return target
 
 

@@ -9,14 +9,13 @@ printed); 4 extracted, but the machine does not reproduce the network; 1 interna
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from pathlib import Path
 from typing import Any
 
 import click
 
-from dfalens._files import atomic_write
+from dfalens._files import atomic_write, check_output_file
 from dfalens.automata import get_task_machine, render, to_dict, to_json
 from dfalens.errors import ConfigError, TaskError
 from dfalens.plots.report import write_extraction_report
@@ -39,25 +38,6 @@ Exit codes:
   1  internal error (a bug; rerun with --debug)
 """
 METHOD_NAMES = ("leader", "threshold", "agglomerative", "kmeans", "hdbscan", "dbscan")
-
-
-def _check_output(path: Path) -> None:
-    """Fail before any work when ``path`` cannot be written (so nothing is half-written)."""
-    if path.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise ConfigError(
-            f"cannot write {path.name!r}: -o takes a .svg, .png, .pdf, .dot, .json or .html file name"
-        )
-    if path.is_dir():
-        raise ConfigError(f"-o {path} is a directory; give a file name such as {path / 'out.svg'}")
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigError(
-            f"cannot write {path}: {parent} is not a writable directory; choose another -o path"
-        )
-    if path.exists() and not os.access(path, os.W_OK):
-        raise ConfigError(f"cannot write {path}: the file is read-only; choose another -o path")
 
 
 def _limit_threads(n: int) -> None:
@@ -418,7 +398,7 @@ def extract(
             raise ConfigError("--absolute-eps needs --eps (the distance to use); or use --eps-abs")
         eps, eps_abs = None, eps if eps_abs is None else eps_abs
     if output is not None:
-        _check_output(output)
+        check_output_file(output, "-o", OUTPUT_SUFFIXES)
     truth = get_task_machine(task) if task is not None else None
     names: Any = alphabet
     if alphabet is not None and "," in alphabet:

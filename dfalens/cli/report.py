@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
+from dfalens._files import check_output_file
 from dfalens.cli._format import epoch_text
-from dfalens.errors import CheckpointError, ConfigError
+from dfalens.errors import CheckpointError
 from dfalens.plots.report import run_report, timeline_for, write_animation
-from dfalens.plots.report._output import check_output
 from dfalens.plots.report.animation import needs
 from dfalens.timeline.frames import MAX_FRAMES
 
@@ -71,12 +71,10 @@ def report(
         out = run_dir / "report.html"
     # every output is checked before any work, so a bad one leaves nothing half-written
     if out is not None:
-        check_output(out, (".html", ".htm"), "the report")
+        check_output_file(out, "the report", (".html", ".htm"))
     for path, fmt in ((gif, "gif"), (mp4, "mp4")):
         if path is not None:
-            if path.suffix.lower() != f".{fmt}":
-                raise ConfigError(f"--{fmt} takes a .{fmt} file name, got {path.name!r}")
-            check_output(path, (f".{fmt}",), f"the {fmt.upper()}")
+            check_output_file(path, f"the {fmt.upper()}", (f".{fmt}",))
             needs(fmt)
     tl = timeline_for(run_dir, task=task, saved=saved, jobs=jobs, progress=True)
     if out is not None:

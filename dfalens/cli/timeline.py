@@ -9,12 +9,17 @@ from typing import TYPE_CHECKING
 import click
 
 from dfalens import plots
-from dfalens._files import DirectoryLock, check_output_dir, refuse_existing, writing
+from dfalens._files import (
+    DirectoryLock,
+    check_output_dir,
+    check_output_file,
+    refuse_existing,
+    writing,
+)
 from dfalens.cli._format import epoch_text
 from dfalens.cli._signals import set_kept
 from dfalens.errors import CheckpointError
 from dfalens.plots.report import write_report
-from dfalens.plots.report._output import check_output
 from dfalens.timeline.timelines import timeline as compute
 
 if TYPE_CHECKING:
@@ -96,7 +101,7 @@ def timeline(
             f"{run_dir} is not a directory; pass a run directory (dfalens train -o)"
         )
     if html_path is not None:
-        check_output(html_path, (".html", ".htm"), "the report")
+        check_output_file(html_path, "the report", (".html", ".htm"))
     out = out_dir if out_dir is not None else run_dir
     names = ["timeline.csv", "timeline.json"] + (["timeline.png"] if plot else [])
     check_output_dir(out)

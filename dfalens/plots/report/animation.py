@@ -16,10 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dfalens._files import atomic_write
+from dfalens._files import atomic_write, check_output_file
 from dfalens.errors import ConfigError, DataError
 from dfalens.plots.automaton import automaton
-from dfalens.plots.report._output import check_output
 from dfalens.timeline import Timeline
 from dfalens.timeline.frames import select_frames
 
@@ -137,7 +136,7 @@ def write_animation(
     """
     target = Path(path)
     fmt = target.suffix.lower().lstrip(".")
-    check_output(target, (".gif", ".mp4"), "the animation")
+    check_output_file(target, "the animation", (".gif", ".mp4"))
     needs(fmt)
     if not tl.machines:
         raise DataError(

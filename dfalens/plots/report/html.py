@@ -9,10 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from dfalens._files import atomic_write
+from dfalens._files import atomic_write, check_output_file
 from dfalens.automata import Machine
 from dfalens.errors import DataError
-from dfalens.plots.report._output import check_output
 from dfalens.probes import Extraction, Probe, StateSet, TaskVerdict, collect, verdict
 from dfalens.probes.page import extraction_html, render_page
 from dfalens.timeline import Timeline, timeline
@@ -86,7 +85,7 @@ def write_report(
     title: str | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Write the report page of a computed timeline to ``path`` (atomically); returns the payload too."""
-    target = check_output(path, (".html", ".htm"), "the report")
+    target = check_output_file(path, "the report", (".html", ".htm"))
     payload = timeline_payload(tl, limit=limit, title=title, load_states=load_states)
     n_svgs = len(payload["svgs"])
     text = render_page(payload)
@@ -173,7 +172,7 @@ def run_report(
     ConfigError
         An output path that cannot be written.
     """
-    target = check_output(path, (".html", ".htm"), "the report")
+    target = check_output_file(path, "the report", (".html", ".htm"))
     if tl is None:
         tl = timeline_for(run_dir, task=task, saved=saved, jobs=jobs, progress=progress)
     written, payload = write_report(tl, target, limit=limit)
@@ -218,7 +217,7 @@ def write_extraction_report(
     source : str, optional
         What was extracted (a checkpoint path), for the title.
     """
-    target = check_output(path, (".html", ".htm"), "the report")
+    target = check_output_file(path, "the report", (".html", ".htm"))
     if states is None and probe is not None and ex.settings.get("max_len") is not None:
         states = collect(probe, int(ex.settings["max_len"]))
     title = f"dfalens extraction: {Path(source).name}" if source else None
