@@ -19,7 +19,7 @@ from dfalens.probes._oracles import pad
 from dfalens.probes._pumping import pump
 from dfalens.probes.blackbox import Classifier, Learned, learn
 from dfalens.probes.evidence import Evidence, WordSample
-from dfalens.probes.wordlists import padded, sample_like
+from dfalens.probes.wordlists import fidelity_samples, padded
 
 __all__ = ["BlackBoxResult", "learn_path"]
 
@@ -43,31 +43,6 @@ class BlackBoxResult:
     fidelity: dict[int, float] | None
     consistent: bool
     settings: dict[str, Any]
-
-
-def _fidelity_samples(
-    classifier: Classifier,
-    given: list[tuple[int, ...]],
-    lengths: Sequence[int],
-    n_words: int,
-    seed: int,
-) -> list[WordSample]:
-    """Random long words (symbols uniform, or with the given words' frequencies) labelled by the
-    classifier, as in the white-box fidelity check."""
-    rng = np.random.default_rng(seed + 2)
-    k = classifier.n_symbols
-    out = []
-    for length in lengths:
-        if given:
-            arr = pad(given)
-            lens = (arr >= 0).sum(axis=1)
-            words, wl = sample_like(arr, lens, k, n_words, rng, int(length))
-        else:
-            words = rng.integers(0, k, size=(n_words, int(length)))
-            wl = np.full(n_words, int(length), dtype=np.int64)
-        labels = classifier(words)
-        out.append(WordSample(f"fidelity {int(length)}", words.astype(np.int64), wl, labels))
-    return out
 
 
 def _samples(learned: Learned, n_given: int) -> tuple[WordSample, ...]:
@@ -145,7 +120,15 @@ def learn_path(
     samples = _samples(learned, n_given)
     long = []
     if fidelity_words > 0:
-        long = _fidelity_samples(classifier, encoded, fidelity_lengths, fidelity_words, seed)
+        arr = pad(encoded) if encoded else None
+        long = fidelity_samples(
+            classifier,
+            classifier.n_symbols,
+            fidelity_lengths,
+            fidelity_words,
+            seed,
+            None if arr is None else (arr, (arr >= 0).sum(axis=1)),
+        )
     rows: list[tuple[int, ...]] = []
     labels = []
     for arr, lab in learned.checked:

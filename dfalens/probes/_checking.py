@@ -21,9 +21,9 @@ from dfalens.probes.evidence import TreeRunner, WordSample
 from dfalens.probes.probe import Probe
 from dfalens.probes.quotients import QuotientStats, build_quotient
 from dfalens.probes.stateset import StateSet
-from dfalens.probes.wordlists import padded, sample_like
+from dfalens.probes.wordlists import fidelity_samples, padded, sample_like
 
-__all__ = ["Candidate", "Checker", "draw_fidelity_words", "given_words"]
+__all__ = ["Candidate", "Checker", "given_words"]
 
 
 @dataclass
@@ -142,8 +142,14 @@ class Checker:
         if self._long is None:
             self._long = []
             if self.probe is not None and self.fidelity_lengths and self.fidelity_words > 0:
-                self._long = draw_fidelity_words(
-                    self.probe, self.fidelity_lengths, self.fidelity_words, self.seed, self.given
+                probe = self.probe
+                self._long = fidelity_samples(
+                    lambda words: predict(probe, words),
+                    probe.n_symbols,
+                    self.fidelity_lengths,
+                    self.fidelity_words,
+                    self.seed,
+                    None if self.given is None else (self.given.words, self.given.lengths),
                 )
         return self._long
 
@@ -308,28 +314,6 @@ class Checker:
         if picked is not None:
             return picked
         return max(cands, key=self.score)
-
-
-def draw_fidelity_words(
-    probe: Probe,
-    lengths: Sequence[int],
-    n_words: int,
-    seed: int,
-    given: WordSample | None,
-) -> list[WordSample]:
-    """Random words of each fidelity length (symbols uniform, or with the given words' symbol
-    frequencies) and the network's class on each."""
-    rng = np.random.default_rng(seed + 2)
-    k = probe.n_symbols
-    out: list[WordSample] = []
-    for length in lengths:
-        if given is None:
-            words = rng.integers(0, k, size=(n_words, int(length)))
-            lens = np.full(n_words, int(length), dtype=np.int64)
-        else:
-            words, lens = sample_like(given.words, given.lengths, k, n_words, rng, int(length))
-        out.append(WordSample(f"fidelity {int(length)}", words, lens, predict(probe, words)))
-    return out
 
 
 def given_words(

@@ -9,12 +9,13 @@ empty word (unless ``ε`` is itself a symbol).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from dfalens.errors import DataError
+from dfalens.probes.evidence import WordSample
 
 __all__ = ["EMPTY_WORD", "parse_words", "read_words", "sample_like", "padded"]
 
@@ -163,3 +164,29 @@ def sample_like(
     out = rng.choice(n_symbols, size=(n, width), p=p).astype(np.int64)
     out[np.arange(width)[None, :] >= drawn[:, None]] = -1
     return out, drawn
+
+
+def fidelity_samples(
+    label: Callable[[np.ndarray], np.ndarray],
+    n_symbols: int,
+    lengths: Sequence[int],
+    n_words: int,
+    seed: int,
+    given: tuple[np.ndarray, np.ndarray] | None = None,
+) -> list[WordSample]:
+    """Random words of each fidelity length, and the network's class on each (``label(words)``).
+
+    Symbols are uniform, or follow the given words' symbol frequencies (``given = (words padded with
+    -1, lengths)``); the white-box and black-box paths draw them alike.
+    """
+    rng = np.random.default_rng(seed + 2)
+    out: list[WordSample] = []
+    for length in lengths:
+        if given is None:
+            words = rng.integers(0, n_symbols, size=(n_words, int(length)))
+            lens = np.full(n_words, int(length), dtype=np.int64)
+        else:
+            words, lens = sample_like(given[0], given[1], n_symbols, n_words, rng, int(length))
+        words = words.astype(np.int64)
+        out.append(WordSample(f"fidelity {int(length)}", words, lens, label(words)))
+    return out
