@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from dfalens.automata import Machine, minimize, run
-from dfalens.probes._oracles import pad
 from dfalens.probes._pumping import pump
 from dfalens.probes.blackbox import Classifier, Learned, learn
 from dfalens.probes.evidence import Evidence, WordSample
@@ -120,14 +119,14 @@ def learn_path(
     samples = _samples(learned, n_given)
     long = []
     if fidelity_words > 0:
-        arr = pad(encoded) if encoded else None
+        given = padded(encoded) if encoded else None
         long = fidelity_samples(
             classifier,
             classifier.n_symbols,
             fidelity_lengths,
             fidelity_words,
             seed,
-            None if arr is None else (arr, (arr >= 0).sum(axis=1)),
+            given,
         )
     rows: list[tuple[int, ...]] = []
     labels = []

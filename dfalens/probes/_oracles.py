@@ -25,7 +25,6 @@ __all__ = [
     "Sampler",
     "disagreements",
     "fresh",
-    "pad",
 ]
 
 COUNTEREXAMPLES_PER_ROUND = 4
@@ -77,17 +76,6 @@ class Queries:
         """Labels of check words (not limited by the query budget)."""
         self.checked.update(words)
         return self._label(words)
-
-
-def pad(words: list[Word]) -> np.ndarray:
-    lengths = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
-    width = int(lengths.max()) if words else 0
-    arr = np.full((len(words), width), -1, dtype=np.int64)
-    flat = np.fromiter(
-        itertools.chain.from_iterable(words), dtype=np.int64, count=int(lengths.sum())
-    )
-    arr[np.arange(width)[None, :] < lengths[:, None]] = flat
-    return arr
 
 
 class Sampler:

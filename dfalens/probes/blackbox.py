@@ -42,9 +42,9 @@ from dfalens.probes._oracles import (
     Sampler,
     disagreements,
     fresh,
-    pad,
 )
 from dfalens.probes.probe import as_alphabet
+from dfalens.probes.wordlists import padded
 
 __all__ = ["Classifier", "Learned", "from_classifier", "learn"]
 
@@ -414,7 +414,7 @@ def learn(
     pool: list[tuple[np.ndarray, np.ndarray]] = []  # (padded words, labels) of every check batch
     if given:
         given = list(dict.fromkeys(given))
-        pool.append((pad(given), oracle.check(given)))
+        pool.append((padded(given)[0], oracle.check(given)))
     table = new_table(classifier.n_symbols, oracle.ask)  # |Σ|+1 queries, within the budget
     stopped = "agreed"
     rounds = counterexamples = 0

@@ -44,6 +44,7 @@ from dfalens.probes._collect import (
 from dfalens.probes.exploration import Exploration, explore
 from dfalens.probes.hooks import PrefixProbe
 from dfalens.probes.stateset import StateSet
+from dfalens.probes.wordlists import padded
 
 __all__ = [
     "Exploration",
@@ -162,15 +163,8 @@ def encode_words(
                 f"word {w!r} has the symbol {exc.args[0]!r}, which is not in the alphabet "
                 f"{' '.join(alphabet)}"
             ) from None
-    lengths = np.array([len(r) for r in rows], dtype=np.int64)
-    width = int(lengths.max()) if len(rows) else 0
-    mat = np.full((len(rows), width), -1, dtype=np.int64)
-    if len(rows):
-        mask = np.arange(width)[None, :] < lengths[:, None]
-        mat[mask] = np.fromiter(
-            (s for r in rows for s in r), dtype=np.int64, count=int(lengths.sum())
-        )
-        _check_indices(mat[mask], k)
+    mat, lengths = padded(rows)
+    _check_indices(mat[np.arange(mat.shape[1])[None, :] < lengths[:, None]], k)
     return mat, lengths
 
 
