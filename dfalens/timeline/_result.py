@@ -30,6 +30,7 @@ from dfalens.trainers.landmarks import (
     MEMORISATION_LOSS,
     first_stable,
     generalisation_epoch,
+    memorisation_epoch,
 )
 
 __all__ = ["Row", "Timeline", "derived_epochs"]
@@ -172,8 +173,7 @@ def derived_epochs(
     if metric_epochs is None or metric_loss is None:
         metric_epochs, metric_loss = epochs, np.asarray(train_loss, dtype=float)
     metric_epochs = np.asarray(metric_epochs)
-    low = np.nonzero(np.asarray(metric_loss, dtype=float) < memorisation_loss)[0]
-    memorised = int(metric_epochs[low[0]]) if low.size else None
+    memorised = memorisation_epoch(metric_epochs, metric_loss, memorisation_loss)
     generalised = None
     if metric_accuracy is not None:
         generalised = generalisation_epoch(metric_epochs, metric_accuracy)

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 import numpy as np
 
 __all__ = [
+    "memorisation_epoch",
     "MEMORISATION_LOSS",
     "GENERALISATION_LENGTH",
     "GENERALISATION_ACCURACY",
@@ -76,3 +77,11 @@ def generalisation_epoch(epochs: np.ndarray, accuracy: np.ndarray) -> int | None
     if not known.any():
         return None
     return first_stable(np.asarray(epochs)[known], acc[known] >= GENERALISATION_ACCURACY)
+
+
+def memorisation_epoch(
+    epochs: np.ndarray, train_loss: np.ndarray, threshold: float = MEMORISATION_LOSS
+) -> int | None:
+    """The first epoch whose training loss is below ``threshold`` (None if never)."""
+    low = np.flatnonzero(np.asarray(train_loss, dtype=float) < threshold)
+    return int(np.asarray(epochs)[low[0]]) if low.size else None

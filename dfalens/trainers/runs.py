@@ -19,6 +19,7 @@ from dfalens.trainers.landmarks import (
     GENERALISATION_LENGTH,
     MEMORISATION_LOSS,
     generalisation_epoch,
+    memorisation_epoch,
 )
 from dfalens.trainers.models import RecurrentModel
 
@@ -65,12 +66,13 @@ class Run:
         """``RUN_DIR/checkpoints/last.safetensors`` when the run has a directory."""
         return None if self.run_dir is None else self.run_dir / ck.CHECKPOINT_DIR / ck.LAST
 
-    def first_epoch_loss_below(self, threshold: float = 1e-3) -> int | None:
+    def first_epoch_loss_below(self, threshold: float = MEMORISATION_LOSS) -> int | None:
         """First checkpoint epoch whose training loss is below ``threshold`` (None if never)."""
-        for row in self.metrics:
-            if row["train_loss"] < threshold:
-                return int(row["epoch"])
-        return None
+        return memorisation_epoch(
+            np.array([int(row["epoch"]) for row in self.metrics], dtype=np.int64),
+            np.array([float(row["train_loss"]) for row in self.metrics]),
+            threshold,
+        )
 
     def first_epoch_accuracy(self, length: int = 1000, value: float = 1.0) -> int | None:
         """First checkpoint epoch with test accuracy >= ``value`` at ``length`` (None if never).
